@@ -1,0 +1,3 @@
+from clickflow.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,67 @@
+"""boto3 clients and credentials for a profile: endpoints per service, credentials from the AWS chain."""
+
+from __future__ import annotations
+
+import os
+
+import boto3
+import botocore.config
+from botocore.credentials import Credentials
+
+from connectors.config import Config, ConfigError, is_loopback_url
+
+# The embedded stack checks no signatures; these dummy keys are only ever sent to loopback
+# endpoints (load_config refuses aws.credentials: local with any other endpoint).
+_LOCAL_KEY_ID = "clickflow-local"
+_LOCAL_SECRET = "clickflow-local-secret"
+
+
+def endpoint_for(config: Config, service: str) -> str | None:
+    """The endpoint URL for a boto3 service name, following boto3's own precedence.
+
+    AWS_ENDPOINT_URL_<SERVICE> (e.g. AWS_ENDPOINT_URL_KINESIS), then AWS_ENDPOINT_URL, then the
+    profile's ``aws.endpoints.<service>``, then ``aws.endpoints.default``; None means AWS itself.
+    """
+    env_name = "AWS_ENDPOINT_URL_" + service.upper().replace("-", "_")
+    for candidate in (
+        os.environ.get(env_name),
+        os.environ.get("AWS_ENDPOINT_URL"),
+        config.aws.endpoints.get(service),
+        config.aws.endpoints.get("default"),
+    ):
+        if candidate:
+            return candidate
+    return None
+
+
+def session(config: Config) -> boto3.Session:
+    if config.aws.credentials == "local":
+        return boto3.Session(
+            aws_access_key_id=_LOCAL_KEY_ID,
+            aws_secret_access_key=_LOCAL_SECRET,
+            region_name=config.aws.region,
+        )
+    return boto3.Session(region_name=config.aws.region)
+
+
+def credentials(config: Config) -> Credentials:
+    creds = session(config).get_credentials()
+    if creds is None:
+        raise ConfigError(
+            "no AWS credentials found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, "
+            "or run where a role is attached (profile "
+            f"{config.profile!r} uses aws.credentials: chain)"
+        )
+    return creds
+
+
+def client(config: Config, service: str, **options):
+    endpoint = endpoint_for(config, service)
+    if config.aws.credentials == "local" and endpoint and not is_loopback_url(endpoint):
+        raise ConfigError(
+            f"endpoint for {service} is {endpoint} (from the environment), which is not loopback; "
+            "the local profile's dummy credentials are only sent to 127.0.0.1"
+        )
+    retries = options.pop("retries", {"max_attempts": 3, "mode": "standard"})
+    botocore_config = botocore.config.Config(retries=retries, **options)
+    return session(config).client(service, endpoint_url=endpoint, config=botocore_config)

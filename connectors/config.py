@@ -1,0 +1,365 @@
+"""Typed configuration: YAML profiles (or MSF property groups) loaded once into frozen dataclasses.
+
+Every value is checked at load time, and an error names where the value came from (a file, an
+MSF property group, or a ``--set`` option) and its dotted key, e.g.
+``connectors/profiles/local.yaml: producer.in_flight: expected an integer, got 'four'``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
+PROFILES = ("local", "compose", "aws")
+MSF_PROPERTIES_FILE = Path("/etc/flink/application_properties.json")
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown or of the wrong type; the message says where."""
+
+
+class Duration(float):
+    """Seconds, written in config as ``250ms``, ``10s``, ``1m``, ``1h`` or ``1d``."""
+
+    _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+    _PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+
+    @classmethod
+    def parse(cls, text: str) -> Duration:
+        match = cls._PATTERN.match(str(text))
+        if not match:
+            raise ValueError(f"bad duration {text!r} (write it like 250ms, 10s, 1m, 1h or 1d)")
+        return cls(float(match.group(1)) * cls._UNITS[match.group(2)])
+
+    def __str__(self) -> str:
+        for unit in ("d", "h", "m", "s"):
+            count = self / self._UNITS[unit]
+            if count >= 1 and count == int(count):
+                return f"{int(count)}{unit}"
+        return f"{round(self * 1000)}ms"
+
+
+# --------------------------------------------------------------------------- the schema
+
+
+@dataclass(frozen=True)
+class AwsConfig:
+    region: str = "us-east-1"
+    # "chain": the standard AWS credential chain (env, shared profile, role). "local": dummy keys,
+    # allowed only when every endpoint is on loopback (the embedded stack checks no signatures).
+    credentials: str = "chain"
+    # Per-service endpoint URLs, keyed by boto3 service name; "default" serves every other service.
+    # AWS_ENDPOINT_URL_<SERVICE> and AWS_ENDPOINT_URL in the environment override these.
+    endpoints: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    name: str
+    shards: int = 1
+
+
+@dataclass(frozen=True)
+class ProducerConfig:
+    batch_records: int = 500  # PutRecords takes at most 500 records per call
+    in_flight: int = 4  # concurrent PutRecords calls (one lane each; a key always uses the same lane)
+    max_retries: int = 10  # attempts per record after the first, before it is written off as undelivered
+    backoff_base: Duration = Duration(0.1)
+    backoff_max: Duration = Duration(5.0)
+    linger: Duration = Duration(0.2)  # longest a record waits in a part-filled batch when pacing
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    state_dir: str = ".clickflow"  # relative paths are taken from the project root
+    start_timeout: Duration = Duration(30.0)
+
+
+@dataclass(frozen=True)
+class Config:
+    profile: str
+    aws: AwsConfig = field(default_factory=AwsConfig)
+    streams: dict[str, StreamSpec] = field(default_factory=dict)
+    bucket: str = "clickflow-data"
+    producer: ProducerConfig = field(default_factory=ProducerConfig)
+    stack: StackConfig = field(default_factory=StackConfig)
+
+    def stream(self, role: str) -> StreamSpec:
+        try:
+            return self.streams[role]
+        except KeyError:
+            raise ConfigError(
+                f"profile {self.profile!r} names no stream {role!r} under 'streams' "
+                f"(it has: {', '.join(sorted(self.streams)) or 'none'})"
+            ) from None
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class _Origins:
+    """Remembers which source (file, property group, --set) gave each dotted key."""
+
+    def __init__(self) -> None:
+        self._by_path: dict[tuple[str, ...], str] = {}
+
+    def record(self, data: Any, origin: str, path: tuple[str, ...] = ()) -> None:
+        self._by_path[path] = origin
+        if isinstance(data, Mapping):
+            for key, value in data.items():
+                self.record(value, origin, path + (str(key),))
+
+    def of(self, path: tuple[str, ...]) -> str:
+        while path not in self._by_path and path:
+            path = path[:-1]
+        return self._by_path.get(path, "defaults")
+
+
+def _deep_merge(base: dict, over: Mapping) -> dict:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top level, got {type(data).__name__}")
+    return data
+
+
+def _nest(dotted: str, value: Any, origin: str) -> dict:
+    parts = dotted.split(".")
+    if not all(parts):
+        raise ConfigError(f"{origin}: bad key {dotted!r} (write it as section.key, e.g. producer.in_flight)")
+    nested: Any = value
+    for part in reversed(parts):
+        nested = {part: nested}
+    return nested
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``producer.in_flight=8`` -> ("producer.in_flight", 8); the value is read as a YAML scalar."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {text!r}: expected KEY.PATH=VALUE, e.g. --set producer.in_flight=8")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def msf_property_groups(path: Path) -> dict:
+    """Read MSF's application_properties.json into the same nested structure as a YAML profile.
+
+    Each group's id is a dotted key prefix and its map holds the rest of the key, so the group
+    ``{"PropertyGroupId": "producer", "PropertyMap": {"in_flight": "8"}}`` sets ``producer.in_flight``,
+    and ``{"PropertyGroupId": "streams.events", "PropertyMap": {"name": "x"}}`` sets ``streams.events.name``.
+    Values arrive as strings and are read as YAML scalars, so "8" is an integer and "1m" a duration.
+    """
+    try:
+        groups = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read MSF properties: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    if not isinstance(groups, list):
+        raise ConfigError(f"{path}: expected a JSON list of property groups")
+    data: dict = {}
+    for index, group in enumerate(groups):
+        if not isinstance(group, dict) or "PropertyGroupId" not in group:
+            raise ConfigError(f"{path}: group #{index} has no PropertyGroupId")
+        group_id = group["PropertyGroupId"]
+        if group_id == "kinesis.analytics.flink.run.options":
+            continue  # MSF's own group (python entry point, jar file); not clickflow config
+        for key, raw in (group.get("PropertyMap") or {}).items():
+            origin = f"{path} group {group_id!r}"
+            value = yaml.safe_load(raw) if isinstance(raw, str) and raw.strip() else raw
+            data = _deep_merge(data, _nest(f"{group_id}.{key}", value, origin))
+    return data
+
+
+def load_config(
+    profile: str = "local",
+    config_file: str | Path | None = None,
+    overrides: Iterable[str] = (),
+    properties_file: str | Path | None = None,
+) -> Config:
+    """Load a profile, then a config file over it, then MSF property groups, then ``--set`` overrides.
+
+    A config file may name its own base with ``profile: NAME``; otherwise it extends ``profile``.
+    """
+    origins = _Origins()
+    layers: list[tuple[dict, str]] = []
+    extra = _read_yaml(Path(config_file)) if config_file else {}
+    base_name = extra.pop("profile", None) or profile
+    if base_name not in PROFILES:
+        where = f"{config_file}: profile" if config_file else "--profile"
+        raise ConfigError(f"{where}: unknown profile {base_name!r} (choose one of {', '.join(PROFILES)})")
+    base_path = PROFILES_DIR / f"{base_name}.yaml"
+    layers.append((_read_yaml(base_path), _display(base_path)))
+    if config_file:
+        layers.append((extra, str(config_file)))
+    if properties_file:
+        layers.append((msf_property_groups(Path(properties_file)), str(properties_file)))
+    for text in overrides:
+        key, value = parse_override(text)
+        layers.append((_nest(key, value, f"--set {text}"), f"--set {text}"))
+
+    data: dict = {}
+    for layer, origin in layers:
+        origins.record(layer, origin)
+        data = _deep_merge(data, layer)
+    data["profile"] = base_name
+    config = _build(Config, data, (), origins)
+    _check(config, origins)
+    return config
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _fail(origins: _Origins, path: tuple[str, ...], message: str) -> ConfigError:
+    key = ".".join(path) or "(top level)"
+    return ConfigError(f"{origins.of(path)}: {key}: {message}")
+
+
+def _build(cls: type, data: Any, path: tuple[str, ...], origins: _Origins) -> Any:
+    if not isinstance(data, Mapping):
+        raise _fail(origins, path, f"expected a mapping, got {_show(data)}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(map(str, data)) - set(fields))
+    if unknown:
+        raise _fail(
+            origins, path + (unknown[0],), f"unknown key (known here: {', '.join(sorted(fields))})"
+        )
+    values = {}
+    for name, spec in fields.items():
+        if name in data:
+            values[name] = _coerce(hints[name], data[name], path + (name,), origins)
+        elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
+            raise _fail(origins, path + (name,), "missing (it has no default)")
+    return cls(**values)
+
+
+def _coerce(kind: Any, value: Any, path: tuple[str, ...], origins: _Origins) -> Any:
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        options = [arg for arg in typing.get_args(kind) if arg is not type(None)]
+        if value is None:
+            return None
+        return _coerce(options[0], value, path, origins)
+    if origin is dict:
+        _, value_kind = typing.get_args(kind)
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise _fail(origins, path, f"expected a mapping, got {_show(value)}")
+        return {str(k): _coerce(value_kind, v, path + (str(k),), origins) for k, v in value.items()}
+    if dataclasses.is_dataclass(kind):
+        return _build(kind, value, path, origins)
+    if kind is Duration:
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise _fail(origins, path, f"expected a duration like 10s, got {_show(value)}")
+        if isinstance(value, (int, float)):
+            raise _fail(origins, path, f"bad duration {value!r}: give a unit (250ms, 10s, 1m, 1h, 1d)")
+        try:
+            return Duration.parse(value)
+        except ValueError as exc:
+            raise _fail(origins, path, str(exc)) from None
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise _fail(origins, path, f"expected true or false, got {_show(value)}")
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _fail(origins, path, f"expected an integer, got {_show(value)}")
+        return value
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _fail(origins, path, f"expected a number, got {_show(value)}")
+        return float(value)
+    if kind is str:
+        if isinstance(value, (dict, list)) or value is None:
+            raise _fail(origins, path, f"expected text, got {_show(value)}")
+        return str(value)
+    raise TypeError(f"config schema uses unsupported type {kind!r} at {'.'.join(path)}")
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return f"a {type(value).__name__}"
+    return repr(value)
+
+
+_LOOPBACK = re.compile(r"^https?://(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(/.*)?$")
+
+
+def is_loopback_url(url: str) -> bool:
+    return bool(_LOOPBACK.match(url))
+
+
+def _check(config: Config, origins: _Origins) -> None:
+    """Cross-field rules that types alone cannot say."""
+    if config.aws.credentials not in ("chain", "local"):
+        raise _fail(origins, ("aws", "credentials"), f"expected 'chain' or 'local', got {config.aws.credentials!r}")
+    for service, url in config.aws.endpoints.items():
+        if not re.match(r"^https?://[^/\s]+(/.*)?$", url):
+            raise _fail(origins, ("aws", "endpoints", service), f"not an http(s) URL: {url!r}")
+        if config.aws.credentials == "local" and not is_loopback_url(url):
+            raise _fail(
+                origins,
+                ("aws", "endpoints", service),
+                f"{url} is not on loopback, but aws.credentials is 'local' (dummy keys are for the "
+                "embedded stack only); use aws.credentials: chain for real AWS",
+            )
+    if config.aws.credentials == "local" and not config.aws.endpoints:
+        raise _fail(origins, ("aws", "endpoints"), "aws.credentials 'local' needs loopback endpoints")
+    for role, spec in config.streams.items():
+        if not re.match(r"^[a-zA-Z0-9_.-]{1,128}$", spec.name):
+            raise _fail(origins, ("streams", role, "name"), f"not a valid Kinesis stream name: {spec.name!r}")
+        if spec.shards < 1:
+            raise _fail(origins, ("streams", role, "shards"), f"must be at least 1, got {spec.shards}")
+    if not re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", config.bucket):
+        raise _fail(origins, ("bucket",), f"not a valid S3 bucket name: {config.bucket!r}")
+    producer = config.producer
+    if not 1 <= producer.batch_records <= 500:
+        raise _fail(origins, ("producer", "batch_records"), f"must be 1..500 (a PutRecords limit), got {producer.batch_records}")
+    if not 1 <= producer.in_flight <= 64:
+        raise _fail(origins, ("producer", "in_flight"), f"must be 1..64, got {producer.in_flight}")
+    if producer.max_retries < 0:
+        raise _fail(origins, ("producer", "max_retries"), f"must be 0 or more, got {producer.max_retries}")

@@ -1,0 +1,38 @@
+"""When each record is due: a fixed rate, the original timing sped up, or as fast as possible."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass
+class Pacer:
+    rate: float | None = None  # records per second
+    speedup: float | None = None  # original inter-event gaps divided by this
+    _first_time: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.rate is not None and self.speedup is not None:
+            raise ValueError("choose --rate or --speedup, not both")
+        if self.rate is not None and self.rate <= 0:
+            raise ValueError(f"--rate must be more than 0, got {self.rate}")
+        if self.speedup is not None and self.speedup <= 0:
+            raise ValueError(f"--speedup must be more than 0, got {self.speedup}")
+
+    @property
+    def paced(self) -> bool:
+        return self.rate is not None or self.speedup is not None
+
+    def due(self, index: int, event_time: datetime) -> float:
+        """Seconds after the start at which record number ``index`` (0-based) should be sent.
+
+        With ``speedup``, an event earlier than the first one (out-of-order input) is due at once.
+        """
+        if self.rate is not None:
+            return index / self.rate
+        if self.speedup is not None:
+            if self._first_time is None:
+                self._first_time = event_time
+            return max(0.0, (event_time - self._first_time).total_seconds() / self.speedup)
+        return 0.0

@@ -1,0 +1,209 @@
+"""The REES46 clickstream schema: CSV rows in, typed JSON records out, bad rows explained.
+
+A row becomes one JSON object with the CSV's column names: integers stay integers (``category_id``
+is a 19-digit id and survives exactly), ``price`` is a number, and empty strings become null.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+COLUMNS = (
+    "event_time",
+    "event_type",
+    "product_id",
+    "category_id",
+    "category_code",
+    "brand",
+    "price",
+    "user_id",
+    "user_session",
+)
+EVENT_TYPES = ("view", "cart", "remove_from_cart", "purchase")
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S UTC"  # the REES46 files' own form
+
+class SchemaError(ValueError):
+    """The file as a whole does not fit the schema (its header); nothing can be read from it."""
+
+
+@dataclass(frozen=True)
+class RowError(Exception):
+    """One row that cannot become a record: where it is and what is wrong with it."""
+
+    line: int
+    reason: str
+    field: str | None = None
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" + (f", field {self.field}" if self.field else "")
+        return f"{where}: {self.reason}"
+
+
+class Event:
+    """One valid row: each column's value as JSON text, in schema order, and its event time."""
+
+    __slots__ = ("line", "values", "event_time")
+
+    def __init__(self, line: int, values: list[str], event_time: datetime):
+        self.line = line
+        self.values = values  # JSON literals: '"view"', '2053013555069845885', '31.9', 'null'
+        self.event_time = event_time
+
+    def key(self, column_index: int) -> str | None:
+        """The column's value as a partition key string (None for null)."""
+        value = self.values[column_index]
+        if value == "null":
+            return None
+        return json.loads(value) if value.startswith('"') else value
+
+    def retime(self, moment: datetime) -> None:
+        self.event_time = moment
+        self.values[0] = _quote(format_event_time(moment))
+
+    def to_json(self) -> str:
+        v = self.values
+        return (
+            f'{{"event_time":{v[0]},"event_type":{v[1]},"product_id":{v[2]},"category_id":{v[3]},'
+            f'"category_code":{v[4]},"brand":{v[5]},"price":{v[6]},"user_id":{v[7]},"user_session":{v[8]}}}'
+        )
+
+    def encode(self) -> bytes:
+        return self.to_json().encode("utf-8")  # UnicodeEncodeError: the row held bytes that are not UTF-8
+
+    @property
+    def record(self) -> dict:
+        return json.loads(self.to_json())
+
+
+def parse_event_time(text: str) -> datetime:
+    """REES46's ``2019-10-01 00:00:03 UTC`` or ISO 8601; no zone means UTC. Returns an aware datetime."""
+    core = text[:-4] if text.endswith(" UTC") else text
+    if core.endswith("Z"):
+        core = core[:-1]
+    parsed = datetime.fromisoformat(core)  # raises ValueError on anything it cannot read
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def format_event_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(TIME_FORMAT)
+
+
+def _column_order(header: list[str], source: str) -> tuple[int, ...]:
+    names = [name.strip().lstrip("\ufeff") for name in header]
+    missing = [col for col in COLUMNS if col not in names]
+    extra = [name for name in names if name not in COLUMNS]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing column(s) {', '.join(missing)}")
+        if extra:
+            parts.append(f"unknown column(s) {', '.join(extra)}")
+        raise SchemaError(
+            f"{source}, line 1: the header must name the REES46 columns {','.join(COLUMNS)} "
+            f"(any order); {'; '.join(parts)}. Got: {','.join(header)[:200]}"
+        )
+    return tuple(names.index(col) for col in COLUMNS)
+
+
+_quote = json.encoder.encode_basestring  # C: JSON string literal, non-ASCII kept as is
+_EVENT_TYPES_JSON = {name: _quote(name) for name in EVENT_TYPES}
+
+
+def _whole_number(value: str, line: int, name: str) -> str:
+    if not (value.isascii() and value.isdigit()):
+        raise RowError(line, f"not a whole number: {value[:40]!r}", name)
+    return value if value[0] != "0" or len(value) == 1 else str(int(value))
+
+
+class RowParser:
+    """Turns CSV field lists into Events; raises RowError naming the line and field at fault.
+
+    It is on the replay's hot path, so each column is handled by name rather than by a generic loop.
+    """
+
+    def __init__(self, order: tuple[int, ...] = tuple(range(len(COLUMNS)))):
+        self._order = None if order == tuple(range(len(COLUMNS))) else order
+
+    def parse(self, line: int, fields: list[str]) -> Event:
+        if len(fields) != len(COLUMNS):
+            raise RowError(line, f"expected {len(COLUMNS)} fields, got {len(fields)}")
+        if self._order is not None:
+            fields = [fields[i] for i in self._order]
+        event_time, event_type, product_id, category_id, category_code, brand, price, user_id, session = (
+            f.strip() for f in fields
+        )
+        for name, value in (("event_time", event_time), ("event_type", event_type), ("product_id", product_id),
+                            ("category_id", category_id), ("price", price), ("user_id", user_id)):
+            if not value:
+                raise RowError(line, "empty, but this field is required", name)
+        type_json = _EVENT_TYPES_JSON.get(event_type)
+        if type_json is None:
+            raise RowError(line, f"unknown event type {event_type[:40]!r} (known: {', '.join(EVENT_TYPES)})", "event_type")
+        try:
+            moment = parse_event_time(event_time)
+        except ValueError:
+            raise RowError(line, f"not a time like 2019-10-01 00:00:00 UTC: {event_time[:40]!r}", "event_time") from None
+        try:
+            amount = float(price)
+        except ValueError:
+            raise RowError(line, f"not a number: {price[:40]!r}", "price") from None
+        if not math.isfinite(amount) or amount < 0:
+            raise RowError(line, f"not a price (finite, 0 or more): {price[:40]!r}", "price")
+        values = [
+            _quote(event_time),
+            type_json,
+            _whole_number(product_id, line, "product_id"),
+            _whole_number(category_id, line, "category_id"),
+            _quote(category_code) if category_code else "null",
+            _quote(brand) if brand else "null",
+            repr(amount),
+            _whole_number(user_id, line, "user_id"),
+            _quote(session) if session else "null",
+        ]
+        return Event(line, values, moment)
+
+
+def read_rows(text: io.TextIOBase | Iterable[str], source: str) -> tuple[RowParser, Iterator[tuple[int, list[str], str | None]]]:
+    """Read the header; return a parser for this file's column order and its rows.
+
+    Rows come as ``(line, fields, csv_error)``: line numbers are physical lines, the header being
+    line 1, so a rejects file and ``--resume-from`` point where an editor would. ``csv_error`` is set
+    (and ``fields`` empty) for a row the CSV reader itself could not split. Blank lines are skipped.
+    """
+    reader = csv.reader(text)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise SchemaError(f"{source}: the file is empty (expected a header line)") from None
+    except csv.Error as exc:
+        raise SchemaError(f"{source}, line 1: cannot read the header: {exc}") from None
+    parser = RowParser(_column_order(header, source))
+
+    def rows() -> Iterator[tuple[int, list[str], str | None]]:
+        while True:
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield reader.line_num, [], f"malformed CSV: {exc}"
+                continue
+            if fields:
+                yield reader.line_num, fields, None
+
+    return parser, rows()
+
+
+def raw_row(fields: list[str]) -> str:
+    """The row as CSV text again, for the rejects file."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow(fields)
+    return out.getvalue()

@@ -1,0 +1,105 @@
+"""Open a clickstream file, local or ``s3://bucket/key``, plain or gzip, as a stream of text.
+
+Nothing is read whole: the file is streamed, and the bytes consumed so far are counted so a
+progress line can show how far along it is.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from botocore.exceptions import ClientError
+
+
+class SourceError(OSError):
+    """The input cannot be opened; the message names it and says why."""
+
+
+class _CountingReader(io.RawIOBase):
+    def __init__(self, raw):
+        self._raw = raw
+        self.consumed = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._raw.read(len(buffer))
+        count = len(data)
+        buffer[:count] = data
+        self.consumed += count
+        return count
+
+    def close(self) -> None:
+        try:
+            self._raw.close()
+        finally:
+            super().close()
+
+
+@dataclass
+class OpenSource:
+    name: str
+    text: io.TextIOBase
+    size: int | None  # bytes on disk / in S3 (compressed, for .gz); None when unknown
+    _counter: _CountingReader
+
+    @property
+    def consumed(self) -> int:
+        return self._counter.consumed
+
+    def fraction(self) -> float | None:
+        return min(1.0, self.consumed / self.size) if self.size else None
+
+    def close(self) -> None:
+        self.text.close()
+
+    def __enter__(self) -> OpenSource:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    parts = urlsplit(uri)
+    bucket, key = parts.netloc, parts.path.lstrip("/")
+    if not bucket or not key:
+        raise SourceError(f"{uri}: expected s3://BUCKET/KEY")
+    return bucket, key
+
+
+def open_source(uri: str, s3_client=None) -> OpenSource:
+    """Open ``uri`` for reading rows. ``s3_client`` is needed only for ``s3://`` URIs."""
+    if uri.startswith("s3://"):
+        bucket, key = split_s3_uri(uri)
+        if s3_client is None:
+            raise SourceError(f"{uri}: no S3 client to read it with")
+        try:
+            response = s3_client.get_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            raise SourceError(f"{uri}: cannot read it from S3 ({code}: {exc.response['Error'].get('Message', '')})") from None
+        raw, size = response["Body"], response.get("ContentLength")
+    else:
+        path = Path(uri)
+        if not path.is_file():
+            raise SourceError(f"{uri}: no such file" if not path.exists() else f"{uri}: not a regular file")
+        try:
+            raw = open(path, "rb")  # noqa: SIM115 - closed by OpenSource.close
+        except OSError as exc:
+            raise SourceError(f"{uri}: cannot open it: {exc.strerror}") from None
+        size = path.stat().st_size
+    counter = _CountingReader(raw)
+    binary: io.BufferedIOBase = io.BufferedReader(counter, buffer_size=1 << 20)
+    if uri.endswith(".gz"):
+        binary = gzip.GzipFile(fileobj=binary, mode="rb")
+    elif not uri.endswith(".csv"):
+        raise SourceError(f"{uri}: expected a .csv or .csv.gz file")
+    # surrogateescape keeps a row with bad bytes readable, so it is rejected alone (see rows.Event)
+    text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    return OpenSource(uri, text, size, counter)
