@@ -176,6 +176,14 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 
 def msf_property_groups(path: Path) -> dict:
+    """All of MSF's property groups merged into one nested mapping (see ``msf_property_layers``)."""
+    data: dict = {}
+    for layer, _ in msf_property_layers(path):
+        data = _deep_merge(data, layer)
+    return data
+
+
+def msf_property_layers(path: Path) -> list[tuple[dict, str]]:
     """Read MSF's application_properties.json into the same nested structure as a YAML profile.
 
     Each group's id is a dotted key prefix and its map holds the rest of the key, so the group
@@ -191,18 +199,20 @@ def msf_property_groups(path: Path) -> dict:
         raise ConfigError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
     if not isinstance(groups, list):
         raise ConfigError(f"{path}: expected a JSON list of property groups")
-    data: dict = {}
+    layers = []
     for index, group in enumerate(groups):
         if not isinstance(group, dict) or "PropertyGroupId" not in group:
             raise ConfigError(f"{path}: group #{index} has no PropertyGroupId")
         group_id = group["PropertyGroupId"]
         if group_id == "kinesis.analytics.flink.run.options":
             continue  # MSF's own group (python entry point, jar file); not clickflow config
+        origin = f"{path} group {group_id!r}"
+        data: dict = {}
         for key, raw in (group.get("PropertyMap") or {}).items():
-            origin = f"{path} group {group_id!r}"
             value = yaml.safe_load(raw) if isinstance(raw, str) and raw.strip() else raw
             data = _deep_merge(data, _nest(f"{group_id}.{key}", value, origin))
-    return data
+        layers.append((data, origin))
+    return layers
 
 
 def load_config(
@@ -227,7 +237,7 @@ def load_config(
     if config_file:
         layers.append((extra, str(config_file)))
     if properties_file:
-        layers.append((msf_property_groups(Path(properties_file)), str(properties_file)))
+        layers.extend(msf_property_layers(Path(properties_file)))
     for text in overrides:
         key, value = parse_override(text)
         layers.append((_nest(key, value, f"--set {text}"), f"--set {text}"))

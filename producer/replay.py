@@ -192,19 +192,22 @@ def replay(
     config: Config,
     options: ReplayOptions,
     interrupt: threading.Event | None = None,
-    say: Callable[[str], None] = lambda _: None,
+    make_client: Callable | None = None,
 ) -> ReplaySummary:
+    """Replay ``options.source`` into ``options.stream``. ``make_client`` builds one PutRecords client
+    per lane; by default the stream is checked first and clients follow ``options.client``."""
     if options.partition_key not in COLUMNS:
         raise ValueError(f"--partition-key {options.partition_key!r} is not a column (choose from {', '.join(COLUMNS)})")
     pacer = Pacer(options.rate, options.speedup)
     interrupt = interrupt or threading.Event()
-    check_stream(config, options.stream)
+    if make_client is None:
+        check_stream(config, options.stream)
+        make_client = _client_factory(config, options.client)
     rejects = RejectsFile(options.rejects_path or default_rejects_path(config, options.source), options.source)
     summary = ReplaySummary(options.source, options.stream, rejects_path=rejects.path)
     tally = _Tally(rejects)
     abort = threading.Event()
     policy = RetryPolicy(config.producer.max_retries, config.producer.backoff_base, config.producer.backoff_max)
-    make_client = _client_factory(config, options.client)
     s3 = aws.client(config, "s3") if options.source.startswith("s3://") else None
     lanes = [_Lane(i, make_client, options.stream, policy, tally, abort) for i in range(config.producer.in_flight)]
     builders = [BatchBuilder(config.producer.batch_records) for _ in lanes]

@@ -1,0 +1,44 @@
+# Two commands on a fresh machine:  `make demo`  and  `make test`.  Each does its own set-up.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: setup demo test test-unit test-integration lint bench clean stack-down
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "clickflow needs Python 3.11 or newer; set PYTHON=python3.11 (or 3.12)")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null || { echo "npm (Node.js 18+) is needed for the local Kinesis server: apt-get install nodejs npm, or see nodejs.org"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+demo: setup
+	$(BIN)/clickflow demo
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-unit: setup
+	$(BIN)/python -m pytest -m "not integration"
+
+test-integration: setup
+	$(BIN)/python -m pytest -m integration
+
+lint: setup
+	$(BIN)/ruff check .
+
+bench: setup
+	$(BIN)/python benchmarks/producer.py
+
+stack-down:
+	-$(BIN)/clickflow stack down
+
+clean: stack-down
+	rm -rf $(VENV) node_modules .clickflow out .pytest_cache .ruff_cache *.egg-info

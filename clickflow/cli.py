@@ -1,0 +1,360 @@
+"""The ``clickflow`` command. Each subcommand parses its options and calls one importable function."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import signal
+import sys
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+from clickflow import __version__
+
+EPILOG_CONFIG = """\
+configuration:
+  --profile local|compose|aws   which bundled profile to start from (default: local)
+  --config FILE                 a YAML file laid over the profile (it may say `profile: aws`)
+  --set KEY.PATH=VALUE          one value, e.g. --set producer.in_flight=8 (repeatable)
+  Credentials always come from the standard AWS chain (environment, AWS_PROFILE, role);
+  endpoints may be overridden with AWS_ENDPOINT_URL_KINESIS / AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL.
+"""
+
+
+class CliError(Exception):
+    """An error to show the user as one line, without a traceback."""
+
+
+def _config_options() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("configuration")
+    group.add_argument("--profile", default="local", help="config profile: local (default), compose or aws")
+    group.add_argument("--config", metavar="FILE", help="YAML config file laid over the profile")
+    group.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                       help="override one config value (repeatable)")
+    return parent
+
+
+def _load(args):
+    from connectors.config import load_config
+
+    return load_config(args.profile, args.config, args.overrides)
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+@contextlib.contextmanager
+def _graceful_interrupt():
+    """First Ctrl-C sets the event (finish what is in flight); a second one stops at once."""
+    event = threading.Event()
+
+    def handler(signum, frame):
+        if event.is_set():
+            raise KeyboardInterrupt
+        event.set()
+        print("\ninterrupted: sending what was read and waiting for acknowledgements "
+              "(Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield event
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+# --------------------------------------------------------------------------- stack
+
+
+def cmd_stack(args) -> int:
+    from connectors.local_stack import stack
+
+    config = _load(args)
+    if args.action == "up":
+        stack.up(config, _say)
+        for state in stack.status(config):
+            _say(state.describe())
+        _say(f"streams: {', '.join(s.name for s in config.streams.values())}; bucket: s3://{config.bucket}")
+    elif args.action == "down":
+        stack.down(config, _say)
+    else:
+        states = stack.status(config)
+        for state in states:
+            _say(state.describe())
+        if all(state.running and state.answering for state in states):
+            from connectors import aws
+
+            names = aws.client(config, "kinesis").list_streams().get("StreamNames", [])
+            buckets = [b["Name"] for b in aws.client(config, "s3").list_buckets().get("Buckets", [])]
+            _say(f"streams: {', '.join(names) or '(none)'}")
+            _say(f"buckets: {', '.join(buckets) or '(none)'}")
+            _say(f"state and logs: {stack.state_dir(config)}")
+        return 0 if all(state.running for state in states) else 3
+    return 0
+
+
+# --------------------------------------------------------------------------- replay
+
+
+def cmd_replay(args) -> int:
+    from producer.replay import ReplayOptions, replay
+
+    config = _load(args)
+    options = ReplayOptions(
+        source=args.source,
+        stream=args.stream or config.stream("events").name,
+        partition_key=args.partition_key,
+        rate=args.rate,
+        speedup=args.speedup,
+        limit=args.limit,
+        resume_from=args.resume_from,
+        retime=args.retime,
+        rejects_path=Path(args.rejects) if args.rejects else None,
+        client=args.client,
+        progress=not args.quiet,
+    )
+    with _graceful_interrupt() as interrupted:
+        summary = replay(config, options, interrupted)
+    for line in summary.report():
+        _say(line)
+    if summary.fatal:
+        raise CliError(summary.fatal)
+    if summary.interrupted:
+        _say(f"interrupted. To continue without duplicates: clickflow replay {args.source} "
+             f"--resume-from {summary.last_line}" + (f" --stream {args.stream}" if args.stream else ""))
+        return 130
+    return 0 if summary.complete else 1
+
+
+# --------------------------------------------------------------------------- generate
+
+
+def _parse_time(text: str) -> datetime:
+    from producer.rows import parse_event_time
+
+    try:
+        return parse_event_time(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a time like '2019-10-01 00:00:00' or 2019-10-01T00:00:00Z: {text!r}") from None
+
+
+def cmd_generate(args) -> int:
+    from producer.generate import GenerateOptions, write_generated
+    from producer.progress import ProgressLine
+
+    options = GenerateOptions(
+        events=args.events, start=args.start, rate=args.rate, seed=args.seed, users=args.users,
+        categories=args.categories, products=args.products, bots=args.bots, spikes=args.spikes,
+        abandoned=args.abandoned,
+    )
+    try:
+        options.validate()
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    done = [0]
+    with ProgressLine(lambda: f"generated {done[0]:,} / {args.events:,} events", enabled=not args.quiet):
+        count, labels = write_generated(options, Path(args.output), Path(args.labels) if args.labels else None,
+                                        on_row=lambda n: done.__setitem__(0, n))
+    injected = json.loads(labels.read_text())["injected"]
+    kinds = {}
+    for label in injected:
+        kinds[label["kind"]] = kinds.get(label["kind"], 0) + 1
+    _say(f"wrote {count:,} events to {args.output}")
+    _say(f"labels: {labels} ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items())) or 'nothing injected'})")
+    return 0
+
+
+# --------------------------------------------------------------------------- put / tail
+
+
+def cmd_put(args) -> int:
+    from connectors import aws
+    from producer.records import put_record
+
+    config = _load(args)
+    try:
+        document = json.loads(args.json)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"--json is not valid JSON: {exc.msg} at character {exc.pos}") from None
+    if not isinstance(document, dict):
+        raise CliError("--json must be a JSON object, e.g. '{\"event_type\": \"view\", \"category_id\": 1}'")
+    stream = args.stream or config.stream("events").name
+    try:
+        result = put_record(aws.client(config, "kinesis"), stream, document, args.partition_key)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    _say(json.dumps({"stream": stream, **result}))
+    return 0
+
+
+def _parse_start(text: str):
+    lowered = text.lower()
+    if lowered in ("trim_horizon", "latest"):
+        return lowered
+    return _parse_time(text)
+
+
+def cmd_tail(args) -> int:
+    from connectors import aws
+    from producer.records import iter_stream
+
+    config = _load(args)
+    stream = args.stream or config.stream("events").name
+    with _graceful_interrupt() as stop:
+        for record in iter_stream(aws.client(config, "kinesis"), stream, args.start, args.limit, args.idle_exit, stop=stop):
+            payload = record.payload()
+            if args.with_meta:
+                payload = {
+                    "shard_id": record.shard_id,
+                    "sequence_number": record.sequence_number,
+                    "partition_key": record.partition_key,
+                    "arrival": record.arrival.astimezone(UTC).isoformat(),
+                    "data": payload,
+                }
+            print(json.dumps(payload, ensure_ascii=False), flush=True)
+    return 0
+
+
+# --------------------------------------------------------------------------- demo
+
+
+def cmd_demo(args) -> int:
+    from jobs.demo import run_demo
+
+    return run_demo(_load(args), Path(args.workdir), keep_stack=args.keep_stack, say=_say)
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    config = _config_options()
+    parser = argparse.ArgumentParser(
+        prog="clickflow",
+        description="Real-time clickstream analytics on Kinesis and Flink: replay or generate e-commerce "
+        "events, run the local AWS stack, read streams.",
+        epilog="Start with `clickflow stack up`, then `clickflow generate sample.csv` and "
+        "`clickflow replay sample.csv`. Each command has its own --help.",
+    )
+    parser.add_argument("--version", action="version", version=f"clickflow {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, help_text: str, description: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[config], help=help_text, description=description, epilog=EPILOG_CONFIG,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    p = add("stack", "start, stop or inspect the local AWS stack on 127.0.0.1",
+            "The embedded local AWS stack: kinesalite serves Kinesis, moto_server serves S3 and the other AWS "
+            "APIs, both on 127.0.0.1 at the profile's endpoints. `up` starts what is not running and creates "
+            "the profile's streams and bucket (safe to repeat); `down` stops what `up` started.")
+    p.add_argument("action", choices=["up", "down", "status"])
+    p.set_defaults(func=cmd_stack)
+
+    p = add("replay", "replay a clickstream CSV (local or s3://) into a Kinesis stream",
+            "Stream a REES46-schema CSV (.csv or .csv.gz, local path or s3://bucket/key) into Kinesis as JSON "
+            "records, partitioned by category_id. Bad rows are skipped, counted and written with their line "
+            "number and reason to a rejects file. Ctrl-C finishes the batches in flight and prints the last "
+            "line sent, for --resume-from.\n\nexamples:\n"
+            "  clickflow replay sample.csv\n"
+            "  clickflow replay s3://clickflow-data/raw/2019-10-01.csv.gz --speedup 60\n"
+            "  clickflow replay big.csv --rate 1000 --limit 50000 --retime")
+    p.add_argument("source", help="a .csv or .csv.gz file: a local path or s3://bucket/key")
+    p.add_argument("--stream", help="target stream (default: the profile's streams.events.name)")
+    p.add_argument("--partition-key", default="category_id", metavar="COLUMN",
+                   help="column whose value is the partition key (default: category_id)")
+    pace = p.add_mutually_exclusive_group()
+    pace.add_argument("--rate", type=float, metavar="N", help="send N records per second")
+    pace.add_argument("--speedup", type=float, metavar="X",
+                      help="keep the file's own timing between events, X times faster (1 = real time)")
+    p.add_argument("--limit", type=int, metavar="N", help="stop after sending N records")
+    p.add_argument("--resume-from", type=int, default=0, metavar="LINE",
+                   help="skip every line up to and including LINE (the 'last line sent' of an interrupted run)")
+    p.add_argument("--retime", action="store_true", help="shift every event_time so the replay starts now")
+    p.add_argument("--rejects", metavar="FILE", help="where to write rejected rows (default: under .clickflow/rejects/)")
+    p.add_argument("--client", choices=["http", "boto3"], default="http",
+                   help="PutRecords client: clickflow's own signed HTTP client (default, faster) or boto3")
+    p.add_argument("--quiet", action="store_true", help="no live progress line")
+    p.set_defaults(func=cmd_replay)
+
+    p = add("generate", "write a synthetic clickstream CSV with labelled bots, spikes and abandoned carts",
+            "Write a deterministic synthetic clickstream (same --seed and options, same bytes) in the REES46 "
+            "schema: shopping sessions that browse, cart and sometimes buy, with skewed category and brand "
+            "popularity. Optionally inject bot bursts, traffic spikes and abandoned carts; a labels file "
+            "(OUTPUT.labels.json) says exactly what was injected and when.\n\nexample:\n"
+            "  clickflow generate sample.csv --events 50000 --bots 3 --spikes 2 --abandoned 5 --seed 42")
+    p.add_argument("output", help="the CSV to write (.csv or .csv.gz)")
+    p.add_argument("--events", type=int, default=100_000, help="how many events (default: 100000)")
+    p.add_argument("--seed", type=int, default=1, help="random seed (default: 1)")
+    p.add_argument("--start", type=_parse_time, default=datetime(2019, 10, 1, tzinfo=UTC),
+                   help="time of the first event, UTC (default: 2019-10-01 00:00:00)")
+    p.add_argument("--rate", type=float, default=50.0, help="mean events per second (default: 50)")
+    p.add_argument("--users", type=int, default=20_000, help="size of the visitor pool (default: 20000)")
+    p.add_argument("--categories", type=int, default=200, help="number of categories (default: 200)")
+    p.add_argument("--products", type=int, default=5_000, help="number of products (default: 5000)")
+    p.add_argument("--bots", type=int, default=0, help="bot bursts to inject (default: 0)")
+    p.add_argument("--spikes", type=int, default=0, help="traffic spikes to inject (default: 0)")
+    p.add_argument("--abandoned", type=int, default=0, help="abandoned-cart sessions to inject (default: 0)")
+    p.add_argument("--labels", metavar="FILE", help="labels file (default: OUTPUT.labels.json)")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.set_defaults(func=cmd_generate)
+
+    p = add("put", "put one JSON record into a stream",
+            "Put one JSON object into a stream, partitioned by --partition-key or else by its category_id.\n\n"
+            "example:\n  clickflow put --json '{\"event_type\": \"view\", \"category_id\": 2053013555631882655}'")
+    p.add_argument("--stream", help="target stream (default: the profile's streams.events.name)")
+    p.add_argument("--json", required=True, metavar="OBJECT", help="the record, a JSON object")
+    p.add_argument("--partition-key", metavar="KEY", help="partition key (default: the object's category_id)")
+    p.set_defaults(func=cmd_put)
+
+    p = add("tail", "print a stream's records, one JSON object per line",
+            "Read every shard of a stream (following child shards after a reshard) and print each record as "
+            "one line of JSON. Runs until Ctrl-C, --limit or --idle-exit.\n\nexamples:\n"
+            "  clickflow tail --from trim_horizon --limit 10\n"
+            "  clickflow tail --stream clickflow-events --from latest --with-meta")
+    p.add_argument("--stream", help="stream to read (default: the profile's streams.events.name)")
+    p.add_argument("--from", dest="start", type=_parse_start, default="latest", metavar="WHERE",
+                   help="trim_horizon (the oldest record), latest (default: new records only), or a UTC time")
+    p.add_argument("--limit", type=int, metavar="N", help="stop after N records")
+    p.add_argument("--idle-exit", type=float, metavar="SECONDS", help="stop after SECONDS without a new record")
+    p.add_argument("--with-meta", action="store_true", help="wrap each record with its shard, sequence number and key")
+    p.set_defaults(func=cmd_tail)
+
+    p = add("demo", "the whole pipeline on the embedded local stack, start to finish",
+            "Bring up the local stack, generate a sample with injected bots, spikes and abandoned carts, upload "
+            "it to the local S3 bucket, replay it from s3:// into the events stream, read it back, and print "
+            "a summary. Stops the stack at the end unless --keep-stack.")
+    p.add_argument("--workdir", default="out/demo", help="where the sample and results go (default: out/demo)")
+    p.add_argument("--keep-stack", action="store_true", help="leave the local stack running afterwards")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from botocore.exceptions import EndpointConnectionError
+
+    from connectors.config import ConfigError
+    from connectors.local_stack.stack import StackError
+    from producer.delivery import FatalKinesisError
+    from producer.rows import SchemaError
+    from producer.source import SourceError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (CliError, ConfigError, StackError, FatalKinesisError, SchemaError, SourceError, ValueError) as exc:
+        print(f"clickflow {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except EndpointConnectionError as exc:
+        hint = " Is the local stack up? Run `clickflow stack up`." if args.profile == "local" else ""
+        print(f"clickflow {args.command}: error: cannot connect to {exc.kwargs.get('endpoint_url')}.{hint}",
+              file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"clickflow {args.command}: stopped", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `clickflow tail | head`
+        return 0
