@@ -23,6 +23,7 @@ demo: setup
 	$(BIN)/clickflow demo
 
 test: setup
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 test-unit: setup

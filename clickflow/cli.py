@@ -14,13 +14,28 @@ from pathlib import Path
 from clickflow import __version__
 
 EPILOG_CONFIG = """\
-configuration:
-  --profile local|compose|aws   which bundled profile to start from (default: local)
-  --config FILE                 a YAML file laid over the profile (it may say `profile: aws`)
-  --set KEY.PATH=VALUE          one value, e.g. --set producer.in_flight=8 (repeatable)
-  Credentials always come from the standard AWS chain (environment, AWS_PROFILE, role);
-  endpoints may be overridden with AWS_ENDPOINT_URL_KINESIS / AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL.
+credentials and endpoints:
+  Credentials come only from the standard AWS chain (environment, AWS_PROFILE, an attached
+  role); the local profile uses dummy keys that are only ever sent to 127.0.0.1. Endpoints
+  can be overridden as boto3 does: AWS_ENDPOINT_URL_KINESIS, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL.
+  A config file may start from another profile with `profile: aws`.
 """
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Wraps prose paragraphs to the terminal; keeps indented lines (examples) as written."""
+
+    def _fill_text(self, text, width, indent):
+        import textwrap
+
+        out = []
+        for paragraph in text.split("\n\n"):
+            lines = paragraph.splitlines()
+            if lines and not lines[0].startswith(" ") and not any(line.startswith(" ") for line in lines[1:]):
+                out.append(textwrap.fill(" ".join(lines), width, initial_indent=indent, subsequent_indent=indent))
+            else:
+                out.append("\n".join(indent + line for line in lines))
+        return "\n\n".join(out)
 
 
 class CliError(Exception):
@@ -32,8 +47,14 @@ def _config_options() -> argparse.ArgumentParser:
     group = parent.add_argument_group("configuration")
     group.add_argument("--profile", default="local", help="config profile: local (default), compose or aws")
     group.add_argument("--config", metavar="FILE", help="YAML config file laid over the profile")
-    group.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
-                       help="override one config value (repeatable)")
+    group.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override one config value (repeatable)",
+    )
     return parent
 
 
@@ -56,8 +77,11 @@ def _graceful_interrupt():
         if event.is_set():
             raise KeyboardInterrupt
         event.set()
-        print("\ninterrupted: sending what was read and waiting for acknowledgements "
-              "(Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+        print(
+            "\ninterrupted: sending what was read and waiting for acknowledgements (Ctrl-C again to stop at once)",
+            file=sys.stderr,
+            flush=True,
+        )
 
     previous = signal.signal(signal.SIGINT, handler)
     try:
@@ -123,8 +147,10 @@ def cmd_replay(args) -> int:
     if summary.fatal:
         raise CliError(summary.fatal)
     if summary.interrupted:
-        _say(f"interrupted. To continue without duplicates: clickflow replay {args.source} "
-             f"--resume-from {summary.last_line}" + (f" --stream {args.stream}" if args.stream else ""))
+        _say(
+            f"interrupted. To continue without duplicates: clickflow replay {args.source} "
+            f"--resume-from {summary.last_line}" + (f" --stream {args.stream}" if args.stream else "")
+        )
         return 130
     return 0 if summary.complete else 1
 
@@ -138,7 +164,9 @@ def _parse_time(text: str) -> datetime:
     try:
         return parse_event_time(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a time like '2019-10-01 00:00:00' or 2019-10-01T00:00:00Z: {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"not a time like '2019-10-01 00:00:00' or 2019-10-01T00:00:00Z: {text!r}"
+        ) from None
 
 
 def cmd_generate(args) -> int:
@@ -146,8 +174,15 @@ def cmd_generate(args) -> int:
     from producer.progress import ProgressLine
 
     options = GenerateOptions(
-        events=args.events, start=args.start, rate=args.rate, seed=args.seed, users=args.users,
-        categories=args.categories, products=args.products, bots=args.bots, spikes=args.spikes,
+        events=args.events,
+        start=args.start,
+        rate=args.rate,
+        seed=args.seed,
+        users=args.users,
+        categories=args.categories,
+        products=args.products,
+        bots=args.bots,
+        spikes=args.spikes,
         abandoned=args.abandoned,
     )
     try:
@@ -156,8 +191,12 @@ def cmd_generate(args) -> int:
         raise CliError(str(exc)) from None
     done = [0]
     with ProgressLine(lambda: f"generated {done[0]:,} / {args.events:,} events", enabled=not args.quiet):
-        count, labels = write_generated(options, Path(args.output), Path(args.labels) if args.labels else None,
-                                        on_row=lambda n: done.__setitem__(0, n))
+        count, labels = write_generated(
+            options,
+            Path(args.output),
+            Path(args.labels) if args.labels else None,
+            on_row=lambda n: done.__setitem__(0, n),
+        )
     injected = json.loads(labels.read_text())["injected"]
     kinds = {}
     for label in injected:
@@ -180,7 +219,7 @@ def cmd_put(args) -> int:
     except json.JSONDecodeError as exc:
         raise CliError(f"--json is not valid JSON: {exc.msg} at character {exc.pos}") from None
     if not isinstance(document, dict):
-        raise CliError("--json must be a JSON object, e.g. '{\"event_type\": \"view\", \"category_id\": 1}'")
+        raise CliError('--json must be a JSON object, e.g. \'{"event_type": "view", "category_id": 1}\'')
     stream = args.stream or config.stream("events").name
     try:
         result = put_record(aws.client(config, "kinesis"), stream, document, args.partition_key)
@@ -204,7 +243,9 @@ def cmd_tail(args) -> int:
     config = _load(args)
     stream = args.stream or config.stream("events").name
     with _graceful_interrupt() as stop:
-        for record in iter_stream(aws.client(config, "kinesis"), stream, args.start, args.limit, args.idle_exit, stop=stop):
+        for record in iter_stream(
+            aws.client(config, "kinesis"), stream, args.start, args.limit, args.idle_exit, stop=stop
+        ):
             payload = record.payload()
             if args.with_meta:
                 payload = {
@@ -243,53 +284,91 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, help_text: str, description: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, parents=[config], help=help_text, description=description, epilog=EPILOG_CONFIG,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+        return sub.add_parser(
+            name,
+            parents=[config],
+            help=help_text,
+            description=description,
+            epilog=EPILOG_CONFIG,
+            formatter_class=_HelpFormatter,
+        )
 
-    p = add("stack", "start, stop or inspect the local AWS stack on 127.0.0.1",
-            "The embedded local AWS stack: kinesalite serves Kinesis, moto_server serves S3 and the other AWS "
-            "APIs, both on 127.0.0.1 at the profile's endpoints. `up` starts what is not running and creates "
-            "the profile's streams and bucket (safe to repeat); `down` stops what `up` started.")
+    p = add(
+        "stack",
+        "start, stop or inspect the local AWS stack on 127.0.0.1",
+        "The embedded local AWS stack: kinesalite serves Kinesis, moto_server serves S3 and the other AWS "
+        "APIs, both on 127.0.0.1 at the profile's endpoints. `up` starts what is not running and creates "
+        "the profile's streams and bucket (safe to repeat); `down` stops what `up` started.",
+    )
     p.add_argument("action", choices=["up", "down", "status"])
     p.set_defaults(func=cmd_stack)
 
-    p = add("replay", "replay a clickstream CSV (local or s3://) into a Kinesis stream",
-            "Stream a REES46-schema CSV (.csv or .csv.gz, local path or s3://bucket/key) into Kinesis as JSON "
-            "records, partitioned by category_id. Bad rows are skipped, counted and written with their line "
-            "number and reason to a rejects file. Ctrl-C finishes the batches in flight and prints the last "
-            "line sent, for --resume-from.\n\nexamples:\n"
-            "  clickflow replay sample.csv\n"
-            "  clickflow replay s3://clickflow-data/raw/2019-10-01.csv.gz --speedup 60\n"
-            "  clickflow replay big.csv --rate 1000 --limit 50000 --retime")
+    p = add(
+        "replay",
+        "replay a clickstream CSV (local or s3://) into a Kinesis stream",
+        "Stream a REES46-schema CSV (.csv or .csv.gz, local path or s3://bucket/key) into Kinesis as JSON "
+        "records, partitioned by category_id. Bad rows are skipped, counted and written with their line "
+        "number and reason to a rejects file. Ctrl-C finishes the batches in flight and prints the last "
+        "line sent, for --resume-from.\n\nexamples:\n"
+        "  clickflow replay sample.csv\n"
+        "  clickflow replay s3://clickflow-data/raw/2019-10-01.csv.gz --speedup 60\n"
+        "  clickflow replay big.csv --rate 1000 --limit 50000 --retime",
+    )
     p.add_argument("source", help="a .csv or .csv.gz file: a local path or s3://bucket/key")
     p.add_argument("--stream", help="target stream (default: the profile's streams.events.name)")
-    p.add_argument("--partition-key", default="category_id", metavar="COLUMN",
-                   help="column whose value is the partition key (default: category_id)")
+    p.add_argument(
+        "--partition-key",
+        default="category_id",
+        metavar="COLUMN",
+        help="column whose value is the partition key (default: category_id)",
+    )
     pace = p.add_mutually_exclusive_group()
     pace.add_argument("--rate", type=float, metavar="N", help="send N records per second")
-    pace.add_argument("--speedup", type=float, metavar="X",
-                      help="keep the file's own timing between events, X times faster (1 = real time)")
+    pace.add_argument(
+        "--speedup",
+        type=float,
+        metavar="X",
+        help="keep the file's own timing between events, X times faster (1 = real time)",
+    )
     p.add_argument("--limit", type=int, metavar="N", help="stop after sending N records")
-    p.add_argument("--resume-from", type=int, default=0, metavar="LINE",
-                   help="skip every line up to and including LINE (the 'last line sent' of an interrupted run)")
+    p.add_argument(
+        "--resume-from",
+        type=int,
+        default=0,
+        metavar="LINE",
+        help="skip every line up to and including LINE (the 'last line sent' of an interrupted run)",
+    )
     p.add_argument("--retime", action="store_true", help="shift every event_time so the replay starts now")
-    p.add_argument("--rejects", metavar="FILE", help="where to write rejected rows (default: under .clickflow/rejects/)")
-    p.add_argument("--client", choices=["http", "boto3"], default="http",
-                   help="PutRecords client: clickflow's own signed HTTP client (default, faster) or boto3")
+    p.add_argument(
+        "--rejects", metavar="FILE", help="where to write rejected rows (default: under .clickflow/rejects/)"
+    )
+    p.add_argument(
+        "--client",
+        choices=["http", "boto3"],
+        default="http",
+        help="PutRecords client: clickflow's own signed HTTP client (default, faster) or boto3",
+    )
     p.add_argument("--quiet", action="store_true", help="no live progress line")
     p.set_defaults(func=cmd_replay)
 
-    p = add("generate", "write a synthetic clickstream CSV with labelled bots, spikes and abandoned carts",
-            "Write a deterministic synthetic clickstream (same --seed and options, same bytes) in the REES46 "
-            "schema: shopping sessions that browse, cart and sometimes buy, with skewed category and brand "
-            "popularity. Optionally inject bot bursts, traffic spikes and abandoned carts; a labels file "
-            "(OUTPUT.labels.json) says exactly what was injected and when.\n\nexample:\n"
-            "  clickflow generate sample.csv --events 50000 --bots 3 --spikes 2 --abandoned 5 --seed 42")
+    p = add(
+        "generate",
+        "write a synthetic clickstream CSV with labelled bots, spikes and abandoned carts",
+        "Write a deterministic synthetic clickstream (same --seed and options, same bytes) in the REES46 "
+        "schema: shopping sessions that browse, cart and sometimes buy, with skewed category and brand "
+        "popularity. Optionally inject bot bursts, traffic spikes and abandoned carts; a labels file "
+        "(OUTPUT.labels.json) says exactly what was injected and when.\n\nexample:\n"
+        "  clickflow generate sample.csv --events 50000 --bots 3 --spikes 2 --abandoned 5 --seed 42",
+    )
     p.add_argument("output", help="the CSV to write (.csv or .csv.gz)")
     p.add_argument("--events", type=int, default=100_000, help="how many events (default: 100000)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default: 1)")
-    p.add_argument("--start", type=_parse_time, default=datetime(2019, 10, 1, tzinfo=UTC),
-                   help="time of the first event, UTC (default: 2019-10-01 00:00:00)")
+    p.add_argument(
+        "--start",
+        type=_parse_time,
+        default=datetime(2019, 10, 1, tzinfo=UTC),
+        help="time of the first event, UTC (default: 2019-10-01 00:00:00)",
+    )
     p.add_argument("--rate", type=float, default=50.0, help="mean events per second (default: 50)")
     p.add_argument("--users", type=int, default=20_000, help="size of the visitor pool (default: 20000)")
     p.add_argument("--categories", type=int, default=200, help="number of categories (default: 200)")
@@ -301,31 +380,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=cmd_generate)
 
-    p = add("put", "put one JSON record into a stream",
-            "Put one JSON object into a stream, partitioned by --partition-key or else by its category_id.\n\n"
-            "example:\n  clickflow put --json '{\"event_type\": \"view\", \"category_id\": 2053013555631882655}'")
+    p = add(
+        "put",
+        "put one JSON record into a stream",
+        "Put one JSON object into a stream, partitioned by --partition-key or else by its category_id.\n\n"
+        'example:\n  clickflow put --json \'{"event_type": "view", "category_id": 2053013555631882655}\'',
+    )
     p.add_argument("--stream", help="target stream (default: the profile's streams.events.name)")
     p.add_argument("--json", required=True, metavar="OBJECT", help="the record, a JSON object")
     p.add_argument("--partition-key", metavar="KEY", help="partition key (default: the object's category_id)")
     p.set_defaults(func=cmd_put)
 
-    p = add("tail", "print a stream's records, one JSON object per line",
-            "Read every shard of a stream (following child shards after a reshard) and print each record as "
-            "one line of JSON. Runs until Ctrl-C, --limit or --idle-exit.\n\nexamples:\n"
-            "  clickflow tail --from trim_horizon --limit 10\n"
-            "  clickflow tail --stream clickflow-events --from latest --with-meta")
+    p = add(
+        "tail",
+        "print a stream's records, one JSON object per line",
+        "Read every shard of a stream (following child shards after a reshard) and print each record as "
+        "one line of JSON. Runs until Ctrl-C, --limit or --idle-exit.\n\nexamples:\n"
+        "  clickflow tail --from trim_horizon --limit 10\n"
+        "  clickflow tail --stream clickflow-events --from latest --with-meta",
+    )
     p.add_argument("--stream", help="stream to read (default: the profile's streams.events.name)")
-    p.add_argument("--from", dest="start", type=_parse_start, default="latest", metavar="WHERE",
-                   help="trim_horizon (the oldest record), latest (default: new records only), or a UTC time")
+    p.add_argument(
+        "--from",
+        dest="start",
+        type=_parse_start,
+        default="latest",
+        metavar="WHERE",
+        help="trim_horizon (the oldest record), latest (default: new records only), or a UTC time",
+    )
     p.add_argument("--limit", type=int, metavar="N", help="stop after N records")
     p.add_argument("--idle-exit", type=float, metavar="SECONDS", help="stop after SECONDS without a new record")
     p.add_argument("--with-meta", action="store_true", help="wrap each record with its shard, sequence number and key")
     p.set_defaults(func=cmd_tail)
 
-    p = add("demo", "the whole pipeline on the embedded local stack, start to finish",
-            "Bring up the local stack, generate a sample with injected bots, spikes and abandoned carts, upload "
-            "it to the local S3 bucket, replay it from s3:// into the events stream, read it back, and print "
-            "a summary. Stops the stack at the end unless --keep-stack.")
+    p = add(
+        "demo",
+        "the whole pipeline on the embedded local stack, start to finish",
+        "Bring up the local stack, generate a sample with injected bots, spikes and abandoned carts, upload "
+        "it to the local S3 bucket, replay it from s3:// into the events stream, read it back, and print "
+        "a summary. Stops the stack at the end unless --keep-stack.",
+    )
     p.add_argument("--workdir", default="out/demo", help="where the sample and results go (default: out/demo)")
     p.add_argument("--keep-stack", action="store_true", help="leave the local stack running afterwards")
     p.set_defaults(func=cmd_demo)
@@ -350,8 +444,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except EndpointConnectionError as exc:
         hint = " Is the local stack up? Run `clickflow stack up`." if args.profile == "local" else ""
-        print(f"clickflow {args.command}: error: cannot connect to {exc.kwargs.get('endpoint_url')}.{hint}",
-              file=sys.stderr)
+        print(
+            f"clickflow {args.command}: error: cannot connect to {exc.kwargs.get('endpoint_url')}.{hint}",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         print(f"clickflow {args.command}: stopped", file=sys.stderr)

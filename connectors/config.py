@@ -274,9 +274,7 @@ def _build(cls: type, data: Any, path: tuple[str, ...], origins: _Origins) -> An
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(map(str, data)) - set(fields))
     if unknown:
-        raise _fail(
-            origins, path + (unknown[0],), f"unknown key (known here: {', '.join(sorted(fields))})"
-        )
+        raise _fail(origins, path + (unknown[0],), f"unknown key (known here: {', '.join(sorted(fields))})")
     values = {}
     for name, spec in fields.items():
         if name in data:
@@ -368,7 +366,9 @@ def _check(config: Config, origins: _Origins) -> None:
         raise _fail(origins, ("bucket",), f"not a valid S3 bucket name: {config.bucket!r}")
     producer = config.producer
     if not 1 <= producer.batch_records <= 500:
-        raise _fail(origins, ("producer", "batch_records"), f"must be 1..500 (a PutRecords limit), got {producer.batch_records}")
+        raise _fail(
+            origins, ("producer", "batch_records"), f"must be 1..500 (a PutRecords limit), got {producer.batch_records}"
+        )
     if not 1 <= producer.in_flight <= 64:
         raise _fail(origins, ("producer", "in_flight"), f"must be 1..64, got {producer.in_flight}")
     if producer.max_retries < 0:

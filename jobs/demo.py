@@ -40,8 +40,12 @@ def run_demo(config: Config, workdir: Path, keep_stack: bool = False, say: Calla
         key = f"raw/{sample.name}"
         aws.client(config, "s3").upload_file(str(sample), config.bucket, key)
         stream = config.stream("events").name
-        summary = replay(config, ReplayOptions(f"s3://{config.bucket}/{key}", stream, progress=False,
-                                               rejects_path=workdir / "rejects.jsonl"))
+        summary = replay(
+            config,
+            ReplayOptions(
+                f"s3://{config.bucket}/{key}", stream, progress=False, rejects_path=workdir / "rejects.jsonl"
+            ),
+        )
         for line in summary.report():
             say("   " + line)
         if not summary.complete:
@@ -52,8 +56,10 @@ def run_demo(config: Config, workdir: Path, keep_stack: bool = False, say: Calla
         records = list(iter_stream(aws.client(config, "kinesis"), stream, "trim_horizon", idle_timeout=2.0))
         types = Counter(json.loads(r.data)["event_type"] for r in records)
         shards = Counter(r.shard_id for r in records)
-        say(f"   {len(records):,} records in {stream} across {len(shards)} shards: "
-            + ", ".join(f"{n:,} {t}" for t, n in types.most_common()))
+        say(
+            f"   {len(records):,} records in {stream} across {len(shards)} shards: "
+            + ", ".join(f"{n:,} {t}" for t, n in types.most_common())
+        )
         if len(records) < summary.records_sent:
             say(f"   MISSING: sent {summary.records_sent:,}, read back {len(records):,}")
             return 1
@@ -63,6 +69,9 @@ def run_demo(config: Config, workdir: Path, keep_stack: bool = False, say: Calla
         return 0
     finally:
         if keep_stack or already:
-            say(f"(the local stack keeps running; stop it with `clickflow stack down`; state in {stack.state_dir(config)})")
+            say(
+                "(the local stack keeps running; stop it with `clickflow stack down`; "
+                f"state in {stack.state_dir(config)})"
+            )
         else:
             stack.down(config, say)

@@ -20,7 +20,10 @@ class Entry:
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Entry) and (self.data, self.partition_key, self.line) == (
-            other.data, other.partition_key, other.line)
+            other.data,
+            other.partition_key,
+            other.line,
+        )
 
     def __repr__(self) -> str:
         return f"Entry(line={self.line}, key={self.partition_key!r}, {len(self.data)} bytes)"

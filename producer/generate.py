@@ -31,15 +31,50 @@ from pathlib import Path
 from producer.rows import COLUMNS, TIME_FORMAT
 
 CATEGORY_CODES = (
-    "electronics.smartphone", "electronics.audio.headphone", "electronics.video.tv", "electronics.clocks",
-    "computers.notebook", "computers.desktop", "computers.peripherals.printer", "appliances.kitchen.washer",
-    "appliances.kitchen.refrigerators", "appliances.environment.vacuum", "appliances.kitchen.mixer",
-    "apparel.shoes", "apparel.shoes.keds", "furniture.living_room.sofa", "furniture.bedroom.bed",
-    "kids.toys", "auto.accessories.player", "sport.bicycle", "construction.tools.drill", "accessories.bag",
+    "electronics.smartphone",
+    "electronics.audio.headphone",
+    "electronics.video.tv",
+    "electronics.clocks",
+    "computers.notebook",
+    "computers.desktop",
+    "computers.peripherals.printer",
+    "appliances.kitchen.washer",
+    "appliances.kitchen.refrigerators",
+    "appliances.environment.vacuum",
+    "appliances.kitchen.mixer",
+    "apparel.shoes",
+    "apparel.shoes.keds",
+    "furniture.living_room.sofa",
+    "furniture.bedroom.bed",
+    "kids.toys",
+    "auto.accessories.player",
+    "sport.bicycle",
+    "construction.tools.drill",
+    "accessories.bag",
 )
 BRANDS = (
-    "samsung", "apple", "xiaomi", "huawei", "lucente", "bosch", "lg", "sony", "acer", "lenovo", "hp", "asus",
-    "elenberg", "indesit", "respect", "nike", "adidas", "philips", "oppo", "janome", "polaris", "redmond",
+    "samsung",
+    "apple",
+    "xiaomi",
+    "huawei",
+    "lucente",
+    "bosch",
+    "lg",
+    "sony",
+    "acer",
+    "lenovo",
+    "hp",
+    "asus",
+    "elenberg",
+    "indesit",
+    "respect",
+    "nike",
+    "adidas",
+    "philips",
+    "oppo",
+    "janome",
+    "polaris",
+    "redmond",
 )
 BOT_USER_BASE = 900_000_000  # bot and flash-crowd users get ids no background user has
 CROWD_USER_BASE = 800_000_000
@@ -83,7 +118,7 @@ class Catalog:
 
 
 def _zipf_weights(count: int, exponent: float) -> list[float]:
-    return [1.0 / (rank ** exponent) for rank in range(1, count + 1)]
+    return [1.0 / (rank**exponent) for rank in range(1, count + 1)]
 
 
 def build_catalog(rng: random.Random, options: GenerateOptions) -> Catalog:
@@ -235,7 +270,11 @@ def generate(options: GenerateOptions) -> tuple[Iterator[list[str]], list[dict]]
             duration = 20.0
             crowd = int(options.rate * (options.spike_multiplier - 1) * duration)
             for visitor in range(crowd):
-                schedule(gen.crowd_visit(at + rng.uniform(0, duration), gen.session_rng(), CROWD_USER_BASE + number * 100_000 + visitor))
+                schedule(
+                    gen.crowd_visit(
+                        at + rng.uniform(0, duration), gen.session_rng(), CROWD_USER_BASE + number * 100_000 + visitor
+                    )
+                )
             label.update(start_t=at, end_t=at + duration, events=crowd, multiplier=options.spike_multiplier)
             injected_events += crowd
         labels.append(label)
@@ -253,7 +292,9 @@ def _spread(rng: random.Random, count: int, low: float, high: float) -> list[flo
     return [low + step * i + rng.uniform(0, step * 0.3) for i in range(count)]
 
 
-def _rows(gen: _Generator, heap, schedule: Callable, session_rate: float, options: GenerateOptions) -> Iterator[list[str]]:
+def _rows(
+    gen: _Generator, heap, schedule: Callable, session_rate: float, options: GenerateOptions
+) -> Iterator[list[str]]:
     catalog = gen.catalog
     next_arrival = gen.master.expovariate(session_rate)
     start = options.start
@@ -305,8 +346,12 @@ def default_labels_path(output: Path) -> Path:
     return output.with_name(name + ".labels.json")
 
 
-def write_generated(options: GenerateOptions, output: Path, labels_path: Path | None = None,
-                    on_row: Callable[[int], None] = lambda _: None) -> tuple[int, Path]:
+def write_generated(
+    options: GenerateOptions,
+    output: Path,
+    labels_path: Path | None = None,
+    on_row: Callable[[int], None] = lambda _: None,
+) -> tuple[int, Path]:
     """Write the CSV and its labels file; return (rows written, labels path)."""
     rows, labels = generate(options)
     labels_path = labels_path or default_labels_path(output)

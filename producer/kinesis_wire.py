@@ -16,8 +16,8 @@ import hashlib
 import hmac
 import http.client
 import json
-from datetime import UTC, datetime
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from botocore.exceptions import ClientError, HTTPClientError
@@ -39,7 +39,12 @@ RETRYABLE_CODES = frozenset(
     }
 )
 THROTTLE_CODES = frozenset(
-    {"ProvisionedThroughputExceededException", "LimitExceededException", "ThrottlingException", "KMSThrottlingException"}
+    {
+        "ProvisionedThroughputExceededException",
+        "LimitExceededException",
+        "ThrottlingException",
+        "KMSThrottlingException",
+    }
 )
 
 

@@ -15,7 +15,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -70,9 +70,12 @@ class ReplaySummary:
     def report(self) -> list[str]:
         rate = self.records_sent / self.elapsed if self.elapsed else 0.0
         lines = [
-            f"rows read         {self.rows_read:>12,}" + (f"   (skipped {self.rows_skipped:,} to resume)" if self.rows_skipped else ""),
-            f"records sent      {self.records_sent:>12,}   to {self.stream} in {self.elapsed:.1f}s ({rate:,.0f} records/s)",
-            f"records retried   {self.records_retried:>12,}" + (f"   ({self.records_throttled:,} throttled)" if self.records_throttled else ""),
+            f"rows read         {self.rows_read:>12,}"
+            + (f"   (skipped {self.rows_skipped:,} to resume)" if self.rows_skipped else ""),
+            f"records sent      {self.records_sent:>12,}   to {self.stream} "
+            f"in {self.elapsed:.1f}s ({rate:,.0f} records/s)",
+            f"records retried   {self.records_retried:>12,}"
+            + (f"   ({self.records_throttled:,} throttled)" if self.records_throttled else ""),
             f"rows rejected     {self.rows_rejected:>12,}",
         ]
         if self.records_undelivered:
@@ -127,7 +130,9 @@ class _Lane(threading.Thread):
     """Sends one lane's batches in order; a fatal error stops the replay, and what it then holds is
     written off as undelivered (in the rejects file), never dropped unseen."""
 
-    def __init__(self, index: int, make_client: Callable, stream: str, policy: RetryPolicy, tally: _Tally, abort: threading.Event):
+    def __init__(
+        self, index: int, make_client: Callable, stream: str, policy: RetryPolicy, tally: _Tally, abort: threading.Event
+    ):
         super().__init__(name=f"lane-{index}", daemon=True)
         self.queue: queue.Queue[list[Entry] | None] = queue.Queue(maxsize=1)
         self._make_client = make_client
@@ -142,7 +147,9 @@ class _Lane(threading.Thread):
         try:
             while (batch := self.queue.get()) is not None:
                 if self._abort.is_set():
-                    self._tally.add(Delivery(undelivered=[(e, "not sent: the replay stopped on an error") for e in batch]))
+                    self._tally.add(
+                        Delivery(undelivered=[(e, "not sent: the replay stopped on an error") for e in batch])
+                    )
                     continue
                 try:
                     self._tally.add(deliver(client, self._stream, batch, self._policy))
@@ -197,7 +204,9 @@ def replay(
     """Replay ``options.source`` into ``options.stream``. ``make_client`` builds one PutRecords client
     per lane; by default the stream is checked first and clients follow ``options.client``."""
     if options.partition_key not in COLUMNS:
-        raise ValueError(f"--partition-key {options.partition_key!r} is not a column (choose from {', '.join(COLUMNS)})")
+        raise ValueError(
+            f"--partition-key {options.partition_key!r} is not a column (choose from {', '.join(COLUMNS)})"
+        )
     pacer = Pacer(options.rate, options.speedup)
     interrupt = interrupt or threading.Event()
     if make_client is None:
@@ -283,7 +292,9 @@ def replay(
                         summary.last_line = line
                         continue
                     if pacer.paced:
-                        _wait_until(started + pacer.due(sent_count, event.event_time), builders, flush, linger, interrupt)
+                        _wait_until(
+                            started + pacer.due(sent_count, event.event_time), builders, flush, linger, interrupt
+                        )
                     index = hash(entry.partition_key) % len(lanes)
                     batch = builders[index].add(entry, time.monotonic())
                     if batch is not None:
@@ -320,7 +331,13 @@ def _retime_shift(first: datetime) -> timedelta:
     return now - first
 
 
-def _wait_until(deadline: float, builders: list[BatchBuilder], flush: Callable[[int], None], linger: float, interrupt: threading.Event) -> None:
+def _wait_until(
+    deadline: float,
+    builders: list[BatchBuilder],
+    flush: Callable[[int], None],
+    linger: float,
+    interrupt: threading.Event,
+) -> None:
     """Sleep until ``deadline``, sending part-filled batches that have waited ``linger`` meanwhile."""
     while True:
         now = time.monotonic()

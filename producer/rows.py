@@ -28,6 +28,7 @@ COLUMNS = (
 EVENT_TYPES = ("view", "cart", "remove_from_cart", "purchase")
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S UTC"  # the REES46 files' own form
 
+
 class SchemaError(ValueError):
     """The file as a whole does not fit the schema (its header); nothing can be read from it."""
 
@@ -140,17 +141,27 @@ class RowParser:
         event_time, event_type, product_id, category_id, category_code, brand, price, user_id, session = (
             f.strip() for f in fields
         )
-        for name, value in (("event_time", event_time), ("event_type", event_type), ("product_id", product_id),
-                            ("category_id", category_id), ("price", price), ("user_id", user_id)):
+        for name, value in (
+            ("event_time", event_time),
+            ("event_type", event_type),
+            ("product_id", product_id),
+            ("category_id", category_id),
+            ("price", price),
+            ("user_id", user_id),
+        ):
             if not value:
                 raise RowError(line, "empty, but this field is required", name)
         type_json = _EVENT_TYPES_JSON.get(event_type)
         if type_json is None:
-            raise RowError(line, f"unknown event type {event_type[:40]!r} (known: {', '.join(EVENT_TYPES)})", "event_type")
+            raise RowError(
+                line, f"unknown event type {event_type[:40]!r} (known: {', '.join(EVENT_TYPES)})", "event_type"
+            )
         try:
             moment = parse_event_time(event_time)
         except ValueError:
-            raise RowError(line, f"not a time like 2019-10-01 00:00:00 UTC: {event_time[:40]!r}", "event_time") from None
+            raise RowError(
+                line, f"not a time like 2019-10-01 00:00:00 UTC: {event_time[:40]!r}", "event_time"
+            ) from None
         try:
             amount = float(price)
         except ValueError:
@@ -171,7 +182,9 @@ class RowParser:
         return Event(line, values, moment)
 
 
-def read_rows(text: io.TextIOBase | Iterable[str], source: str) -> tuple[RowParser, Iterator[tuple[int, list[str], str | None]]]:
+def read_rows(
+    text: io.TextIOBase | Iterable[str], source: str
+) -> tuple[RowParser, Iterator[tuple[int, list[str], str | None]]]:
     """Read the header; return a parser for this file's column order and its rows.
 
     Rows come as ``(line, fields, csv_error)``: line numbers are physical lines, the header being

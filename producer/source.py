@@ -83,7 +83,9 @@ def open_source(uri: str, s3_client=None) -> OpenSource:
             response = s3_client.get_object(Bucket=bucket, Key=key)
         except ClientError as exc:
             code = exc.response["Error"]["Code"]
-            raise SourceError(f"{uri}: cannot read it from S3 ({code}: {exc.response['Error'].get('Message', '')})") from None
+            raise SourceError(
+                f"{uri}: cannot read it from S3 ({code}: {exc.response['Error'].get('Message', '')})"
+            ) from None
         raw, size = response["Body"], response.get("ContentLength")
     else:
         path = Path(uri)

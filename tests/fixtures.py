@@ -7,12 +7,23 @@ from pathlib import Path
 HEADER = "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session"
 
 
-def row(second: int = 0, event_type: str = "view", product: int = 1004, category: int = 2053013555631882655,
-        code: str = "electronics.smartphone", brand: str = "samsung", price: str = "31.90",
-        user: int = 541312140, session: str = "72d76fde-8bb3-4e00-8c23-a032dfed738c", minute: int = 0,
-        hour: int = 0) -> str:
-    return (f"2019-10-01 {hour:02d}:{minute:02d}:{second:02d} UTC,{event_type},{product},{category},{code},{brand},"
-            f"{price},{user},{session}")
+def row(
+    second: int = 0,
+    event_type: str = "view",
+    product: int = 1004,
+    category: int = 2053013555631882655,
+    code: str = "electronics.smartphone",
+    brand: str = "samsung",
+    price: str = "31.90",
+    user: int = 541312140,
+    session: str = "72d76fde-8bb3-4e00-8c23-a032dfed738c",
+    minute: int = 0,
+    hour: int = 0,
+) -> str:
+    return (
+        f"2019-10-01 {hour:02d}:{minute:02d}:{second:02d} UTC,{event_type},{product},{category},{code},{brand},"
+        f"{price},{user},{session}"
+    )
 
 
 def write_csv(path: Path, rows: list[str], newline: str = "\n", final_newline: bool = True) -> Path:

@@ -32,6 +32,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 KINESIS_LAUNCHER = Path(__file__).resolve().parent / "kinesis_server.js"
 MIN_NODE_MAJOR = 18
 
+# Servers started by this process, kept so that stopping them can also reap them. The servers
+# outlive a CLI invocation by design; a later `clickflow stack down` finds them by pid file.
+_children: dict[int, subprocess.Popen] = {}
+
 
 class StackError(RuntimeError):
     """The local stack could not be started, reached or stopped; the message says why and what to do."""
@@ -149,6 +153,8 @@ def _read_pid(config: Config, service: Service) -> dict | None:
 def _cmdline(pid: int) -> list[str] | None:
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            return None  # a zombie has exited; only its parent has yet to reap it
     except OSError:
         try:
             os.kill(pid, 0)
@@ -229,6 +235,7 @@ def _start(config: Config, service: Service) -> ServiceState:
             start_new_session=True,  # its own process group: Ctrl-C in the shell leaves it running
             env=env,
         )
+    _children[process.pid] = process
     _pid_file(config, service).write_text(
         json.dumps({"pid": process.pid, "command": command, "url": service.url, "started": time.time()})
     )
@@ -252,6 +259,7 @@ def _start(config: Config, service: Service) -> ServiceState:
 
 
 def _terminate(pid: int, grace: float = 5.0) -> None:
+    child = _children.pop(pid, None)
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
         try:
             os.killpg(pid, sig)
@@ -259,15 +267,15 @@ def _terminate(pid: int, grace: float = 5.0) -> None:
             return
         except PermissionError:
             os.kill(pid, sig)
+        if child is not None:
+            try:
+                child.wait(wait)
+                return
+            except subprocess.TimeoutExpired:
+                continue
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            try:
-                finished, _ = os.waitpid(pid, os.WNOHANG)  # reap it when it is our child
-            except ChildProcessError:
-                finished = 0
-                if _cmdline(pid) is None:
-                    return
-            if finished == pid:
+            if _cmdline(pid) is None:
                 return
             time.sleep(0.05)
 
@@ -303,9 +311,7 @@ def ensure_resources(config: Config, say: Callable[[str], None] = lambda _: None
         if config.aws.region == "us-east-1":
             s3.create_bucket(Bucket=config.bucket)
         else:
-            s3.create_bucket(
-                Bucket=config.bucket, CreateBucketConfiguration={"LocationConstraint": config.aws.region}
-            )
+            s3.create_bucket(Bucket=config.bucket, CreateBucketConfiguration={"LocationConstraint": config.aws.region})
         say(f"created bucket s3://{config.bucket}")
     except ClientError as exc:
         if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):

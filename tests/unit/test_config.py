@@ -76,7 +76,9 @@ def test_invalid_yaml_points_at_line(tmp_path):
 
 
 def test_dummy_credentials_only_on_loopback():
-    with pytest.raises(ConfigError, match=r"aws.endpoints.kinesis: https://kinesis.us-east-1.amazonaws.com is not on loopback"):
+    with pytest.raises(
+        ConfigError, match=r"aws.endpoints.kinesis: https://kinesis.us-east-1.amazonaws.com is not on loopback"
+    ):
         load_config("local", overrides=["aws.endpoints.kinesis=https://kinesis.us-east-1.amazonaws.com"])
 
 
@@ -91,12 +93,16 @@ def test_invalid_names_rejected():
 
 def test_msf_property_groups(tmp_path):
     path = tmp_path / "application_properties.json"
-    path.write_text(json.dumps([
-        {"PropertyGroupId": "kinesis.analytics.flink.run.options", "PropertyMap": {"python": "main.py"}},
-        {"PropertyGroupId": "aws", "PropertyMap": {"region": "eu-central-1"}},
-        {"PropertyGroupId": "streams.events", "PropertyMap": {"name": "prod-events", "shards": "8"}},
-        {"PropertyGroupId": "producer", "PropertyMap": {"in_flight": "6", "linger": "1s"}},
-    ]))
+    path.write_text(
+        json.dumps(
+            [
+                {"PropertyGroupId": "kinesis.analytics.flink.run.options", "PropertyMap": {"python": "main.py"}},
+                {"PropertyGroupId": "aws", "PropertyMap": {"region": "eu-central-1"}},
+                {"PropertyGroupId": "streams.events", "PropertyMap": {"name": "prod-events", "shards": "8"}},
+                {"PropertyGroupId": "producer", "PropertyMap": {"in_flight": "6", "linger": "1s"}},
+            ]
+        )
+    )
     assert msf_property_groups(path)["streams"]["events"] == {"name": "prod-events", "shards": 8}
     config = load_config("aws", properties_file=path)
     assert config.aws.region == "eu-central-1"

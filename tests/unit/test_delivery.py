@@ -38,9 +38,14 @@ def failed(code="ProvisionedThroughputExceededException"):
 def test_only_failed_entries_are_retried(kinesis):
     client, stubber = kinesis
     batch = entries(5)
-    stubber.add_response("put_records", {"FailedRecordCount": 2, "Records": [ok(1), failed(), ok(2), failed("InternalFailure"), ok(3)]},
-                         expected(batch))
-    stubber.add_response("put_records", {"FailedRecordCount": 1, "Records": [ok(4), failed()]}, expected([batch[1], batch[3]]))
+    stubber.add_response(
+        "put_records",
+        {"FailedRecordCount": 2, "Records": [ok(1), failed(), ok(2), failed("InternalFailure"), ok(3)]},
+        expected(batch),
+    )
+    stubber.add_response(
+        "put_records", {"FailedRecordCount": 1, "Records": [ok(4), failed()]}, expected([batch[1], batch[3]])
+    )
     stubber.add_response("put_records", {"Records": [ok(5)]}, expected([batch[3]]))
     sleeps = []
     result = deliver(Boto3Kinesis(client), "s", batch, POLICY, sleep=sleeps.append)
@@ -57,7 +62,9 @@ def test_gives_up_after_the_limit_and_says_which(kinesis):
         stubber.add_response("put_records", {"FailedRecordCount": 1, "Records": [failed()]}, expected([batch[1]]))
     result = deliver(Boto3Kinesis(client), "s", batch, POLICY, sleep=lambda _: None)
     assert result.sent == 1
-    assert [(e.line, reason.split(":")[0]) for e, reason in result.undelivered] == [(3, "ProvisionedThroughputExceededException")]
+    assert [(e.line, reason.split(":")[0]) for e, reason in result.undelivered] == [
+        (3, "ProvisionedThroughputExceededException")
+    ]
 
 
 def test_whole_call_throttle_resends_the_batch(kinesis):

@@ -21,7 +21,9 @@ def generate(tmp_path, options=OPTIONS, name="g.csv"):
 def test_deterministic(tmp_path):
     a, _, _ = generate(tmp_path, name="a.csv")
     b, _, _ = generate(tmp_path, name="b.csv")
-    c, _, _ = generate(tmp_path, GenerateOptions(events=30_000, rate=40.0, seed=12, bots=2, spikes=2, abandoned=3), "c.csv")
+    c, _, _ = generate(
+        tmp_path, GenerateOptions(events=30_000, rate=40.0, seed=12, bots=2, spikes=2, abandoned=3), "c.csv"
+    )
     digest = lambda p: hashlib.sha256(p.read_bytes()).hexdigest()  # noqa: E731
     assert digest(a) == digest(b) != digest(c)
 
@@ -54,7 +56,9 @@ def test_labels_describe_what_is_in_the_file(tmp_path):
         if label["kind"] == "bot_burst":
             mine = [r for r in data if r[7] == str(label["user_id"])]
             assert len(mine) == label["events"] >= 100
-            assert {parse_event_time(r[0]) for r in mine} <= {t for t in (parse_event_time(r[0]) for r in mine) if start <= t <= end}
+            assert {parse_event_time(r[0]) for r in mine} <= {
+                t for t in (parse_event_time(r[0]) for r in mine) if start <= t <= end
+            }
         elif label["kind"] == "abandoned_cart":
             mine = [r for r in data if r[8] == label["user_session"]]
             assert sum(r[1] == "cart" for r in mine) == label["cart_events"]

@@ -138,7 +138,9 @@ def test_gzip_and_missing_file(tmp_path):
 
 def test_invalid_utf8_row_fails_alone_on_encode(tmp_path):
     path = tmp_path / "bytes.csv"
-    path.write_bytes((HEADER + "\n").encode() + row(brand="bad\xffbrand").encode("latin-1") + b"\n" + row(2).encode() + b"\n")
+    path.write_bytes(
+        (HEADER + "\n").encode() + row(brand="bad\xffbrand").encode("latin-1") + b"\n" + row(2).encode() + b"\n"
+    )
     with open_source(str(path)) as source:
         parser, rows = read_rows(source.text, str(path))
         events = [parser.parse(line, fields) for line, fields, _ in rows]
