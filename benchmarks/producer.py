@@ -142,8 +142,19 @@ def main() -> int:
                 def work():
                     stream = new_stream(config)
                     sets = [item for o in overrides for item in ("--set", o)]
-                    command = [sys.executable, "-m", "clickflow", "replay", *sets, str(path), "--stream", stream,
-                               "--client", kind, "--quiet"]
+                    command = [
+                        sys.executable,
+                        "-m",
+                        "clickflow",
+                        "replay",
+                        *sets,
+                        str(path),
+                        "--stream",
+                        stream,
+                        "--client",
+                        kind,
+                        "--quiet",
+                    ]
                     out = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT).stdout
                     sent = int(re.search(r"records sent\s+([\d,]+)", out).group(1).replace(",", ""))
                     cpu_us = float(re.search(r"producer CPU\s+([\d.]+)", out).group(1))

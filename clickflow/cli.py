@@ -259,6 +259,26 @@ def cmd_tail(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- analyze
+
+
+def cmd_analyze(args) -> int:
+    from jobs.analytics import ANALYTICS
+    from jobs.analyze import analyze, explain
+
+    config = _load(args)
+    names = ANALYTICS if not args.only else [n.strip() for n in args.only.split(",") if n.strip()]
+    if args.explain:
+        print(explain(config, names))
+        return 0
+    if not args.input or not args.output:
+        raise CliError("give INPUT and --output DIR (or --explain to only show the SQL and plans)")
+    summary = analyze(config, args.input, Path(args.output), names, overwrite=args.overwrite, say=_say)
+    for line in summary.report():
+        _say(line)
+    return 0
+
+
 # --------------------------------------------------------------------------- demo
 
 
@@ -414,6 +434,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_tail)
 
     p = add(
+        "analyze",
+        "run the analytics over a file with Flink; JSON lines out",
+        "Run the analytics in sql/ with PyFlink over a bounded input: a REES46 CSV or the JSON lines the "
+        "producer sends (.csv, .jsonl; plain or .gz; local or s3://). Each analytic is written as JSON lines "
+        "under DIR/<analytic>/; rows that cannot be read are counted and kept in DIR/_rejects.jsonl. Windows, "
+        "thresholds and the watermark bound come from the analytics section of the config.\n\n"
+        "analytics: unique_visitors, active_page_views, top_categories, cart_abandonment, anomalies\n\n"
+        "examples:\n"
+        "  clickflow analyze sample.csv --output out/analysis\n"
+        "  clickflow analyze day.csv.gz --output out/a --only top_categories \\\n"
+        "      --set analytics.top_categories.top_n=3\n"
+        "  clickflow analyze --explain --only anomalies",
+    )
+    p.add_argument("input", nargs="?", help="the events: .csv[.gz] or .jsonl[.gz], local or s3://bucket/key")
+    p.add_argument("--output", metavar="DIR", help="where results go, one folder per analytic")
+    p.add_argument("--only", metavar="A,B", help="run only these analytics (comma-separated)")
+    p.add_argument("--overwrite", action="store_true", help="replace results already in DIR")
+    p.add_argument("--explain", action="store_true", help="print the rendered SQL and Flink's plans; run nothing")
+    p.set_defaults(func=cmd_analyze)
+
+    p = add(
         "demo",
         "the whole pipeline on the embedded local stack, start to finish",
         "Bring up the local stack, generate a sample with injected bots, spikes and abandoned carts, upload "
@@ -431,6 +472,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from connectors.config import ConfigError
     from connectors.local_stack.stack import StackError
+    from jobs.analytics import RenderError
+    from jobs.analyze import AnalyzeError
     from producer.delivery import FatalKinesisError
     from producer.rows import SchemaError
     from producer.source import SourceError
@@ -439,7 +482,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (CliError, ConfigError, StackError, FatalKinesisError, SchemaError, SourceError, ValueError) as exc:
+    except (
+        CliError,
+        ConfigError,
+        StackError,
+        FatalKinesisError,
+        SchemaError,
+        SourceError,
+        AnalyzeError,
+        RenderError,
+        ValueError,
+    ) as exc:
         print(f"clickflow {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except EndpointConnectionError as exc:

@@ -86,6 +86,54 @@ class StackConfig:
 
 
 @dataclass(frozen=True)
+class WindowConfig:
+    window: Duration = Duration(60.0)
+
+
+@dataclass(frozen=True)
+class TopCategoriesConfig:
+    window: Duration = Duration(3600.0)
+    top_n: int = 10
+
+
+@dataclass(frozen=True)
+class CartAbandonmentConfig:
+    session_gap: Duration = Duration(1800.0)  # a gap this long or longer starts a new session
+
+
+@dataclass(frozen=True)
+class BotBurstConfig:
+    window: Duration = Duration(10.0)
+    threshold: int = 10  # at least 1; flagged when a user has more events than this in one window
+
+
+@dataclass(frozen=True)
+class TrafficSpikeConfig:
+    window: Duration = Duration(10.0)
+    baseline_windows: int = 30
+    min_baseline_windows: int = 10
+    stddevs: float = 3.0
+
+
+@dataclass(frozen=True)
+class AnalyticsConfig:
+    watermark_delay: Duration = Duration(5.0)  # how far out of order an event may arrive and still count
+    unique_visitors: WindowConfig = field(default_factory=WindowConfig)
+    active_page_views: WindowConfig = field(default_factory=WindowConfig)
+    top_categories: TopCategoriesConfig = field(default_factory=TopCategoriesConfig)
+    cart_abandonment: CartAbandonmentConfig = field(default_factory=CartAbandonmentConfig)
+    bot_burst: BotBurstConfig = field(default_factory=BotBurstConfig)
+    traffic_spike: TrafficSpikeConfig = field(default_factory=TrafficSpikeConfig)
+
+
+@dataclass(frozen=True)
+class FlinkConfig:
+    parallelism: int = 1
+    mini_batch: bool = False  # table.exec.mini-batch.* (latency 1s, 5000 rows)
+    split_distinct: bool = False  # table.optimizer.distinct-agg.split.enabled
+
+
+@dataclass(frozen=True)
 class Config:
     profile: str
     aws: AwsConfig = field(default_factory=AwsConfig)
@@ -93,6 +141,8 @@ class Config:
     bucket: str = "clickflow-data"
     producer: ProducerConfig = field(default_factory=ProducerConfig)
     stack: StackConfig = field(default_factory=StackConfig)
+    analytics: AnalyticsConfig = field(default_factory=AnalyticsConfig)
+    flink: FlinkConfig = field(default_factory=FlinkConfig)
 
     def stream(self, role: str) -> StreamSpec:
         try:
@@ -373,3 +423,47 @@ def _check(config: Config, origins: _Origins) -> None:
         raise _fail(origins, ("producer", "in_flight"), f"must be 1..64, got {producer.in_flight}")
     if producer.max_retries < 0:
         raise _fail(origins, ("producer", "max_retries"), f"must be 0 or more, got {producer.max_retries}")
+    _check_analytics(config.analytics, origins)
+    if config.flink.parallelism < 1:
+        raise _fail(origins, ("flink", "parallelism"), f"must be at least 1, got {config.flink.parallelism}")
+
+
+def _check_analytics(analytics: AnalyticsConfig, origins: _Origins) -> None:
+    durations = [
+        ("watermark_delay",),
+        ("unique_visitors", "window"),
+        ("active_page_views", "window"),
+        ("top_categories", "window"),
+        ("cart_abandonment", "session_gap"),
+        ("bot_burst", "window"),
+        ("traffic_spike", "window"),
+    ]
+    for path in durations:
+        value: Any = analytics
+        for part in path:
+            value = getattr(value, part)
+        key = ("analytics", *path)
+        millis = value * 1000
+        if abs(millis - round(millis)) > 1e-6:
+            raise _fail(origins, key, f"must be a whole number of milliseconds, got {value}")
+        if path != ("watermark_delay",) and value <= 0:
+            raise _fail(origins, key, "must be more than 0")
+        if value >= 100 * 86400:
+            raise _fail(origins, key, "must be less than 100 days")
+    if analytics.cart_abandonment.session_gap < 0.002:
+        raise _fail(origins, ("analytics", "cart_abandonment", "session_gap"), "must be at least 2ms")
+    if analytics.top_categories.top_n < 1:
+        raise _fail(origins, ("analytics", "top_categories", "top_n"), "must be at least 1")
+    if analytics.bot_burst.threshold < 1:
+        raise _fail(origins, ("analytics", "bot_burst", "threshold"), "must be at least 1 (the score divides by it)")
+    spike = analytics.traffic_spike
+    if spike.baseline_windows < 1:
+        raise _fail(origins, ("analytics", "traffic_spike", "baseline_windows"), "must be at least 1")
+    if not 1 <= spike.min_baseline_windows <= spike.baseline_windows:
+        raise _fail(
+            origins,
+            ("analytics", "traffic_spike", "min_baseline_windows"),
+            f"must be 1..baseline_windows ({spike.baseline_windows}), got {spike.min_baseline_windows}",
+        )
+    if spike.stddevs <= 0:
+        raise _fail(origins, ("analytics", "traffic_spike", "stddevs"), "must be more than 0")

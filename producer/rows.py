@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import math
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -82,15 +83,20 @@ class Event:
         return json.loads(self.to_json())
 
 
+_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:\.\d{1,3})?(?: UTC|Z)?$")
+
+
 def parse_event_time(text: str) -> datetime:
-    """REES46's ``2019-10-01 00:00:03 UTC`` or ISO 8601; no zone means UTC. Returns an aware datetime."""
-    core = text[:-4] if text.endswith(" UTC") else text
-    if core.endswith("Z"):
-        core = core[:-1]
-    parsed = datetime.fromisoformat(core)  # raises ValueError on anything it cannot read
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    """An event time, always UTC: REES46's ``2019-10-01 00:00:03 UTC``, or ISO 8601 with ``T`` and
+    an optional ``Z`` (``2019-10-01T00:00:03.250Z``); at most millisecond precision, no other zone.
+
+    These are exactly the forms the Flink SQL in ``sql/events.sql`` parses, so a record the
+    producer accepts is one the analytics can place in time.
+    """
+    if not _TIME.match(text):
+        raise ValueError(f"not an event time: {text!r}")
+    core = text.removesuffix(" UTC").removesuffix("Z")
+    return datetime.fromisoformat(core).replace(tzinfo=UTC)  # raises ValueError on 2019-13-45
 
 
 def format_event_time(moment: datetime) -> str:
@@ -160,7 +166,9 @@ class RowParser:
             moment = parse_event_time(event_time)
         except ValueError:
             raise RowError(
-                line, f"not a time like 2019-10-01 00:00:00 UTC: {event_time[:40]!r}", "event_time"
+                line,
+                f"not a UTC time like 2019-10-01 00:00:00 UTC or 2019-10-01T00:00:00Z: {event_time[:40]!r}",
+                "event_time",
             ) from None
         try:
             amount = float(price)

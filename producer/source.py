@@ -73,8 +73,16 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def open_source(uri: str, s3_client=None) -> OpenSource:
-    """Open ``uri`` for reading rows. ``s3_client`` is needed only for ``s3://`` URIs."""
+CSV = (".csv",)
+JSON_LINES = (".jsonl", ".ndjson", ".json")
+
+
+def is_json_lines(uri: str) -> bool:
+    return uri.removesuffix(".gz").endswith(JSON_LINES)
+
+
+def open_source(uri: str, s3_client=None, suffixes: tuple[str, ...] = CSV) -> OpenSource:
+    """Open ``uri`` (plain or .gz) for reading. ``s3_client`` is needed only for ``s3://`` URIs."""
     if uri.startswith("s3://"):
         bucket, key = split_s3_uri(uri)
         if s3_client is None:
@@ -98,10 +106,11 @@ def open_source(uri: str, s3_client=None) -> OpenSource:
         size = path.stat().st_size
     counter = _CountingReader(raw)
     binary: io.BufferedIOBase = io.BufferedReader(counter, buffer_size=1 << 20)
+    if not uri.removesuffix(".gz").endswith(suffixes):
+        raw.close()
+        raise SourceError(f"{uri}: expected a {' or '.join(s + '[.gz]' for s in suffixes)} file")
     if uri.endswith(".gz"):
         binary = gzip.GzipFile(fileobj=binary, mode="rb")
-    elif not uri.endswith(".csv"):
-        raise SourceError(f"{uri}: expected a .csv or .csv.gz file")
     # surrogateescape keeps a row with bad bytes readable, so it is rejected alone (see rows.Event)
     text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape", newline="")
     return OpenSource(uri, text, size, counter)

@@ -103,7 +103,7 @@ def test_missing_s3_object_and_stream_are_clear_errors(local_stack):
     result = run_cli("replay", f"s3://{config.bucket}/nope.csv", overrides=overrides, check=False)
     assert result.returncode == 1 and "s3://clickflow-data/nope.csv: cannot read it from S3 (NoSuchKey" in result.stderr
     result = run_cli("replay", str(PROJECT_ROOT / "pyproject.toml"), overrides=overrides, check=False)
-    assert result.returncode == 1 and "expected a .csv or .csv.gz" in result.stderr
+    assert result.returncode == 1 and "expected a .csv[.gz] file" in result.stderr
 
 
 def test_cli_replay_real_defects_and_missing_stream(local_stack, tmp_path):

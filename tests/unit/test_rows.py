@@ -81,9 +81,19 @@ def test_bad_time_is_named():
 
 def test_iso_times_accepted():
     fields = row().split(",")
-    for text in ("2019-10-01T00:00:05Z", "2019-10-01T02:00:05+02:00", "2019-10-01 00:00:05"):
+    for text in ("2019-10-01T00:00:05Z", "2019-10-01 00:00:05", "2019-10-01T00:00:05"):
         fields[0] = text
         assert RowParser().parse(2, fields).event_time.isoformat() == "2019-10-01T00:00:05+00:00"
+    fields[0] = "2019-10-01T00:00:05.250Z"
+    assert RowParser().parse(2, fields).event_time.isoformat() == "2019-10-01T00:00:05.250000+00:00"
+
+
+@pytest.mark.parametrize("text", ["2019-10-01T02:00:05+02:00", "2019-10-01", "2019-10-01 00:00:05.1234", "1/10/2019"])
+def test_times_the_sql_cannot_read_are_rejected(text):
+    fields = row().split(",")
+    fields[0] = text
+    with pytest.raises(RowError, match="not a UTC time"):
+        RowParser().parse(2, fields)
 
 
 def test_leading_zero_ids_are_valid_json():
@@ -132,7 +142,7 @@ def test_gzip_and_missing_file(tmp_path):
     with pytest.raises(SourceError, match="no such file"):
         open_source(str(tmp_path / "nope.csv"))
     (tmp_path / "x.json").write_text("{}")
-    with pytest.raises(SourceError, match="expected a .csv or .csv.gz"):
+    with pytest.raises(SourceError, match=r"expected a \.csv\[\.gz\] file"):
         open_source(str(tmp_path / "x.json"))
 
 

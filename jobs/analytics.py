@@ -1,0 +1,166 @@
+"""The analytics in ``sql/``: rendering them from config, and wiring them into a Flink TableEnvironment.
+
+Each analytic is one ``.sql`` file named after the view it creates. The files are parameterised
+only by values from config, rendered with ``string.Template.substitute`` (a missing or misspelt
+parameter fails at render time). Where the events come from and where results go is decided by
+the caller through connector options: the SQL refers only to registered names (``events``,
+``clicks``, the analytic views).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+from connectors.config import Config
+
+SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
+ANALYTICS = ("unique_visitors", "active_page_views", "top_categories", "cart_abandonment", "anomalies")
+
+
+class RenderError(KeyError):
+    """A SQL file names a parameter the config does not provide."""
+
+
+def sql_interval(seconds: float) -> str:
+    """A Flink SQL interval literal for a duration, exact to the millisecond.
+
+    Flink accepts only the default interval precisions, so every duration is written in the one
+    form that covers them all: ``INTERVAL '0 00:00:10.000' DAY TO SECOND(3)``.
+    """
+    millis = round(seconds * 1000)
+    if millis < 0:
+        raise ValueError(f"negative duration: {seconds}")
+    days, rest = divmod(millis, 86_400_000)
+    hours, rest = divmod(rest, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    secs, millis = divmod(rest, 1000)
+    return f"INTERVAL '{days} {hours:02d}:{minutes:02d}:{secs:02d}.{millis:03d}' DAY TO SECOND(3)"
+
+
+def parameters(config: Config, name: str) -> dict[str, str]:
+    """The values one SQL file may use, all from config."""
+    a = config.analytics
+    if name == "events":
+        return {"watermark_delay": sql_interval(a.watermark_delay)}
+    if name in ("unique_visitors", "active_page_views"):
+        return {"window": sql_interval(getattr(a, name).window)}
+    if name == "top_categories":
+        return {"window": sql_interval(a.top_categories.window), "top_n": str(a.top_categories.top_n)}
+    if name == "cart_abandonment":
+        gap = a.cart_abandonment.session_gap
+        return {"session_window_gap": sql_interval(gap - 0.001), "session_gap_text": str(gap)}
+    if name == "anomalies":
+        bot, spike = a.bot_burst, a.traffic_spike
+        return {
+            "bot_window": sql_interval(bot.window),
+            "bot_window_text": str(bot.window),
+            "bot_threshold": str(bot.threshold),
+            "spike_window": sql_interval(spike.window),
+            "spike_window_text": str(spike.window),
+            "baseline_windows": str(spike.baseline_windows),
+            "min_baseline_windows": str(spike.min_baseline_windows),
+            "stddevs": repr(float(spike.stddevs)),
+        }
+    raise ValueError(f"no analytic named {name!r} (known: {', '.join(ANALYTICS)})")
+
+
+def render(name: str, values: Mapping[str, str]) -> str:
+    text = (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
+    try:
+        return string.Template(text).substitute(values)
+    except KeyError as exc:
+        raise RenderError(f"sql/{name}.sql uses ${{{exc.args[0]}}}, which nothing provides") from None
+    except ValueError as exc:
+        raise RenderError(f"sql/{name}.sql: bad placeholder: {exc}") from None
+
+
+def statements(sql: str) -> list[str]:
+    """Split a rendered file into statements (each ends with a semicolon at the end of a line)."""
+    parts = re.split(r";[ \t]*(?:\n|$)", sql)
+    out = []
+    for part in parts:
+        code = "\n".join(line for line in part.splitlines() if not line.strip().startswith("--")).strip()
+        if code:
+            out.append(part.strip())
+    return out
+
+
+def with_clause(options: Mapping[str, str]) -> str:
+    """Connector options as the body of a WITH clause; quotes in values are escaped."""
+    lines = []
+    for key, value in options.items():
+        escaped = str(value).replace("'", "''")
+        lines.append(f"    '{key}' = '{escaped}'")
+    return ",\n".join(lines)
+
+
+def events_sql(config: Config, connector_options: Mapping[str, str]) -> str:
+    return render("events", {**parameters(config, "events"), "connector_options": with_clause(connector_options)})
+
+
+def analytic_sql(config: Config, name: str) -> str:
+    return render(name, parameters(config, name))
+
+
+# --------------------------------------------------------------------------- Flink
+
+
+def create_table_env(config: Config, pipeline_jars: Iterable[Path] = ()):
+    """A streaming TableEnvironment configured from the profile. Nothing runs at import time:
+    PyFlink (and its JVM) is loaded here."""
+    from pyflink.table import EnvironmentSettings, TableEnvironment
+
+    env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+    conf = env.get_config()
+    conf.set("parallelism.default", str(config.flink.parallelism))
+    conf.set("table.exec.source.idle-timeout", "1 s")  # idle readers must not hold the watermark back
+    conf.set("table.local-time-zone", "UTC")
+    if config.flink.mini_batch:
+        conf.set("table.exec.mini-batch.enabled", "true")
+        conf.set("table.exec.mini-batch.allow-latency", "1 s")
+        conf.set("table.exec.mini-batch.size", "5000")
+    if config.flink.split_distinct:
+        conf.set("table.optimizer.distinct-agg.split.enabled", "true")
+    jars = ";".join(path.resolve().as_uri() for path in pipeline_jars)
+    if jars:
+        conf.set("pipeline.jars", jars)
+    return env
+
+
+def execute_script(env, sql: str) -> None:
+    for statement in statements(sql):
+        env.execute_sql(statement)
+
+
+def register(env, config: Config, events_options: Mapping[str, str], names: Iterable[str]) -> None:
+    """Create the events table, the clicks view and each analytic's views."""
+    execute_script(env, events_sql(config, events_options))
+    for name in names:
+        execute_script(env, analytic_sql(config, name))
+
+
+def columns_of(env, name: str) -> list[tuple[str, str]]:
+    """(column, SQL type) of a registered table or view, time attributes as plain timestamps."""
+    schema = env.from_path(name)._j_table.getResolvedSchema()
+    out = []
+    for column in schema.getColumns():
+        logical = column.getDataType().getLogicalType()
+        out.append((column.getName(), logical.asSerializableString()))
+    return out
+
+
+def sink_sql(env, name: str, sink_table: str, options: Mapping[str, str]) -> str:
+    cols = ",\n".join(f"    `{column}` {kind}" for column, kind in columns_of(env, name))
+    return f"CREATE TABLE `{sink_table}` (\n{cols}\n) WITH (\n{with_clause(options)}\n)"
+
+
+def insert_all(env, names: Iterable[str], sink_options: Callable[[str], Mapping[str, str]]):
+    """A statement set writing every named analytic to its own sink table ``<name>_out``."""
+    statement_set = env.create_statement_set()
+    for name in names:
+        env.execute_sql(sink_sql(env, name, f"{name}_out", sink_options(name)))
+        statement_set.add_insert_sql(f"INSERT INTO `{name}_out` SELECT * FROM `{name}`")
+    return statement_set

@@ -1,0 +1,200 @@
+"""`clickflow analyze`: the analytics in ``sql/`` over a bounded file, results as JSON lines.
+
+The input (REES46 CSV, or the JSON lines the producer sends; plain or .gz; local or s3://) is
+first read with the producer's own row parser, so a row ``analyze`` rejects is exactly a row
+``replay`` would reject, for the same reason; rejected rows are counted and written to
+``DIR/_rejects.jsonl``. The valid events are written as the same JSON the stream carries, and
+Flink reads them through the ``events`` table of ``sql/events.sql`` — the same table, columns,
+event time and watermark as the streaming job, with a file in place of a Kinesis stream.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from connectors import aws
+from connectors.config import Config
+from jobs import analytics
+from producer.replay import RejectsFile
+from producer.rows import COLUMNS, Event, RowError, RowParser, raw_row, read_rows
+from producer.source import CSV, JSON_LINES, SourceError, is_json_lines, open_source
+
+
+class AnalyzeError(RuntimeError):
+    """The analysis cannot run as asked; the message says why."""
+
+
+@dataclass
+class AnalyzeSummary:
+    source: str
+    output_dir: Path
+    rows_read: int = 0
+    events: int = 0
+    rows_rejected: int = 0
+    out_of_order: int = 0  # events later than the watermark bound allows: windows may have closed
+    outputs: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    flink_seconds: float = 0.0
+
+    def report(self) -> list[str]:
+        lines = [
+            f"rows read        {self.rows_read:>10,}   from {self.source}",
+            f"events analysed  {self.events:>10,}",
+            f"rows rejected    {self.rows_rejected:>10,}"
+            + (f"   (line, field and reason in {self.output_dir / '_rejects.jsonl'})" if self.rows_rejected else ""),
+        ]
+        if self.out_of_order:
+            lines.append(
+                f"late events      {self.out_of_order:>10,}   (more out of order than analytics.watermark_delay; "
+                "windows they belong to may already have closed)"
+            )
+        for name, count in self.outputs.items():
+            lines.append(f"{name:<17}{count:>10,} rows   {self.output_dir / name}/")
+        lines.append(f"took {self.seconds:.1f}s ({self.flink_seconds:.1f}s in Flink)")
+        return lines
+
+
+def _json_rows(text: Iterable[str]) -> Iterator[tuple[int, list[str], str | None]]:
+    """JSON lines as (line, fields in schema order, problem); fields are text, as a CSV row's are."""
+    for number, line in enumerate(text, start=1):
+        if not line.strip():
+            continue
+        try:
+            document = json.loads(line)
+        except ValueError as exc:
+            yield number, [line.rstrip("\r\n")], f"not valid JSON: {exc}"
+            continue
+        if not isinstance(document, dict):
+            yield number, [line.rstrip("\r\n")], "not a JSON object"
+            continue
+        # Missing or null fields become empty text and floats keep their point ("1.0"), so the
+        # row parser rejects them exactly as it would in a CSV.
+        yield number, ["" if document.get(c) is None else str(document[c]) for c in COLUMNS], None
+
+
+def prepare_events(
+    config: Config, source: str, events_path: Path, rejects: RejectsFile, summary: AnalyzeSummary
+) -> None:
+    """Validate the input row by row and write the valid events as JSON lines for Flink."""
+    s3 = aws.client(config, "s3") if source.startswith("s3://") else None
+    json_input = is_json_lines(source)
+    delay = timedelta(seconds=config.analytics.watermark_delay)
+    latest = None
+    with open_source(source, s3, JSON_LINES if json_input else CSV) as opened:
+        if json_input:
+            parser, rows = RowParser(), _json_rows(opened.text)
+        else:
+            parser, rows = read_rows(opened.text, source)
+        with open(events_path, "w", encoding="utf-8") as out:
+            for line, fields, problem in rows:
+                summary.rows_read += 1
+                try:
+                    if problem:
+                        raise RowError(line, problem)
+                    event: Event = parser.parse(line, fields)
+                    text = event.to_json()
+                    text.encode("utf-8")  # a row with bytes that are not UTF-8 fails here, alone
+                except (RowError, UnicodeEncodeError) as err:
+                    reason = err.reason if isinstance(err, RowError) else "not valid UTF-8 text"
+                    field_name = err.field if isinstance(err, RowError) else None
+                    row_text = fields[0] if json_input or problem else raw_row(fields)
+                    summary.rows_rejected += 1
+                    rejects.write("rejected", line, reason, field=field_name, row=row_text)
+                    continue
+                if latest is None or event.event_time > latest:
+                    latest = event.event_time
+                elif event.event_time < latest - delay:
+                    summary.out_of_order += 1
+                out.write(text)
+                out.write("\n")
+                summary.events += 1
+
+
+def _check_output(output_dir: Path, names: Iterable[str], overwrite: bool) -> None:
+    taken = [name for name in names if (output_dir / name).exists() and any((output_dir / name).iterdir())]
+    if taken and not overwrite:
+        raise AnalyzeError(
+            f"{output_dir} already holds results for {', '.join(taken)}; pass --overwrite to replace them"
+        )
+    for name in taken:
+        shutil.rmtree(output_dir / name)
+
+
+def read_output(output_dir: Path, name: str) -> list[dict]:
+    """Every row an analytic wrote (Flink's part files, hidden in-progress files excluded)."""
+    rows = []
+    for part in sorted((output_dir / name).glob("part-*")):
+        with open(part, encoding="utf-8") as handle:
+            rows.extend(json.loads(line) for line in handle if line.strip())
+    return rows
+
+
+def analyze(
+    config: Config,
+    source: str,
+    output_dir: Path,
+    names: Iterable[str] = analytics.ANALYTICS,
+    overwrite: bool = False,
+    say: Callable[[str], None] = lambda _: None,
+) -> AnalyzeSummary:
+    names = list(names)
+    unknown = [n for n in names if n not in analytics.ANALYTICS]
+    if unknown:
+        raise AnalyzeError(f"no analytic named {', '.join(unknown)} (known: {', '.join(analytics.ANALYTICS)})")
+    started = time.monotonic()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    _check_output(output_dir, names, overwrite)
+    summary = AnalyzeSummary(source, output_dir)
+    rejects_path = output_dir / "_rejects.jsonl"
+    rejects_path.unlink(missing_ok=True)
+    rejects = RejectsFile(rejects_path, source)
+    with tempfile.TemporaryDirectory(prefix="clickflow-analyze-") as work:
+        events_path = Path(work) / "events.jsonl"
+        say(f"reading {source}")
+        try:
+            prepare_events(config, source, events_path, rejects, summary)
+        finally:
+            rejects.close()
+        if summary.events == 0:
+            raise AnalyzeError(f"{source}: no valid events to analyse ({summary.rows_rejected} rejected)")
+        say(f"{summary.events:,} events; running {len(names)} analytic(s) in Flink")
+        flink_started = time.monotonic()
+        env = analytics.create_table_env(config)
+        analytics.register(env, config, file_options(events_path), names)
+        statement_set = analytics.insert_all(env, names, lambda name: file_options(output_dir / name))
+        statement_set.execute().wait()
+        summary.flink_seconds = time.monotonic() - flink_started
+    summary.outputs = {name: len(read_output(output_dir, name)) for name in names}
+    (output_dir / "_summary.json").write_text(
+        json.dumps({k: (str(v) if isinstance(v, Path) else v) for k, v in summary.__dict__.items()}, indent=2) + "\n"
+    )
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def file_options(path: Path) -> dict[str, str]:
+    """A local file or directory of JSON lines, as a Flink filesystem table."""
+    return {"connector": "filesystem", "path": str(path.resolve()), "format": "json"}
+
+
+def explain(config: Config, names: Iterable[str] = analytics.ANALYTICS) -> str:
+    """The rendered SQL and Flink's plan of each analytic, without running anything."""
+    names = list(names)
+    env = analytics.create_table_env(config)
+    placeholder = Path(tempfile.gettempdir()) / "clickflow-explain" / "events.jsonl"
+    analytics.register(env, config, file_options(placeholder), names)
+    parts = [f"-- sql/events.sql, rendered\n{analytics.events_sql(config, file_options(placeholder))}"]
+    for name in names:
+        parts.append(f"-- sql/{name}.sql, rendered\n{analytics.analytic_sql(config, name)}")
+        parts.append(f"-- Flink plan of {name}\n{env.explain_sql(f'SELECT * FROM `{name}`')}")
+    return "\n\n".join(parts)
+
+
+__all__ = ["AnalyzeError", "AnalyzeSummary", "analyze", "explain", "read_output", "SourceError"]
