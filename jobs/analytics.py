@@ -9,8 +9,10 @@ the caller through connector options: the SQL refers only to registered names (`
 
 from __future__ import annotations
 
+import atexit
 import re
 import string
+import subprocess
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
@@ -107,10 +109,53 @@ def analytic_sql(config: Config, name: str) -> str:
 
 # --------------------------------------------------------------------------- Flink
 
+_gateway_processes: list = []
+
+
+def _keep_gateway_process() -> None:
+    """PyFlink launches its gateway JVM and drops the Popen, so the garbage collector later closes
+    the JVM's stdin pipe — which the gateway takes as its cue to exit. Keep a reference instead;
+    the JVM still ends with this Python process (its stdin closes then)."""
+    import pyflink.java_gateway as java_gateway
+
+    launch = java_gateway.launch_gateway_server_process
+    if getattr(launch, "keeps_process", False):
+        return
+
+    def launch_and_keep(env, args):
+        process = launch(env, args)
+        _gateway_processes.append(process)
+        return process
+
+    launch_and_keep.keeps_process = True
+    java_gateway.launch_gateway_server_process = launch_and_keep
+    atexit.register(_stop_gateways)
+
+
+def _stop_gateways() -> None:
+    import pyflink.java_gateway as java_gateway
+
+    gateway, java_gateway._gateway = java_gateway._gateway, None
+    if gateway is not None:
+        try:
+            gateway.shutdown()  # py4j first, so nothing talks to the JVM while it exits
+        except Exception:  # noqa: BLE001 - best effort at interpreter exit
+            pass
+    for process in _gateway_processes:
+        for pipe in (process.stdin, process.stderr):
+            if pipe:
+                pipe.close()  # end of input: the gateway server shuts down
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
 
 def create_table_env(config: Config, pipeline_jars: Iterable[Path] = ()):
     """A streaming TableEnvironment configured from the profile. Nothing runs at import time:
     PyFlink (and its JVM) is loaded here."""
+    _keep_gateway_process()
     from pyflink.table import EnvironmentSettings, TableEnvironment
 
     env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
