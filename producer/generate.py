@@ -279,6 +279,12 @@ def generate(options: GenerateOptions) -> tuple[Iterator[list[str]], list[dict]]
             injected_events += crowd
         labels.append(label)
 
+    if injected_events > options.events // 2:
+        raise ValueError(
+            f"the injected bots and spikes add about {injected_events:,} events, more than half of "
+            f"--events {options.events:,}: raise --events or inject fewer (a spike adds rate x "
+            f"{options.spike_multiplier - 1:g} x 20 s events)"
+        )
     background_rate = max(options.rate * 0.05, (options.events - injected_events) / span) / 5.4  # sessions/s
     rows = _rows(gen, heap, schedule, background_rate, options)
     return rows, labels
