@@ -59,7 +59,10 @@ def run(source: Path, names: list[str], settings: str, parallelism: int) -> dict
     with tempfile.TemporaryDirectory() as out:
         result = subprocess.run(
             [sys.executable, "-c", RUNNER, str(source), out, ",".join(names), settings, str(parallelism)],
-            capture_output=True, text=True, cwd=ROOT, check=False,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=False,
         )
     if result.returncode != 0:
         raise SystemExit(f"run failed ({names}, {settings}):\n{result.stderr[-3000:]}")
@@ -72,8 +75,11 @@ def main() -> int:
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--only", default="all," + ",".join(ANALYTICS),
-                        help="comma-separated: 'all' (the five together) and/or analytic names")
+    parser.add_argument(
+        "--only",
+        default="all," + ",".join(ANALYTICS),
+        help="comma-separated: 'all' (the five together) and/or analytic names",
+    )
     parser.add_argument("--settings", default="off,on", help="mini-batch + split-distinct: off, on, or both")
     parser.add_argument("--parallelism", type=int, default=1)
     parser.add_argument("--input", type=Path, help="use this CSV instead of generating one")
@@ -85,21 +91,27 @@ def main() -> int:
     if not source.exists():
         print(f"generating {args.events:,} events into {source} ...", flush=True)
         scale = max(1, args.events // 100_000)
-        write_generated(GenerateOptions(events=args.events, rate=200.0, seed=1, bots=2 * scale, spikes=scale,
-                                        abandoned=2 * scale), source)
-    print(f"input: {source} ({source.stat().st_size / 1e6:.0f} MB); parallelism {args.parallelism}; "
-          f"2 cores")
-    print(f"{'analytics':<20}{'opt':>4}{'Flink ev/s':>12}{'per core':>10}{'end-to-end ev/s':>17}"
-          f"{'JVM peak':>10}{'Py peak':>9}   nearest Nexmark class (per core)")
+        write_generated(
+            GenerateOptions(events=args.events, rate=200.0, seed=1, bots=2 * scale, spikes=scale, abandoned=2 * scale),
+            source,
+        )
+    print(f"input: {source} ({source.stat().st_size / 1e6:.0f} MB); parallelism {args.parallelism}; 2 cores")
+    print(
+        f"{'analytics':<20}{'opt':>4}{'Flink ev/s':>12}{'per core':>10}{'end-to-end ev/s':>17}"
+        f"{'JVM peak':>10}{'Py peak':>9}   nearest Nexmark class (per core)"
+    )
     for target in args.only.split(","):
         names = list(ANALYTICS) if target == "all" else [target]
         for settings in args.settings.split(","):
             r = run(source, names, settings, args.parallelism)
             flink_rate = r["events"] / r["flink_seconds"]
             reference = "" if target == "all" else "{} ≈ {:,}/s".format(*NEXMARK[target])
-            print(f"{target:<20}{settings:>4}{flink_rate:>12,.0f}{flink_rate / 2:>10,.0f}"
-                  f"{r['events'] / r['seconds']:>17,.0f}{r['jvm_peak_mb']:>8} MB{r['python_peak_mb']:>6} MB   "
-                  f"{reference}", flush=True)
+            print(
+                f"{target:<20}{settings:>4}{flink_rate:>12,.0f}{flink_rate / 2:>10,.0f}"
+                f"{r['events'] / r['seconds']:>17,.0f}{r['jvm_peak_mb']:>8} MB{r['python_peak_mb']:>6} MB   "
+                f"{reference}",
+                flush=True,
+            )
     return 0
 
 
