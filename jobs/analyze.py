@@ -22,9 +22,9 @@ from pathlib import Path
 from connectors import aws
 from connectors.config import Config
 from jobs import analytics
-from producer.replay import RejectsFile
+from producer.rejects import RejectsFile
 from producer.rows import COLUMNS, Event, RowError, RowParser, raw_row, read_rows
-from producer.source import CSV, JSON_LINES, SourceError, is_json_lines, open_source
+from producer.source import CSV, JSON_LINES, is_json_lines, open_source
 
 
 class AnalyzeError(RuntimeError):
@@ -166,10 +166,15 @@ def analyze(
             raise AnalyzeError(f"{source}: no valid events to analyse ({summary.rows_rejected} rejected)")
         say(f"{summary.events:,} events; running {len(names)} analytic(s) in Flink")
         flink_started = time.monotonic()
-        env = analytics.create_table_env(config)
-        analytics.register(env, config, file_options(events_path), names)
-        statement_set = analytics.insert_all(env, names, lambda name: file_options(output_dir / name))
-        statement_set.execute().wait()
+        try:
+            env = analytics.create_table_env(config)
+            analytics.register(env, config, file_options(events_path), names)
+            statement_set = analytics.insert_all(env, names, lambda name: file_options(output_dir / name))
+            statement_set.execute().wait()
+        except Exception as exc:  # py4j and PyFlink raise their own types; report the Java root cause
+            if not type(exc).__module__.startswith(("py4j", "pyflink")):
+                raise
+            raise AnalyzeError(f"Flink failed: {flink_root_cause(exc)}") from exc
         summary.flink_seconds = time.monotonic() - flink_started
     summary.outputs = {name: len(read_output(output_dir, name)) for name in names}
     (output_dir / "_summary.json").write_text(
@@ -177,6 +182,16 @@ def analyze(
     )
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def flink_root_cause(exc: BaseException) -> str:
+    """The innermost 'Caused by:' of a Java exception's text, or its first line."""
+    text = str(exc)
+    causes = [line.split("Caused by:", 1)[1].strip() for line in text.splitlines() if "Caused by:" in line]
+    if causes:
+        return causes[-1]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 def file_options(path: Path) -> dict[str, str]:
@@ -195,6 +210,3 @@ def explain(config: Config, names: Iterable[str] = analytics.ANALYTICS) -> str:
         parts.append(f"-- sql/{name}.sql, rendered\n{analytics.analytic_sql(config, name)}")
         parts.append(f"-- Flink plan of {name}\n{env.explain_sql(f'SELECT * FROM `{name}`')}")
     return "\n\n".join(parts)
-
-
-__all__ = ["AnalyzeError", "AnalyzeSummary", "analyze", "explain", "read_output", "SourceError"]

@@ -10,7 +10,6 @@ duplicates and no gaps.
 
 from __future__ import annotations
 
-import json
 import queue
 import threading
 import time
@@ -19,6 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from botocore.exceptions import ClientError
+
 from connectors import aws
 from connectors.config import Config
 from producer.batching import BatchBuilder, Entry, entry_problem
@@ -26,6 +27,7 @@ from producer.delivery import Delivery, FatalKinesisError, RetryPolicy, deliver
 from producer.kinesis_wire import Boto3Kinesis, KinesisHttp
 from producer.pacing import Pacer
 from producer.progress import Meter, ProgressLine, human_duration
+from producer.rejects import RejectsFile
 from producer.rows import COLUMNS, RowError, raw_row, read_rows
 from producer.source import open_source
 
@@ -86,28 +88,6 @@ class ReplaySummary:
             lines.append(f"producer CPU      {self.cpu_seconds * 1e6 / self.records_sent:>12.1f} µs per record")
         lines.append(f"last line sent    {self.last_line:>12,}")
         return lines
-
-
-class RejectsFile:
-    """JSON lines, one per rejected row or undelivered record, opened only when the first arrives."""
-
-    def __init__(self, path: Path, source: str):
-        self.path = path
-        self._source = source
-        self._file = None
-        self._lock = threading.Lock()
-
-    def write(self, kind: str, line: int, reason: str, **detail) -> None:
-        entry = {"kind": kind, "source": self._source, "line": line, "reason": reason, **detail}
-        with self._lock:
-            if self._file is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
-            self._file.write(json.dumps(entry, ensure_ascii=False) + "\n")
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
 
 
 class _Tally:
@@ -174,8 +154,6 @@ def _client_factory(config: Config, kind: str) -> Callable:
 
 def check_stream(config: Config, stream: str) -> None:
     """Fail before reading anything when the stream is not there."""
-    from botocore.exceptions import ClientError
-
     try:
         aws.client(config, "kinesis").describe_stream_summary(StreamName=stream)
     except ClientError as exc:

@@ -12,7 +12,7 @@ from connectors.config import load_config
 from jobs.analytics import ANALYTICS
 from jobs.analyze import analyze, read_output
 from producer.generate import GenerateOptions, write_generated
-from producer.rows import parse_event_time
+from producer.rows import parse_event_time, read_rows
 from tests import reference
 from tests.conftest import run_cli
 from tests.fixtures import write_csv
@@ -196,7 +196,6 @@ def test_json_lines_input_gives_the_same_results(generated, tmp_path):
     jsonl = tmp_path / "events.jsonl"
     result = run_cli("replay", "--help")  # the CLI is importable and answers
     assert "--resume-from" in result.stdout
-    from producer.rows import read_rows
 
     with open(path, newline="") as handle:
         parser, rows = read_rows(handle, str(path))
