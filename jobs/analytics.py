@@ -10,6 +10,7 @@ the caller through connector options: the SQL refers only to registered names (`
 from __future__ import annotations
 
 import atexit
+import os
 import re
 import string
 import subprocess
@@ -152,9 +153,12 @@ def _stop_gateways() -> None:
             process.wait()
 
 
-def create_table_env(config: Config, pipeline_jars: Iterable[Path] = ()):
+def create_table_env(config: Config, pipeline_jars: Iterable[Path] = (), jvm_args: Iterable[str] = ()):
     """A streaming TableEnvironment configured from the profile. Nothing runs at import time:
-    PyFlink (and its JVM) is loaded here."""
+    PyFlink (and its JVM) is loaded here. ``jvm_args`` reach the JVM only if this is the first
+    environment of the process (PyFlink starts one JVM per process) and JVM_ARGS is not set."""
+    if jvm_args and not _gateway_processes and "JVM_ARGS" not in os.environ:
+        os.environ["JVM_ARGS"] = " ".join(jvm_args)  # read by PyFlink's gateway launcher
     _keep_gateway_process()
     from pyflink.table import EnvironmentSettings, TableEnvironment
 
