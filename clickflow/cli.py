@@ -273,7 +273,9 @@ def cmd_analyze(args) -> int:
         return 0
     if not args.input or not args.output:
         raise CliError("give INPUT and --output DIR (or --explain to only show the SQL and plans)")
-    summary = analyze(config, args.input, Path(args.output), names, overwrite=args.overwrite, say=_say)
+    summary = analyze(
+        config, args.input, Path(args.output), names, overwrite=args.overwrite, say=_say, progress=not args.quiet
+    )
     for line in summary.report():
         _say(line)
     return 0
@@ -452,6 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", metavar="A,B", help="run only these analytics (comma-separated)")
     p.add_argument("--overwrite", action="store_true", help="replace results already in DIR")
     p.add_argument("--explain", action="store_true", help="print the rendered SQL and Flink's plans; run nothing")
+    p.add_argument("--quiet", action="store_true", help="no live progress line")
     p.set_defaults(func=cmd_analyze)
 
     p = add(

@@ -22,6 +22,7 @@ from pathlib import Path
 from connectors import aws
 from connectors.config import Config
 from jobs import analytics
+from producer.progress import ProgressLine, human_duration
 from producer.rejects import RejectsFile
 from producer.rows import COLUMNS, Event, RowError, RowParser, raw_row, read_rows
 from producer.source import CSV, JSON_LINES, is_json_lines, open_source
@@ -147,7 +148,10 @@ def analyze(
     names: Iterable[str] = analytics.ANALYTICS,
     overwrite: bool = False,
     say: Callable[[str], None] = lambda _: None,
+    progress: bool = False,
 ) -> AnalyzeSummary:
+    """Run ``names`` over ``source`` and write each to ``output_dir/<name>/``. ``progress`` shows a
+    live line on stderr (rows read, then the time Flink has been running)."""
     names = list(names)
     unknown = [n for n in names if n not in analytics.ANALYTICS]
     if unknown:
@@ -163,7 +167,10 @@ def analyze(
         events_path = Path(work) / "events.jsonl"
         say(f"reading {source}")
         try:
-            prepare_events(config, source, events_path, rejects, summary)
+            with ProgressLine(
+                lambda: f"read {summary.rows_read:,} rows, {summary.rows_rejected:,} rejected", enabled=progress
+            ):
+                prepare_events(config, source, events_path, rejects, summary)
         finally:
             rejects.close()
         if summary.events == 0:
@@ -174,7 +181,10 @@ def analyze(
             env = analytics.create_table_env(config, jvm_args=BATCH_JVM_ARGS)
             analytics.register(env, config, file_options(events_path), names)
             statement_set = analytics.insert_all(env, names, lambda name: file_options(output_dir / name))
-            statement_set.execute().wait()
+            with ProgressLine(
+                lambda: f"Flink: running for {human_duration(time.monotonic() - flink_started)}", enabled=progress
+            ):
+                statement_set.execute().wait()
         except Exception as exc:  # py4j and PyFlink raise their own types; report the Java root cause
             if not type(exc).__module__.startswith(("py4j", "pyflink")):
                 raise
