@@ -213,6 +213,8 @@ def replay(
         if tally.undelivered:
             text += f"  NOT sent {tally.undelivered:,}"
         fraction = source.fraction()
+        if options.limit:  # the replay ends at the limit or the end of the file, whichever is first
+            fraction = max(fraction or 0.0, min(1.0, sent / options.limit))
         if fraction:
             elapsed = time.monotonic() - started
             text += f"  {fraction:.0%}  ETA {human_duration(elapsed * (1 - fraction) / fraction)}"
