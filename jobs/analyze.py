@@ -191,10 +191,10 @@ def analyze(
             raise AnalyzeError(f"Flink failed: {flink_root_cause(exc)}") from exc
         summary.flink_seconds = time.monotonic() - flink_started
     summary.outputs = {name: len(read_output(output_dir, name)) for name in names}
+    summary.seconds = time.monotonic() - started
     (output_dir / "_summary.json").write_text(
         json.dumps({k: (str(v) if isinstance(v, Path) else v) for k, v in summary.__dict__.items()}, indent=2) + "\n"
     )
-    summary.seconds = time.monotonic() - started
     return summary
 
 
