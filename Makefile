@@ -3,9 +3,13 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup demo test test-unit test-integration lint bench clean stack-down
+.PHONY: setup connector demo test test-unit test-integration lint bench clean stack-down
 
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed node_modules/.installed connector
+
+# clickflow's local Kinesis connector: javac against the wheel's jars; rebuilt only when a source changes
+connector: $(VENV)/.installed
+	@$(BIN)/python -m connectors.kinesis_connector >/dev/null
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "clickflow needs Python 3.11 or newer; set PYTHON=python3.11 (or 3.12)")'
@@ -42,4 +46,4 @@ stack-down:
 	-$(BIN)/clickflow stack down
 
 clean: stack-down
-	rm -rf $(VENV) node_modules .clickflow out .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) node_modules .clickflow out connectors/kinesis/build .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,91 @@
+"""The local Kinesis connector's build step and its request signing (JDK only, no Flink job)."""
+
+import shutil
+import subprocess
+from datetime import UTC, datetime
+
+import botocore.auth
+import pytest
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from connectors import kinesis_connector
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 11, 22, 10, 30, 5, tzinfo=UTC)
+HOST = "kinesis.eu-west-1.amazonaws.com"
+TARGET = "Kinesis_20131202.PutRecords"
+BODY = '{"StreamName":"s","Records":[{"Data":"eyJhIjoxfQ==","PartitionKey":"1"}]}'
+
+
+def botocore_authorization(creds: Credentials, monkeypatch) -> str:
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: NOW.replace(tzinfo=None))
+    request = AWSRequest(
+        method="POST",
+        url=f"https://{HOST}/",
+        data=BODY.encode(),
+        headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": TARGET, "Host": HOST},
+    )
+    botocore.auth.SigV4Auth(creds, "kinesis", "eu-west-1").add_auth(request)
+    return request.headers["Authorization"]
+
+
+def java_authorization(jar, *credential_args) -> str:
+    result = subprocess.run(
+        [
+            shutil.which("java"),
+            "-cp",
+            str(jar),
+            "io.clickflow.kinesis.SigV4",
+            "eu-west-1",
+            HOST,
+            TARGET,
+            BODY,
+            *credential_args,
+            str(int(NOW.timestamp())),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return result.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def jar():
+    return kinesis_connector.build()
+
+
+def test_java_signature_matches_botocore(jar, monkeypatch):
+    assert java_authorization(jar, "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY") == botocore_authorization(
+        Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"), monkeypatch
+    )
+
+
+def test_java_signature_with_session_token(jar, monkeypatch):
+    assert java_authorization(jar, "AKIDEXAMPLE", "secret", "session-token") == botocore_authorization(
+        Credentials("AKIDEXAMPLE", "secret", token="session-token"), monkeypatch
+    )
+
+
+def test_build_is_cached_and_follows_sources(jar, tmp_path, monkeypatch):
+    built = jar.stat().st_mtime_ns
+    assert kinesis_connector.build() == jar and jar.stat().st_mtime_ns == built  # nothing changed: no rebuild
+    sources = tmp_path / "java"
+    shutil.copytree(kinesis_connector.SOURCES, sources)
+    monkeypatch.setattr(kinesis_connector, "SOURCES", sources)
+    monkeypatch.setattr(kinesis_connector, "BUILD_DIR", tmp_path / "build")
+    monkeypatch.setattr(kinesis_connector, "JAR", tmp_path / "build" / "c.jar")
+    first = kinesis_connector.build()
+    stamp = first.with_suffix(".sha256").read_text()
+    (sources / "io" / "clickflow" / "kinesis" / "Extra.java").write_text(
+        "package io.clickflow.kinesis;\nfinal class Extra {}\n"
+    )
+    kinesis_connector.build()
+    assert first.with_suffix(".sha256").read_text() != stamp
+    broken = sources / "io" / "clickflow" / "kinesis" / "Broken.java"
+    broken.write_text("package io.clickflow.kinesis;\nfinal class Broken { int x = ; }\n")
+    with pytest.raises(kinesis_connector.ConnectorBuildError, match="javac failed"):
+        kinesis_connector.build()
