@@ -21,7 +21,6 @@ import csv
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,12 +38,6 @@ from producer.rows import RowParser  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def server_cpu(pid: int) -> float:
@@ -106,11 +99,7 @@ def main() -> int:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        overrides = [
-            f"aws.endpoints.kinesis=http://127.0.0.1:{free_port()}",
-            f"aws.endpoints.default=http://127.0.0.1:{free_port()}",
-            f"stack.state_dir={tmp}/state",
-        ]
+        overrides = stack.private_overrides(Path(tmp) / "state")
         config = load_config("local", overrides=overrides)
         path = args.input
         if path is None:

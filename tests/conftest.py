@@ -4,7 +4,6 @@ and in its own state directory, so it never collides with a stack a developer ha
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -26,27 +25,14 @@ def _loopback_only_environment():
     os.environ.update(saved)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def stack_overrides(state_dir: Path, kinesis_port: int | None = None, aws_port: int | None = None) -> list[str]:
-    return [
-        f"aws.endpoints.kinesis=http://127.0.0.1:{kinesis_port or free_port()}",
-        f"aws.endpoints.default=http://127.0.0.1:{aws_port or free_port()}",
-        f"stack.state_dir={state_dir}",
-    ]
-
-
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory):
     """A running local stack for the whole session; yields (config, overrides). Always stopped."""
     from connectors.config import load_config
     from connectors.local_stack import stack
+    from connectors.local_stack.stack import private_overrides
 
-    overrides = stack_overrides(tmp_path_factory.mktemp("stack-state"))
+    overrides = private_overrides(tmp_path_factory.mktemp("stack-state"))
     config = load_config("local", overrides=overrides)
     try:
         stack.up(config)

@@ -30,3 +30,20 @@ def write_csv(path: Path, rows: list[str], newline: str = "\n", final_newline: b
     text = newline.join([HEADER, *rows]) + (newline if final_newline else "")
     path.write_bytes(text.encode("utf-8"))
     return path
+
+
+def botocore_authorization(creds, host: str, target: str, body: bytes, now, monkeypatch) -> dict:
+    """botocore's own SigV4 headers for a Kinesis JSON call at ``now``: the reference both of
+    clickflow's signers (Python and Java) are checked against."""
+    import botocore.auth
+    from botocore.awsrequest import AWSRequest
+
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: now.replace(tzinfo=None))
+    request = AWSRequest(
+        method="POST",
+        url=f"https://{host}/",
+        data=body,
+        headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target, "Host": host},
+    )
+    botocore.auth.SigV4Auth(creds, "kinesis", host.split(".")[1]).add_auth(request)
+    return dict(request.headers.items())

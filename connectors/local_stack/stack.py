@@ -76,6 +76,23 @@ class ServiceState:
         return f"{self.service.label:<28} stopped                {self.service.url}"
 
 
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def private_overrides(state: Path, kinesis_port: int | None = None, aws_port: int | None = None) -> list[str]:
+    """``--set`` overrides for a stack of its own: free loopback ports and its own state directory,
+    so it runs beside (and never touches) the default one. Used by the tests and benchmarks."""
+    return [
+        f"aws.endpoints.kinesis=http://127.0.0.1:{kinesis_port or free_port()}",
+        f"aws.endpoints.default=http://127.0.0.1:{aws_port or free_port()}",
+        f"stack.state_dir={state}",
+    ]
+
+
 def state_dir(config: Config) -> Path:
     override = os.environ.get("CLICKFLOW_STATE_DIR")
     path = Path(override or config.stack.state_dir)

@@ -4,12 +4,11 @@ import shutil
 import subprocess
 from datetime import UTC, datetime
 
-import botocore.auth
 import pytest
-from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from connectors import kinesis_connector
+from tests.fixtures import botocore_authorization
 
 pytestmark = pytest.mark.integration
 
@@ -19,16 +18,8 @@ TARGET = "Kinesis_20131202.PutRecords"
 BODY = '{"StreamName":"s","Records":[{"Data":"eyJhIjoxfQ==","PartitionKey":"1"}]}'
 
 
-def botocore_authorization(creds: Credentials, monkeypatch) -> str:
-    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: NOW.replace(tzinfo=None))
-    request = AWSRequest(
-        method="POST",
-        url=f"https://{HOST}/",
-        data=BODY.encode(),
-        headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": TARGET, "Host": HOST},
-    )
-    botocore.auth.SigV4Auth(creds, "kinesis", "eu-west-1").add_auth(request)
-    return request.headers["Authorization"]
+def reference(creds: Credentials, monkeypatch) -> str:
+    return botocore_authorization(creds, HOST, TARGET, BODY.encode(), NOW, monkeypatch)["Authorization"]
 
 
 def java_authorization(jar, *credential_args) -> str:
@@ -59,13 +50,13 @@ def jar():
 
 
 def test_java_signature_matches_botocore(jar, monkeypatch):
-    assert java_authorization(jar, "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY") == botocore_authorization(
+    assert java_authorization(jar, "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY") == reference(
         Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"), monkeypatch
     )
 
 
 def test_java_signature_with_session_token(jar, monkeypatch):
-    assert java_authorization(jar, "AKIDEXAMPLE", "secret", "session-token") == botocore_authorization(
+    assert java_authorization(jar, "AKIDEXAMPLE", "secret", "session-token") == reference(
         Credentials("AKIDEXAMPLE", "secret", token="session-token"), monkeypatch
     )
 

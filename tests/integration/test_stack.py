@@ -7,7 +7,7 @@ import pytest
 
 from connectors.config import load_config
 from connectors.local_stack import stack
-from tests.conftest import free_port, stack_overrides
+from connectors.local_stack.stack import free_port, private_overrides
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +21,7 @@ def alive(pid: int) -> bool:
 
 
 def test_up_twice_then_down_leaves_nothing(tmp_path):
-    config = load_config("local", overrides=stack_overrides(tmp_path / "state"))
+    config = load_config("local", overrides=private_overrides(tmp_path / "state"))
     try:
         first = stack.up(config)
         assert all(s.started_here and s.answering for s in first)
@@ -68,7 +68,7 @@ def test_port_taken_by_someone_else(tmp_path):
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         port = squatter.getsockname()[1]
-        config = load_config("local", overrides=stack_overrides(tmp_path, kinesis_port=port))
+        config = load_config("local", overrides=private_overrides(tmp_path, kinesis_port=port))
         with pytest.raises(stack.StackError, match=f"port {port} on 127.0.0.1 is already in use"):
             stack.up(config)
         stack.down(config)
@@ -76,7 +76,7 @@ def test_port_taken_by_someone_else(tmp_path):
 
 def test_missing_node_is_explained(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no node here
-    config = load_config("local", overrides=stack_overrides(tmp_path / "state", aws_port=free_port()))
+    config = load_config("local", overrides=private_overrides(tmp_path / "state", aws_port=free_port()))
     with pytest.raises(
         stack.StackError, match=r"`node` was not found on PATH\. Node.js 18 or newer .* `apt-get install nodejs"
     ):
