@@ -105,13 +105,10 @@ def prepare_events(
                         raise RowError(line, problem)
                     event: Event = parser.parse(line, fields)
                     text = event.to_json()
-                    text.encode("utf-8")  # a row with bytes that are not UTF-8 fails here, alone
-                except (RowError, UnicodeEncodeError) as err:
-                    reason = err.reason if isinstance(err, RowError) else "not valid UTF-8 text"
-                    field_name = err.field if isinstance(err, RowError) else None
+                except RowError as err:
                     row_text = fields[0] if json_input or problem else raw_row(fields)
                     summary.rows_rejected += 1
-                    rejects.write("rejected", line, reason, field=field_name, row=row_text)
+                    rejects.write("rejected", line, err.reason, field=err.field, row=row_text)
                     continue
                 if latest is None or event.event_time > latest:
                     latest = event.event_time

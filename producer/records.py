@@ -132,7 +132,7 @@ def iter_stream(
                     iterators[shard_id] = _iterator(client, stream, known[shard_id], ("after", last_seq[shard_id]))
                     continue
                 if code in ("ProvisionedThroughputExceededException", "LimitExceededException"):
-                    time.sleep(poll_interval)
+                    stop.wait(poll_interval)  # like the idle wait: Ctrl-C ends it
                     continue
                 raise
             for record in response["Records"]:

@@ -22,7 +22,8 @@ class RejectsFile:
             if self._file is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
-            self._file.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            # ASCII-only JSON: a row holding bytes that are not UTF-8 is kept, shown as \udcXX escapes
+            self._file.write(json.dumps(entry) + "\n")
 
     def close(self) -> None:
         if self._file is not None:

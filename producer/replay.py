@@ -258,10 +258,7 @@ def replay(
                         key = event.key(key_column)
                         if key is None:
                             raise RowError(line, "empty, but it is the partition key", key_column)
-                        try:
-                            data = event.encode()
-                        except UnicodeEncodeError:
-                            raise RowError(line, "not valid UTF-8 text") from None
+                        data = event.encode()
                         entry = Entry(data, key, line)
                         problem = entry_problem(entry)
                         if problem:

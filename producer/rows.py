@@ -76,7 +76,7 @@ class Event:
         )
 
     def encode(self) -> bytes:
-        return self.to_json().encode("utf-8")  # UnicodeEncodeError: the row held bytes that are not UTF-8
+        return self.to_json().encode("utf-8")
 
     @property
     def record(self) -> dict:
@@ -157,6 +157,14 @@ class RowParser:
         ):
             if not value:
                 raise RowError(line, "empty, but this field is required", name)
+        for name, value in (("category_code", category_code), ("brand", brand), ("user_session", session)):
+            # The source decodes with surrogateescape, so bytes that are not UTF-8 reach here; the
+            # other fields are checked against ASCII patterns below.
+            if not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise RowError(line, "not valid UTF-8 text", name) from None
         type_json = _EVENT_TYPES_JSON.get(event_type)
         if type_json is None:
             raise RowError(

@@ -138,3 +138,19 @@ def test_records_that_never_get_through_are_written_off_not_lost(tmp_path):
     assert summary.records_undelivered == 2 and not summary.complete
     kinds = [json.loads(line)["kind"] for line in (tmp_path / "rejects.jsonl").read_text().splitlines()]
     assert kinds == ["undelivered", "undelivered"]
+
+
+def test_row_with_bytes_that_are_not_utf8_is_rejected_and_the_rest_sent(tmp_path):
+    path = tmp_path / "bytes.csv"
+    path.write_bytes(
+        b"event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session\n"
+        + row(1, brand="bad\xffbrand").encode("latin-1")
+        + b"\n"
+        + row(2).encode()
+        + b"\n"
+    )
+    memory = MemoryKinesis()
+    summary = run(tmp_path, path, memory)
+    assert (summary.records_sent, summary.rows_rejected) == (1, 1)
+    reject = json.loads((tmp_path / "rejects.jsonl").read_text())
+    assert (reject["line"], reject["field"], reject["reason"]) == (2, "brand", "not valid UTF-8 text")

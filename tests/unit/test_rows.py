@@ -146,14 +146,16 @@ def test_gzip_and_missing_file(tmp_path):
         open_source(str(tmp_path / "x.json"))
 
 
-def test_invalid_utf8_row_fails_alone_on_encode(tmp_path):
+def test_invalid_utf8_row_is_rejected_alone_naming_the_field(tmp_path):
     path = tmp_path / "bytes.csv"
     path.write_bytes(
         (HEADER + "\n").encode() + row(brand="bad\xffbrand").encode("latin-1") + b"\n" + row(2).encode() + b"\n"
     )
     with open_source(str(path)) as source:
         parser, rows = read_rows(source.text, str(path))
-        events = [parser.parse(line, fields) for line, fields, _ in rows]
-    with pytest.raises(UnicodeEncodeError):
-        events[0].encode()
-    assert json.loads(events[1].encode())["event_time"].endswith("02 UTC")
+        (bad_line, bad_fields, _), (good_line, good_fields, _) = list(rows)
+    with pytest.raises(RowError) as err:
+        parser.parse(bad_line, bad_fields)
+    assert (err.value.line, err.value.field, err.value.reason) == (2, "brand", "not valid UTF-8 text")
+    assert json.loads(parser.parse(good_line, good_fields).encode())["event_time"].endswith("02 UTC")
+    assert RowParser().parse(2, row(brand="žiūrovas").split(",")).record["brand"] == "žiūrovas"
