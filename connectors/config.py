@@ -61,6 +61,9 @@ class AwsConfig:
     # Per-service endpoint URLs, keyed by boto3 service name; "default" serves every other service.
     # AWS_ENDPOINT_URL_<SERVICE> and AWS_ENDPOINT_URL in the environment override these.
     endpoints: dict[str, str] = field(default_factory=dict)
+    # Goes into stream ARNs (Flink's Kinesis connectors address streams by ARN). The local stack's
+    # account is 000000000000; on AWS set your own.
+    account_id: str = "000000000000"
 
 
 @dataclass(frozen=True)
@@ -405,6 +408,8 @@ def _check(config: Config, origins: _Origins) -> None:
                 f"{url} is not on loopback, but aws.credentials is 'local' (dummy keys are for the "
                 "embedded stack only); use aws.credentials: chain for real AWS",
             )
+    if not re.match(r"^\d{12}$", config.aws.account_id):
+        raise _fail(origins, ("aws", "account_id"), f"expected 12 digits, got {config.aws.account_id!r}")
     if config.aws.credentials == "local" and not config.aws.endpoints:
         raise _fail(origins, ("aws", "endpoints"), "aws.credentials 'local' needs loopback endpoints")
     for role, spec in config.streams.items():

@@ -1,0 +1,238 @@
+package io.clickflow.kinesis;
+
+import static io.clickflow.kinesis.KinesisOptions.*;
+
+import java.net.URI;
+import java.text.ParseException;
+import java.text.SimpleDateFormat;
+import java.time.Duration;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import org.apache.flink.api.common.serialization.DeserializationSchema;
+import org.apache.flink.api.common.serialization.SerializationSchema;
+import org.apache.flink.configuration.ConfigOption;
+import org.apache.flink.configuration.ReadableConfig;
+import org.apache.flink.table.api.ValidationException;
+import org.apache.flink.table.connector.format.DecodingFormat;
+import org.apache.flink.table.connector.format.EncodingFormat;
+import org.apache.flink.table.connector.sink.DynamicTableSink;
+import org.apache.flink.table.connector.source.DynamicTableSource;
+import org.apache.flink.table.data.RowData;
+import org.apache.flink.table.factories.DeserializationFormatFactory;
+import org.apache.flink.table.factories.DynamicTableSinkFactory;
+import org.apache.flink.table.factories.DynamicTableSourceFactory;
+import org.apache.flink.table.factories.FactoryUtil;
+import org.apache.flink.table.factories.SerializationFormatFactory;
+
+/**
+ * {@code 'connector' = 'kinesis'}: clickflow's own Kinesis table connector for the embedded default,
+ * option-compatible with the official one for the subset it supports. Every option is checked when the
+ * table is used; an option it does not support is an error that names it.
+ */
+public final class KinesisDynamicTableFactory implements DynamicTableSourceFactory, DynamicTableSinkFactory {
+
+    @Override
+    public String factoryIdentifier() {
+        return "kinesis";
+    }
+
+    @Override
+    public Set<ConfigOption<?>> requiredOptions() {
+        return Set.of(STREAM_ARN, AWS_REGION, FactoryUtil.FORMAT);
+    }
+
+    @Override
+    public Set<ConfigOption<?>> optionalOptions() {
+        return Set.of(AWS_ENDPOINT, CREDENTIALS_PROVIDER, BASIC_ACCESS_KEY_ID, BASIC_SECRET_KEY, INIT_POSITION,
+                INIT_TIMESTAMP, INIT_TIMESTAMP_FORMAT, SHARD_DISCOVERY_INTERVAL, READER_TYPE,
+                EMPTY_RECORDS_FETCH_INTERVAL, NONEMPTY_RECORDS_FETCH_INTERVAL, MAX_RECORDS_PER_FETCH, BOUNDED,
+                SINK_PARTITIONER, SINK_PARTITIONER_FIELD_DELIMITER, SINK_BATCH_MAX_SIZE, SINK_REQUESTS_MAX_INFLIGHT,
+                SINK_REQUESTS_MAX_BUFFERED, SINK_FLUSH_BUFFER_SIZE, SINK_FLUSH_BUFFER_TIMEOUT, SINK_FAIL_ON_ERROR);
+    }
+
+    @Override
+    public DynamicTableSource createDynamicTableSource(Context context) {
+        FactoryUtil.TableFactoryHelper helper = FactoryUtil.createTableFactoryHelper(this, context);
+        rejectOfficialOnly(context);
+        DecodingFormat<DeserializationSchema<RowData>> format =
+                helper.discoverDecodingFormat(DeserializationFormatFactory.class, FactoryUtil.FORMAT);
+        helper.validate();
+        ReadableConfig options = helper.getOptions();
+        String table = context.getObjectIdentifier().asSummaryString();
+        Endpoint endpoint = endpoint(options, table);
+
+        String position = options.get(INIT_POSITION).toUpperCase(Locale.ROOT);
+        if (!List.of("LATEST", "TRIM_HORIZON", "AT_TIMESTAMP").contains(position)) {
+            throw invalid(table, INIT_POSITION, options.get(INIT_POSITION), "use LATEST, TRIM_HORIZON or AT_TIMESTAMP");
+        }
+        long timestamp = 0;
+        if (position.equals("AT_TIMESTAMP")) {
+            timestamp = initTimestamp(options, table);
+        } else if (options.getOptional(INIT_TIMESTAMP).isPresent()) {
+            throw invalid(table, INIT_TIMESTAMP, options.get(INIT_TIMESTAMP),
+                    "it is only used with 'source.init.position' = 'AT_TIMESTAMP' (here " + position + ")");
+        }
+        if (!options.get(READER_TYPE).equalsIgnoreCase("POLLING")) {
+            throw invalid(table, READER_TYPE, options.get(READER_TYPE),
+                    "clickflow's local connector only polls (POLLING); enhanced fan-out needs the official connector");
+        }
+        Long bound = null;
+        if (options.getOptional(BOUNDED).isPresent()) {
+            if (!options.get(BOUNDED).equalsIgnoreCase("latest")) {
+                throw invalid(table, BOUNDED, options.get(BOUNDED), "the only bound is 'latest'");
+            }
+            bound = System.currentTimeMillis();
+        }
+        int maxRecords = options.get(MAX_RECORDS_PER_FETCH);
+        if (maxRecords < 1 || maxRecords > 10000) {
+            throw invalid(table, MAX_RECORDS_PER_FETCH, String.valueOf(maxRecords), "Kinesis allows 1 to 10000");
+        }
+        SourceSettings settings = new SourceSettings(endpoint, StreamArn.parse(options.get(STREAM_ARN)).streamName(),
+                position, timestamp, positive(options, SHARD_DISCOVERY_INTERVAL, table),
+                options.get(EMPTY_RECORDS_FETCH_INTERVAL).toMillis(),
+                options.get(NONEMPTY_RECORDS_FETCH_INTERVAL).toMillis(), maxRecords, bound);
+        return new KinesisTableSource(format, context.getPhysicalRowDataType(), settings);
+    }
+
+    @Override
+    public DynamicTableSink createDynamicTableSink(Context context) {
+        FactoryUtil.TableFactoryHelper helper = FactoryUtil.createTableFactoryHelper(this, context);
+        rejectOfficialOnly(context);
+        EncodingFormat<SerializationSchema<RowData>> format =
+                helper.discoverEncodingFormat(SerializationFormatFactory.class, FactoryUtil.FORMAT);
+        helper.validate();
+        ReadableConfig options = helper.getOptions();
+        String table = context.getObjectIdentifier().asSummaryString();
+        Endpoint endpoint = endpoint(options, table);
+
+        List<String> partitionKeys = context.getCatalogTable().getPartitionKeys();
+        boolean fixed = false;
+        if (options.getOptional(SINK_PARTITIONER).isPresent()) {
+            String partitioner = options.get(SINK_PARTITIONER);
+            if (!partitionKeys.isEmpty()) {
+                throw invalid(table, SINK_PARTITIONER, partitioner, "the table is PARTITIONED BY " + partitionKeys
+                        + ", which already decides the partition key");
+            }
+            if (!partitioner.equals("random") && !partitioner.equals("fixed")) {
+                throw invalid(table, SINK_PARTITIONER, partitioner,
+                        "use random or fixed (custom partitioner classes need the official connector)");
+            }
+            fixed = partitioner.equals("fixed");
+        }
+        int batch = options.get(SINK_BATCH_MAX_SIZE);
+        if (batch < 1 || batch > SinkSettings.MAX_RECORDS_PER_CALL) {
+            throw invalid(table, SINK_BATCH_MAX_SIZE, String.valueOf(batch), "PutRecords takes 1 to 500 records");
+        }
+        long bytes = options.get(SINK_FLUSH_BUFFER_SIZE);
+        if (bytes < SinkSettings.MAX_RECORD_BYTES || bytes > SinkSettings.MAX_BYTES_PER_CALL) {
+            throw invalid(table, SINK_FLUSH_BUFFER_SIZE, String.valueOf(bytes),
+                    "a PutRecords call carries 1 MiB (one record) to 5 MiB (5242880)");
+        }
+        int inflight = options.get(SINK_REQUESTS_MAX_INFLIGHT);
+        int buffered = options.get(SINK_REQUESTS_MAX_BUFFERED);
+        long timeout = options.get(SINK_FLUSH_BUFFER_TIMEOUT);
+        if (inflight < 1) {
+            throw invalid(table, SINK_REQUESTS_MAX_INFLIGHT, String.valueOf(inflight), "must be at least 1");
+        }
+        if (buffered < batch) {
+            throw invalid(table, SINK_REQUESTS_MAX_BUFFERED, String.valueOf(buffered),
+                    "must be at least sink.batch.max-size (" + batch + ")");
+        }
+        if (timeout < 1) {
+            throw invalid(table, SINK_FLUSH_BUFFER_TIMEOUT, String.valueOf(timeout), "milliseconds, at least 1");
+        }
+        SinkSettings settings = new SinkSettings(endpoint, StreamArn.parse(options.get(STREAM_ARN)).streamName(),
+                batch, inflight, buffered, bytes, timeout, options.get(SINK_FAIL_ON_ERROR));
+        return new KinesisTableSink(format, context.getPhysicalRowDataType(), partitionKeys,
+                options.get(SINK_PARTITIONER_FIELD_DELIMITER), fixed, settings);
+    }
+
+    private static void rejectOfficialOnly(Context context) {
+        for (String key : context.getCatalogTable().getOptions().keySet()) {
+            for (String official : OFFICIAL_ONLY) {
+                if (key.equals(official) || (official.endsWith(".") && key.startsWith(official))) {
+                    throw new ValidationException("Kinesis table " + context.getObjectIdentifier().asSummaryString()
+                            + ": option '" + key + "' belongs to Apache Flink's official Kinesis connector, which "
+                            + "clickflow uses in compose and on Managed Flink; the local connector does not support "
+                            + "it. Remove it from the local profile.");
+                }
+            }
+        }
+    }
+
+    private static Endpoint endpoint(ReadableConfig options, String table) {
+        StreamArn arn;
+        try {
+            arn = StreamArn.parse(options.get(STREAM_ARN));
+        } catch (IllegalArgumentException e) {
+            throw new ValidationException("Kinesis table " + table + ": " + e.getMessage());
+        }
+        String region = options.get(AWS_REGION);
+        if (!arn.region().equals(region)) {
+            throw new ValidationException("Kinesis table " + table + ": 'stream.arn' names region " + arn.region()
+                    + " but 'aws.region' is " + region + "; a stream is only reachable in its own region");
+        }
+        URI url;
+        if (options.getOptional(AWS_ENDPOINT).isPresent()) {
+            try {
+                url = URI.create(options.get(AWS_ENDPOINT));
+            } catch (IllegalArgumentException e) {
+                throw invalid(table, AWS_ENDPOINT, options.get(AWS_ENDPOINT), "not a URL");
+            }
+            if (url.getScheme() == null || url.getHost() == null
+                    || !(url.getScheme().equals("http") || url.getScheme().equals("https"))) {
+                throw invalid(table, AWS_ENDPOINT, options.get(AWS_ENDPOINT), "expected http(s)://host[:port]");
+            }
+        } else {
+            url = Endpoint.regional(region);
+        }
+        String provider = options.get(CREDENTIALS_PROVIDER).toUpperCase(Locale.ROOT);
+        CredentialsProvider credentials;
+        if (provider.equals("AUTO")) {
+            credentials = CredentialsProvider.auto();
+        } else if (provider.equals("BASIC")) {
+            String id = options.getOptional(BASIC_ACCESS_KEY_ID).orElse("");
+            String secret = options.getOptional(BASIC_SECRET_KEY).orElse("");
+            if (id.isEmpty() || secret.isEmpty()) {
+                throw invalid(table, CREDENTIALS_PROVIDER, provider, "BASIC needs 'aws.credentials.basic.accesskeyid' "
+                        + "and 'aws.credentials.basic.secretkey'");
+            }
+            credentials = CredentialsProvider.basic(id, secret);
+        } else {
+            throw invalid(table, CREDENTIALS_PROVIDER, options.get(CREDENTIALS_PROVIDER),
+                    "clickflow's local connector supports AUTO and BASIC");
+        }
+        return new Endpoint(url, region, credentials);
+    }
+
+    private static long initTimestamp(ReadableConfig options, String table) {
+        String value = options.getOptional(INIT_TIMESTAMP).orElseThrow(() -> invalid(table, INIT_POSITION,
+                "AT_TIMESTAMP", "it needs 'source.init.timestamp'"));
+        String pattern = options.get(INIT_TIMESTAMP_FORMAT);
+        try {
+            SimpleDateFormat format = new SimpleDateFormat(pattern, Locale.ROOT);
+            format.setLenient(false);
+            return format.parse(value).getTime();
+        } catch (ParseException | IllegalArgumentException notADate) {
+            try {
+                return Math.round(Double.parseDouble(value) * 1000.0);
+            } catch (NumberFormatException notANumber) {
+                throw invalid(table, INIT_TIMESTAMP, value, "expected a date like " + pattern
+                        + " (source.init.timestamp.format) or seconds since the epoch");
+            }
+        }
+    }
+
+    private static long positive(ReadableConfig options, ConfigOption<Duration> option, String table) {
+        long millis = options.get(option).toMillis();
+        if (millis <= 0) {
+            throw invalid(table, option, options.get(option).toString(), "must be longer than zero");
+        }
+        return millis;
+    }
+
+    private static ValidationException invalid(String table, ConfigOption<?> option, String value, String why) {
+        return new ValidationException("Kinesis table " + table + ": '" + option.key() + "' = '" + value + "': " + why);
+    }
+}

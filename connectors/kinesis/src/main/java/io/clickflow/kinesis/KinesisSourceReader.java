@@ -1,0 +1,146 @@
+package io.clickflow.kinesis;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Supplier;
+import org.apache.flink.api.common.serialization.DeserializationSchema;
+import org.apache.flink.api.connector.source.SourceOutput;
+import org.apache.flink.api.connector.source.SourceReaderContext;
+import org.apache.flink.connector.base.source.reader.RecordEmitter;
+import org.apache.flink.connector.base.source.reader.SingleThreadMultiplexSourceReaderBase;
+import org.apache.flink.connector.base.source.reader.splitreader.SplitReader;
+import org.apache.flink.table.data.RowData;
+import org.apache.flink.util.Collector;
+
+/**
+ * The source reader: one fetcher thread polls the shards; records are decoded by the table's format and
+ * emitted with their arrival time, and each shard's position advances only as its records are emitted.
+ *
+ * <p>When a shard is read to its end the enumerator is told, so it can hand out the shard's children.
+ * That news must survive a failure: the reader keeps a "finished" marker in its checkpoints until a
+ * later checkpoint completes (whose enumerator snapshot was taken after the news arrived), and tells the
+ * enumerator again when it is restored with such a marker.
+ */
+final class KinesisSourceReader
+        extends SingleThreadMultiplexSourceReaderBase<KinesisRecord, RowData, ShardSplit, ShardSplitState> {
+
+    private final Map<String, ShardSplit> finishedMarkers = new LinkedHashMap<>();
+    private final Map<String, Long> markerFirstCheckpoint = new LinkedHashMap<>();
+    private final List<String> toAnnounce = new ArrayList<>();
+    private boolean started;
+
+    KinesisSourceReader(Supplier<SplitReader<KinesisRecord, ShardSplit>> splitReaders,
+            DeserializationSchema<RowData> format, SourceReaderContext context) {
+        super(splitReaders, new Emitter(format), context.getConfiguration(), context);
+    }
+
+    @Override
+    public void start() {
+        super.start();
+        started = true;
+        announce();
+    }
+
+    @Override
+    public void addSplits(List<ShardSplit> splits) {
+        List<ShardSplit> live = new ArrayList<>();
+        for (ShardSplit split : splits) {
+            if (split.finished()) {
+                finishedMarkers.put(split.shardId(), split);
+                markerFirstCheckpoint.put(split.shardId(), Long.MAX_VALUE);
+                toAnnounce.add(split.shardId());
+            } else {
+                live.add(split);
+            }
+        }
+        if (!live.isEmpty()) {
+            super.addSplits(live);
+        }
+        if (started) {
+            announce();
+        }
+    }
+
+    @Override
+    protected void onSplitFinished(Map<String, ShardSplitState> finishedSplits) {
+        finishedSplits.forEach((id, state) -> {
+            finishedMarkers.put(id, state.toSplit().asFinished());
+            markerFirstCheckpoint.put(id, Long.MAX_VALUE);
+            toAnnounce.add(id);
+        });
+        announce();
+    }
+
+    private void announce() {
+        if (!toAnnounce.isEmpty()) {
+            context.sendSourceEventToCoordinator(new ShardFinishedEvent(new java.util.LinkedHashSet<>(toAnnounce)));
+            toAnnounce.clear();
+        }
+    }
+
+    @Override
+    public List<ShardSplit> snapshotState(long checkpointId) {
+        List<ShardSplit> state = new ArrayList<>(super.snapshotState(checkpointId));
+        for (Map.Entry<String, ShardSplit> marker : finishedMarkers.entrySet()) {
+            markerFirstCheckpoint.merge(marker.getKey(), checkpointId, Math::min);
+            state.add(marker.getValue());
+        }
+        return state;
+    }
+
+    @Override
+    public void notifyCheckpointComplete(long checkpointId) throws Exception {
+        super.notifyCheckpointComplete(checkpointId);
+        markerFirstCheckpoint.entrySet().removeIf(entry -> {
+            boolean drop = entry.getValue() < checkpointId;
+            if (drop) {
+                finishedMarkers.remove(entry.getKey());
+            }
+            return drop;
+        });
+    }
+
+    @Override
+    protected ShardSplitState initializedState(ShardSplit split) {
+        return new ShardSplitState(split);
+    }
+
+    @Override
+    protected ShardSplit toSplitType(String splitId, ShardSplitState state) {
+        return state.toSplit();
+    }
+
+    /** Decodes a record's payload with the table's format; the record's arrival time is its timestamp. */
+    private static final class Emitter implements RecordEmitter<KinesisRecord, RowData, ShardSplitState> {
+        private final DeserializationSchema<RowData> format;
+        private final Forward forward = new Forward();
+
+        Emitter(DeserializationSchema<RowData> format) {
+            this.format = format;
+        }
+
+        @Override
+        public void emitRecord(KinesisRecord record, SourceOutput<RowData> output, ShardSplitState state)
+                throws Exception {
+            forward.output = output;
+            forward.timestamp = record.arrivalMillis();
+            format.deserialize(record.data(), forward);
+            state.emitted(record.sequenceNumber());
+        }
+    }
+
+    private static final class Forward implements Collector<RowData> {
+        SourceOutput<RowData> output;
+        long timestamp;
+
+        @Override
+        public void collect(RowData row) {
+            output.collect(row, timestamp);
+        }
+
+        @Override
+        public void close() {}
+    }
+}

@@ -1,0 +1,81 @@
+package io.clickflow.kinesis;
+
+import org.apache.flink.api.common.eventtime.WatermarkStrategy;
+import org.apache.flink.api.common.serialization.DeserializationSchema;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.streaming.api.datastream.DataStream;
+import org.apache.flink.streaming.api.datastream.DataStreamSource;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.table.connector.ChangelogMode;
+import org.apache.flink.table.connector.ProviderContext;
+import org.apache.flink.table.connector.format.DecodingFormat;
+import org.apache.flink.table.connector.source.DataStreamScanProvider;
+import org.apache.flink.table.connector.source.DynamicTableSource;
+import org.apache.flink.table.connector.source.ScanTableSource;
+import org.apache.flink.table.connector.source.abilities.SupportsWatermarkPushDown;
+import org.apache.flink.table.data.RowData;
+import org.apache.flink.table.types.DataType;
+
+/**
+ * The table's scan side: a KinesisSource decoding records with the table's format. The table's
+ * WATERMARK is pushed into the source, so watermarks are generated per shard and combined by taking
+ * the slowest — a shard read ahead of the others does not make their records late — and a shard with
+ * nothing to read is marked idle after {@code table.exec.source.idle-timeout}, so it does not hold the
+ * watermark back.
+ */
+final class KinesisTableSource implements ScanTableSource, SupportsWatermarkPushDown {
+    private final DecodingFormat<DeserializationSchema<RowData>> format;
+    private final DataType physicalType;
+    private final SourceSettings settings;
+    private WatermarkStrategy<RowData> watermarks;
+
+    KinesisTableSource(DecodingFormat<DeserializationSchema<RowData>> format, DataType physicalType,
+            SourceSettings settings) {
+        this.format = format;
+        this.physicalType = physicalType;
+        this.settings = settings;
+    }
+
+    @Override
+    public ChangelogMode getChangelogMode() {
+        return format.getChangelogMode();
+    }
+
+    @Override
+    public void applyWatermark(WatermarkStrategy<RowData> strategy) {
+        this.watermarks = strategy;
+    }
+
+    @Override
+    public ScanRuntimeProvider getScanRuntimeProvider(ScanContext context) {
+        KinesisSource source = new KinesisSource(settings, format.createRuntimeDecoder(context, physicalType));
+        TypeInformation<RowData> type = context.createTypeInformation(physicalType);
+        WatermarkStrategy<RowData> strategy = watermarks != null ? watermarks : WatermarkStrategy.noWatermarks();
+        String name = "Kinesis " + settings.stream();
+        return new DataStreamScanProvider() {
+            @Override
+            public DataStream<RowData> produceDataStream(ProviderContext provider, StreamExecutionEnvironment env) {
+                DataStreamSource<RowData> stream = env.fromSource(source, strategy, name, type);
+                provider.generateUid("kinesis-source").ifPresent(stream::uid);
+                return stream;
+            }
+
+            @Override
+            public boolean isBounded() {
+                return settings.bounded();
+            }
+        };
+    }
+
+    @Override
+    public DynamicTableSource copy() {
+        KinesisTableSource copy = new KinesisTableSource(format, physicalType, settings);
+        copy.watermarks = watermarks;
+        return copy;
+    }
+
+    @Override
+    public String asSummaryString() {
+        return "Kinesis (clickflow) " + settings.stream();
+    }
+}

@@ -1,0 +1,187 @@
+package io.clickflow.kinesis;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import org.apache.flink.connector.base.source.reader.RecordsBySplits;
+import org.apache.flink.connector.base.source.reader.RecordsWithSplitIds;
+import org.apache.flink.connector.base.source.reader.splitreader.SplitReader;
+import org.apache.flink.connector.base.source.reader.splitreader.SplitsAddition;
+import org.apache.flink.connector.base.source.reader.splitreader.SplitsChange;
+import org.apache.flink.metrics.MetricGroup;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Polls GetRecords on the shards assigned to this reader, one call per fetch, round-robin over the
+ * shards that are due. Waits the empty-fetch interval on a shard that returned nothing, backs off
+ * (exponentially, with jitter) on throttling and transient errors, and renews an expired iterator
+ * from the last sequence number it read. Reports the read lag as {@code millisBehindLatest}.
+ */
+final class ShardReader implements SplitReader<KinesisRecord, ShardSplit> {
+    private static final Logger LOG = LoggerFactory.getLogger(ShardReader.class);
+    private static final int MAX_CONSECUTIVE_ERRORS = 12;
+
+    private static final class Cursor {
+        final ShardSplit split;
+        String iterator;
+        String lastSequenceNumber;
+        long dueAt;
+        int errors;
+        volatile long millisBehindLatest;
+
+        Cursor(ShardSplit split) {
+            this.split = split;
+            this.lastSequenceNumber = split.lastSequenceNumber();
+        }
+    }
+
+    private final SourceSettings settings;
+    private final KinesisApi api;
+    private final LinkedHashMap<String, Cursor> cursors = new LinkedHashMap<>();
+    private final Map<String, Long> lagByShard = new ConcurrentHashMap<>();
+    private final Object wakeLock = new Object();
+    private boolean woken;
+
+    ShardReader(SourceSettings settings, MetricGroup metrics) {
+        this.settings = settings;
+        this.api = new KinesisApi(settings.endpoint());
+        metrics.gauge("millisBehindLatest", () -> lagByShard.values().stream().mapToLong(Long::longValue).max().orElse(0L));
+    }
+
+    @Override
+    public RecordsWithSplitIds<KinesisRecord> fetch() throws IOException {
+        Cursor cursor = nextDue();
+        if (cursor == null) {
+            long now = System.currentTimeMillis();
+            long wait = cursors.values().stream().mapToLong(c -> c.dueAt - now).min().orElse(settings.emptyFetchIntervalMillis());
+            pause(Math.max(1, wait));
+            return new RecordsBySplits<>(Collections.emptyMap(), Collections.emptySet());
+        }
+        return poll(cursor);
+    }
+
+    private Cursor nextDue() {
+        long now = System.currentTimeMillis();
+        for (Map.Entry<String, Cursor> entry : cursors.entrySet()) {
+            if (entry.getValue().dueAt <= now) {
+                // rotate: the shard polled now goes to the back of the line
+                Cursor cursor = cursors.remove(entry.getKey());
+                cursors.put(entry.getKey(), cursor);
+                return cursor;
+            }
+        }
+        return null;
+    }
+
+    private RecordsWithSplitIds<KinesisRecord> poll(Cursor cursor) throws IOException {
+        String shard = cursor.split.shardId();
+        KinesisApi.RecordsPage page;
+        try {
+            if (cursor.iterator == null) {
+                cursor.iterator = startIterator(cursor);
+            }
+            page = api.getRecords(cursor.iterator, settings.maxRecordsPerFetch());
+        } catch (KinesisException e) {
+            if (e.isExpiredIterator()) {
+                LOG.info("Shard iterator of {} expired; renewing it after {}", shard, cursor.lastSequenceNumber);
+                cursor.iterator = null;
+                return nothing();
+            }
+            if (!e.isRetriable() || ++cursor.errors > MAX_CONSECUTIVE_ERRORS) {
+                throw new IOException("reading shard " + shard + " of Kinesis stream " + settings.stream()
+                        + " failed: " + e.getMessage(), e);
+            }
+            long delay = KinesisApi.backoffMillis(cursor.errors, 200, 10_000);
+            LOG.warn("GetRecords on {} failed ({}); retrying in {} ms", shard, e.errorCode(), delay);
+            cursor.dueAt = System.currentTimeMillis() + delay;
+            return nothing();
+        }
+        cursor.errors = 0;
+        List<KinesisRecord> records = new ArrayList<>(page.records().size());
+        boolean done = false;
+        for (KinesisRecord record : page.records()) {
+            if (settings.bounded() && record.arrivalMillis() > settings.boundMillis()) {
+                done = true; // arrived after the bound: the bounded read of this shard ends here
+                break;
+            }
+            records.add(record);
+            cursor.lastSequenceNumber = record.sequenceNumber();
+        }
+        if (page.nextShardIterator() == null) {
+            done = true; // a closed shard read to its end
+        }
+        if (settings.bounded() && page.records().isEmpty() && page.millisBehindLatest() == 0) {
+            done = true; // caught up with the tip
+        }
+        cursor.iterator = page.nextShardIterator();
+        cursor.millisBehindLatest = page.millisBehindLatest();
+        lagByShard.put(shard, page.millisBehindLatest());
+        cursor.dueAt = System.currentTimeMillis() + (page.records().isEmpty()
+                ? settings.emptyFetchIntervalMillis() : settings.nonEmptyFetchIntervalMillis());
+        Set<String> finished = Collections.emptySet();
+        if (done) {
+            cursors.remove(shard);
+            lagByShard.remove(shard);
+            finished = Set.of(shard);
+        }
+        return new RecordsBySplits<>(records.isEmpty() ? Collections.emptyMap() : Map.of(shard, records), finished);
+    }
+
+    private String startIterator(Cursor cursor) throws IOException {
+        ShardSplit split = cursor.split;
+        if (cursor.lastSequenceNumber != null) {
+            return api.shardIterator(split.stream(), split.shardId(), "AFTER_SEQUENCE_NUMBER",
+                    cursor.lastSequenceNumber, null);
+        }
+        if (ShardSplit.AT_TIMESTAMP.equals(split.startType())) {
+            // Kinesis refuses a timestamp in the future; records cannot have arrived after "now" anyway.
+            long at = Math.min(split.startTimestampMillis(), System.currentTimeMillis());
+            return api.shardIterator(split.stream(), split.shardId(), "AT_TIMESTAMP", null, at);
+        }
+        return api.shardIterator(split.stream(), split.shardId(), "TRIM_HORIZON", null, null);
+    }
+
+    private static RecordsWithSplitIds<KinesisRecord> nothing() {
+        return new RecordsBySplits<>(Collections.emptyMap(), Collections.emptySet());
+    }
+
+    private void pause(long millis) {
+        synchronized (wakeLock) {
+            if (!woken) {
+                try {
+                    wakeLock.wait(millis);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            woken = false;
+        }
+    }
+
+    @Override
+    public void handleSplitsChanges(SplitsChange<ShardSplit> change) {
+        if (!(change instanceof SplitsAddition)) {
+            throw new UnsupportedOperationException("unsupported splits change: " + change);
+        }
+        for (ShardSplit split : change.splits()) {
+            cursors.put(split.shardId(), new Cursor(split));
+        }
+    }
+
+    @Override
+    public void wakeUp() {
+        synchronized (wakeLock) {
+            woken = true;
+            wakeLock.notifyAll();
+        }
+    }
+
+    @Override
+    public void close() {}
+}

@@ -1,0 +1,24 @@
+package io.clickflow.kinesis;
+
+import java.io.Serializable;
+
+/**
+ * What the source reads and how: the stream, the initial position (LATEST, TRIM_HORIZON or AT_TIMESTAMP),
+ * poll and discovery intervals, and — clickflow only — {@code boundMillis}: when not null, each shard is
+ * read only up to the records that had arrived by that instant, and the source then ends.
+ */
+public record SourceSettings(
+        Endpoint endpoint,
+        String stream,
+        String initPosition,
+        long initTimestampMillis,
+        long discoveryIntervalMillis,
+        long emptyFetchIntervalMillis,
+        long nonEmptyFetchIntervalMillis,
+        int maxRecordsPerFetch,
+        Long boundMillis) implements Serializable {
+
+    public boolean bounded() {
+        return boundMillis != null;
+    }
+}
