@@ -99,3 +99,12 @@ def cancel(job_client) -> None:
         job_client.cancel().result()
     except Exception:  # noqa: BLE001 - already finished or failed: nothing left to stop
         pass
+
+
+def stop_with_savepoint(job_client, directory) -> str:
+    """Stop a job with a savepoint in ``directory``; returns its path. PyFlink's own
+    stop_with_savepoint calls a Java signature Flink 2.x removed, so this goes through py4j."""
+    from pyflink.java_gateway import get_gateway
+
+    canonical = get_gateway().jvm.org.apache.flink.core.execution.SavepointFormatType.CANONICAL
+    return job_client._j_job_client.stopWithSavepoint(False, directory.as_uri(), canonical).get()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter, defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,12 +17,14 @@ import pytest
 from connectors import aws
 from connectors.kinesis_connector import build
 from jobs.analytics import create_table_env
+from tests.faulty_kinesis import FaultyKinesis
 from tests.kinesis_helpers import (
     cancel,
     kinesis_table,
     new_stream,
     put_rows,
     read_stream,
+    stop_with_savepoint,
     table_sql,
     wait_for,
     wait_running,
@@ -196,3 +198,144 @@ def test_timestamp_with_unknown_format_names_the_option(local_stack, connector_j
     env.execute_sql(kinesis_table(config, "starts", "x", ROW, extra))
     with pytest.raises(Exception, match=r"'source\.init\.timestamp' = 'yesterday': expected a date like"):
         env.sql_query("SELECT * FROM starts").explain()
+
+
+def test_stop_with_savepoint_and_restore_loses_nothing_and_counts_nothing_twice(
+    local_stack, kinesis, connector_jar, tmp_path
+):
+    config, _ = local_stack
+    source = new_stream(kinesis, "sp-in", 4)
+    raw, counts = new_stream(kinesis, "sp-raw", 2), new_stream(kinesis, "sp-counts", 1)
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    events = [
+        {
+            "k": f"key{i % 8}",
+            "n": i,
+            "ts": (base + timedelta(milliseconds=100 * i)).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
+        }
+        for i in range(800)
+    ]  # 80 s of event time; 10 s windows
+    event_row = "k STRING, n BIGINT, ts TIMESTAMP(3)"
+    watermark = "WATERMARK FOR ts AS ts - INTERVAL '1' SECOND"
+
+    def job(env, source_options):
+        env.execute_sql(kinesis_table(config, "src", source, event_row, source_options, watermark=watermark))
+        env.execute_sql(kinesis_table(config, "passed", raw, ROW, FAST_SINK, partitioned_by="k"))
+        env.execute_sql(
+            kinesis_table(config, "counts", counts, "k STRING, window_start TIMESTAMP(3), c BIGINT", FAST_SINK)
+        )
+        statements = env.create_statement_set()
+        statements.add_insert_sql("INSERT INTO passed SELECT k, n FROM src")
+        statements.add_insert_sql(
+            "INSERT INTO counts SELECT k, window_start, COUNT(*) "
+            "FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY k, window_start, window_end"
+        )
+        return statements.execute()
+
+    put_rows(kinesis, source, events[:400])
+    first = job(table_env(config, connector_jar, **{"execution.checkpointing.interval": "1 s"}), TRIM).get_job_client()
+    try:
+        wait_for(lambda: len(read_stream(kinesis, raw)) >= 400, 90, "the first half on the raw output")
+        wait_for(lambda: read_stream(kinesis, counts), 30, "the first closed windows")
+        savepoint = stop_with_savepoint(first, tmp_path / "savepoints")
+    finally:
+        cancel(first)
+    counted_before_stop = {(r["row"]["k"], r["row"]["window_start"]) for r in read_stream(kinesis, counts)}
+    assert len(counted_before_stop) < 8 * 4  # window [30 s, 40 s) was still open: state carried it over
+
+    put_rows(kinesis, source, events[400:])
+    second = table_env(config, connector_jar, **{"execution.state-recovery.path": savepoint})
+    job(second, BOUNDED).wait()
+
+    passed = Counter(r["row"]["n"] for r in read_stream(kinesis, raw))
+    assert passed == Counter(range(800))  # nothing lost, nothing read twice
+    expected = Counter((e["k"], e["ts"][:18] + "0") for e in events)  # 10 s window start, to the second
+    got = [(r["row"]["k"], r["row"]["window_start"][:19], r["row"]["c"]) for r in read_stream(kinesis, counts)]
+    assert len(got) == len({(k, w) for k, w, _ in got})  # each window emitted once across both runs
+    assert {(k, w): c for k, w, c in got} == {(k, w[:19]): c for (k, w), c in expected.items()}
+
+
+GENERATED = (
+    "CREATE TABLE numbers (n BIGINT, k AS CONCAT('key', CAST(MOD(n, 13) AS STRING)), g AS CAST(MOD(n, 3) AS INT)) "
+    "WITH ('connector' = 'datagen', 'fields.n.kind' = 'sequence', 'fields.n.start' = '1', 'fields.n.end' = '{n}')"
+)
+
+
+def test_sink_writes_every_row_keyed_by_the_partitioned_by_columns(local_stack, kinesis, connector_jar):
+    config, _ = local_stack
+    stream = new_stream(kinesis, "sink", 4)
+    env = table_env(config, connector_jar)
+    env.execute_sql(GENERATED.format(n=2000))
+    env.execute_sql(kinesis_table(config, "dst", stream, "k STRING, g INT, n BIGINT", partitioned_by="k, g"))
+    env.execute_sql("INSERT INTO dst SELECT k, g, n FROM numbers").wait()
+
+    out = read_stream(kinesis, stream)
+    assert Counter(r["row"]["n"] for r in out) == Counter(range(1, 2001))
+    for record in out:
+        n = record["row"]["n"]
+        assert record["row"] == {"k": f"key{n % 13}", "g": n % 3, "n": n}
+        assert record["key"] == f"key{n % 13}|{n % 3}"  # the official connector's default delimiter
+    assert len({r["shard"] for r in out}) == 4
+
+
+def test_partial_put_failures_and_throttled_reads_are_retried(local_stack, kinesis, connector_jar, tmp_path):
+    config, _ = local_stack
+    source, sink = new_stream(kinesis, "faults-in", 2), new_stream(kinesis, "faults-out", 2)
+    put_rows(kinesis, source, rows_of(1500))
+    with FaultyKinesis(aws.endpoint_for(config, "kinesis")) as proxy:
+        env = table_env(config, connector_jar)
+        via_proxy = {"aws.endpoint": proxy.url}
+        env.execute_sql(kinesis_table(config, "src", source, ROW, {**BOUNDED, **via_proxy}))
+        env.execute_sql(kinesis_table(config, "dst", sink, ROW, {**via_proxy, "sink.batch.max-size": "200"}))
+        env.execute_sql("INSERT INTO dst SELECT k, n FROM src").wait()
+    assert proxy.failed_entries > 0 and proxy.throttled == 2 and proxy.expired == 1  # the faults happened
+    assert Counter(r["row"]["n"] for r in read_stream(kinesis, sink)) == Counter(range(1500))
+
+
+def test_fail_on_error_fails_the_job_naming_the_error(local_stack, kinesis, connector_jar):
+    config, _ = local_stack
+    sink = new_stream(kinesis, "strict", 1)
+    with FaultyKinesis(aws.endpoint_for(config, "kinesis"), throttled_gets=0, expired_gets=0) as proxy:
+        env = table_env(config, connector_jar, **{"restart-strategy.type": "none"})
+        env.execute_sql(GENERATED.format(n=50))
+        options = {"aws.endpoint": proxy.url, "sink.fail-on-error": "true"}
+        env.execute_sql(kinesis_table(config, "dst", sink, "k STRING, n BIGINT", options))
+        with pytest.raises(Exception) as failure:
+            env.execute_sql("INSERT INTO dst SELECT k, n FROM numbers").wait()
+    assert "sink.fail-on-error is true" in str(failure.value)
+    assert "ProvisionedThroughputExceededException" in str(failure.value)
+
+
+def test_an_idle_shard_does_not_hold_the_watermark_back(local_stack, kinesis, connector_jar):
+    config, _ = local_stack
+    source, sink = new_stream(kinesis, "idle-in", 4), new_stream(kinesis, "idle-out", 1)
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    stamp = lambda i: (base + timedelta(seconds=i)).strftime("%Y-%m-%d %H:%M:%S.000")  # noqa: E731
+    put_rows(kinesis, source, [{"k": "only", "n": i, "ts": stamp(i)} for i in range(30)])  # one key: one shard
+
+    env = table_env(config, connector_jar, **{"parallelism.default": "2"})
+    env.execute_sql(
+        kinesis_table(
+            config,
+            "src",
+            source,
+            "k STRING, n BIGINT, ts TIMESTAMP(3)",
+            TRIM,
+            watermark="WATERMARK FOR ts AS ts - INTERVAL '1' SECOND",
+        )
+    )
+    env.execute_sql(kinesis_table(config, "dst", sink, "window_start TIMESTAMP(3), c BIGINT", FAST_SINK))
+    job = env.execute_sql(
+        "INSERT INTO dst SELECT window_start, COUNT(*) "
+        "FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY window_start, window_end"
+    ).get_job_client()
+    try:
+        # The job never ends (unbounded) and three of the four shards stay empty: windows can only
+        # close if those shards are marked idle (table.exec.source.idle-timeout; 0 fails this test).
+        out = wait_for(lambda: len(o := read_stream(kinesis, sink)) >= 2 and o, 60, "two closed windows")
+    finally:
+        cancel(job)
+    assert sorted((r["row"]["window_start"][:19], r["row"]["c"]) for r in out) == [
+        ("2026-01-01 00:00:00", 10),
+        ("2026-01-01 00:00:10", 10),
+    ]
