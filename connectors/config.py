@@ -409,7 +409,11 @@ def _check(config: Config, origins: _Origins) -> None:
                 "embedded stack only); use aws.credentials: chain for real AWS",
             )
     if not re.match(r"^\d{12}$", config.aws.account_id):
-        raise _fail(origins, ("aws", "account_id"), f"expected 12 digits, got {config.aws.account_id!r}")
+        raise _fail(
+            origins,
+            ("aws", "account_id"),
+            f"expected 12 digits (quoted in YAML, e.g. '000000000000'), got {config.aws.account_id!r}",
+        )
     if config.aws.credentials == "local" and not config.aws.endpoints:
         raise _fail(origins, ("aws", "endpoints"), "aws.credentials 'local' needs loopback endpoints")
     for role, spec in config.streams.items():

@@ -1,0 +1,172 @@
+"""Connector benchmark: a pass-through Flink job (Kinesis → Kinesis, JSON, clickflow's local
+connector) against the local stack, next to reading the same records with a plain boto3 loop in
+the same run.
+
+    .venv/bin/python benchmarks/connector.py [--events 100000] [--runs 2]
+
+The input is generated clickstream (the producer's own JSON), put into a 4-shard stream once. Each
+run then measures:
+  boto3 read   get_records over every shard (Limit 10000) + json.loads of each record, one thread
+  read-only    the events table of sql/events.sql over the stream (bounded: source.bounded=latest)
+               into a blackhole sink; wall time from submit to the job's end
+  pass-through the same, INSERT INTO a 4-shard output stream (the connector's sink)
+  empty job    the pass-through over an empty stream (best of two): start-up and shut-down,
+               subtracted for "net"
+
+For each: records/s, and kinesalite's CPU µs per record (from /proc). Starts and stops its own stack
+on free ports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from connectors import aws  # noqa: E402
+from connectors.config import load_config  # noqa: E402
+from connectors.kinesis_connector import build  # noqa: E402
+from connectors.local_stack import stack  # noqa: E402
+from connectors.tables import kinesis_options  # noqa: E402
+from jobs.analytics import create_table_env, events_sql, execute_script, with_clause  # noqa: E402
+from producer.generate import GenerateOptions, write_generated  # noqa: E402
+from producer.rows import read_rows  # noqa: E402
+
+TICKS = os.sysconf("SC_CLK_TCK")
+COLUMNS = "event_time, event_type, product_id, category_id, category_code, brand, price, user_id, user_session"
+OUT_COLUMNS = (
+    "event_time STRING, event_type STRING, product_id BIGINT, category_id BIGINT, category_code STRING, "
+    "brand STRING, price DOUBLE, user_id BIGINT, user_session STRING"
+)
+
+
+def server_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def new_stream(kinesis, shards: int = 4) -> str:
+    name = f"bench-{uuid.uuid4().hex[:8]}"
+    kinesis.create_stream(StreamName=name, ShardCount=shards)
+    kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+    return name
+
+
+def load(kinesis, stream: str, events: int, workdir: Path) -> int:
+    """Generate events and put them as the producer's JSON, keyed by category_id."""
+    path = workdir / "events.csv"
+    write_generated(GenerateOptions(events=events, seed=7), path)
+    batch, sent = [], 0
+    with open(path, newline="", encoding="utf-8") as handle:
+        parser, rows = read_rows(handle, str(path))
+        parsed = []
+        for line, fields, error in rows:
+            if error:
+                continue
+            try:
+                parsed.append(parser.parse(line, fields))
+            except Exception:  # noqa: BLE001 - the generator's injected bad rows
+                continue
+    for event in parsed:
+        batch.append({"Data": event.encode(), "PartitionKey": event.key(3) or "none"})
+        if len(batch) == 500:
+            sent += put(kinesis, stream, batch)
+            batch = []
+    if batch:
+        sent += put(kinesis, stream, batch)
+    return sent
+
+
+def put(kinesis, stream: str, batch: list[dict]) -> int:
+    """PutRecords until every entry is in; returns how many."""
+    count, pending = len(batch), batch
+    while pending:
+        answer = kinesis.put_records(StreamName=stream, Records=pending)
+        pending = [entry for entry, result in zip(pending, answer["Records"], strict=True) if "ErrorCode" in result]
+    return count
+
+
+def boto3_read(kinesis, stream: str) -> int:
+    count = 0
+    for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
+        iterator = kinesis.get_shard_iterator(
+            StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        while iterator:
+            page = kinesis.get_records(ShardIterator=iterator, Limit=10000)
+            for record in page["Records"]:
+                json.loads(record["Data"])
+                count += 1
+            if not page["Records"]:
+                break
+            iterator = page.get("NextShardIterator")
+    return count
+
+
+def pass_through(config, jar: Path, kinesis, source: str, write: bool = True) -> float:
+    """Seconds from submitting the job to its end; ``write=False`` reads into a blackhole sink."""
+    env = create_table_env(config, [jar])
+    bounded = {"source.init.position": "TRIM_HORIZON", "source.bounded": "latest"}
+    execute_script(env, events_sql(config, kinesis_options(config, source, bounded)))
+    sink = with_clause(kinesis_options(config, new_stream(kinesis)) if write else {"connector": "blackhole"})
+    env.execute_sql(f"CREATE TABLE passed ({OUT_COLUMNS}) WITH (\n{sink}\n)")
+    started = time.perf_counter()
+    env.execute_sql(f"INSERT INTO passed SELECT {COLUMNS} FROM events").wait()
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=100_000, help="generated events (default 100000)")
+    parser.add_argument("--runs", type=int, default=2, help="measurements of each (default 2)")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="clickflow-bench-"))
+    config = load_config("local", overrides=stack.private_overrides(workdir / "stack"))
+    states = stack.up(config)
+    try:
+        kinesis = aws.client(config, "kinesis")
+        pid = next(s.pid for s in states if s.service.name == "kinesis")
+        jar = build()
+        source, empty = new_stream(kinesis), new_stream(kinesis)
+        print(f"loading {args.events:,} generated events …", file=sys.stderr)
+        records = load(kinesis, source, args.events, workdir)
+        print(f"{records:,} records in a 4-shard stream", file=sys.stderr)
+        rows = []
+        for run in range(1, args.runs + 1):
+            cpu0, t0 = server_cpu(pid), time.perf_counter()
+            read = boto3_read(kinesis, source)
+            boto_s, boto_cpu = time.perf_counter() - t0, server_cpu(pid) - cpu0
+            assert read == records, (read, records)
+            overhead = min(pass_through(config, jar, kinesis, empty) for _ in range(2))
+            cpu0 = server_cpu(pid)
+            read_s = pass_through(config, jar, kinesis, source, write=False)
+            read_cpu, cpu0 = server_cpu(pid) - cpu0, server_cpu(pid)
+            job_s = pass_through(config, jar, kinesis, source)
+            job_cpu = server_cpu(pid) - cpu0
+            rows.append((run, boto_s, boto_cpu, overhead, read_s, read_cpu, job_s, job_cpu))
+        print(f"\n{records:,} records, 4-shard streams; [kinesalite CPU µs per record]; net = minus the empty job\n")
+        print("run  boto3 read rec/s   job read-only rec/s: gross / net   pass-through rec/s: gross / net   empty job")
+        for run, boto_s, boto_cpu, overhead, read_s, read_cpu, job_s, job_cpu in rows:
+            read_net, job_net = records / (read_s - overhead), records / (job_s - overhead)
+            print(
+                f"{run:>3}  {records / boto_s:>9,.0f} [{boto_cpu * 1e6 / records:.0f}]"
+                f"   {records / read_s:>9,.0f} / {read_net:>7,.0f} [{read_cpu * 1e6 / records:.0f}]"
+                f" ({read_net / (records / boto_s):.2f}× boto3)"
+                f"   {records / job_s:>9,.0f} / {job_net:>7,.0f} [{job_cpu * 1e6 / records:.0f}]"
+                f"   {overhead:>6.1f} s"
+            )
+    finally:
+        stack.down(config)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
