@@ -281,6 +281,16 @@ def cmd_analyze(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- run
+
+
+def cmd_run(args) -> int:
+    from jobs.stream import RunOptions, run
+
+    options = RunOptions(start=args.start, bounded=args.bounded, restore=args.restore)
+    return run(_load(args), options, say=_say)
+
+
 # --------------------------------------------------------------------------- demo
 
 
@@ -456,6 +466,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--explain", action="store_true", help="print the rendered SQL and Flink's plans; run nothing")
     p.add_argument("--quiet", action="store_true", help="no live progress line")
     p.set_defaults(func=cmd_analyze)
+
+    p = add(
+        "run",
+        "run the streaming job: events stream in; analytics to streams and the archive",
+        "Run the streaming job in an embedded Flink against the profile's streams: it reads the events stream, "
+        "runs the analytics in sql/, writes each to its Kinesis stream and to the archive "
+        "(job.archive/<analytic>/dt=YYYY-MM-DD/hour=HH/), and sends records it cannot use to the dead letters. "
+        "Checkpoints go to job.checkpoint_dir and are kept when the job stops.\n\n"
+        "examples:\n"
+        "  clickflow run --bounded                 # process what is in the stream now, then finish\n"
+        "  clickflow run --from 2019-10-01T00:00:00Z\n"
+        "  clickflow run --restore latest          # resume after a crash or Ctrl-C",
+    )
+    p.add_argument("--bounded", action="store_true", help="stop at the stream's end as of now; close all windows")
+    p.add_argument(
+        "--from",
+        dest="start",
+        metavar="POSITION",
+        help="trim_horizon, latest or a UTC time (default: the profile's job.start_position)",
+    )
+    p.add_argument("--restore", metavar="PATH", help="a savepoint or checkpoint to resume from, or 'latest'")
+    p.set_defaults(func=cmd_run)
 
     p = add(
         "demo",

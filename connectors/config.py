@@ -137,6 +137,19 @@ class FlinkConfig:
 
 
 @dataclass(frozen=True)
+class JobConfig:
+    """The streaming job (``clickflow run``, Managed Flink)."""
+
+    connector: str = "official"  # "local": clickflow's own Kinesis connector, added to pipeline.jars
+    start_position: str = "latest"  # trim_horizon | latest | an ISO 8601 UTC time (AT_TIMESTAMP)
+    checkpoint_interval: Duration = Duration(10.0)
+    checkpoint_dir: str = ".clickflow/checkpoints"  # local path (from the project root) or s3://
+    archive: str = ".clickflow/archive"  # local directory (from the project root) or s3://bucket/prefix
+    archive_roll_size: str = "128mb"  # a part file is rolled at this size ...
+    archive_roll_interval: Duration = Duration(900.0)  # ... or this age, and always on a checkpoint
+
+
+@dataclass(frozen=True)
 class Config:
     profile: str
     aws: AwsConfig = field(default_factory=AwsConfig)
@@ -146,6 +159,12 @@ class Config:
     stack: StackConfig = field(default_factory=StackConfig)
     analytics: AnalyticsConfig = field(default_factory=AnalyticsConfig)
     flink: FlinkConfig = field(default_factory=FlinkConfig)
+    job: JobConfig = field(default_factory=JobConfig)
+
+    def output_stream(self, role: str) -> StreamSpec:
+        """Where an analytic (or ``dead_letters``) goes: the profile's stream for that role, else
+        ``clickflow-<role with dashes>``. Several roles may name one stream."""
+        return self.streams.get(role) or StreamSpec("clickflow-" + role.replace("_", "-"))
 
     def stream(self, role: str) -> StreamSpec:
         try:
@@ -433,8 +452,38 @@ def _check(config: Config, origins: _Origins) -> None:
     if producer.max_retries < 0:
         raise _fail(origins, ("producer", "max_retries"), f"must be 0 or more, got {producer.max_retries}")
     _check_analytics(config.analytics, origins)
+    _check_job(config.job, origins)
     if config.flink.parallelism < 1:
         raise _fail(origins, ("flink", "parallelism"), f"must be at least 1, got {config.flink.parallelism}")
+
+
+def _check_job(job: JobConfig, origins: _Origins) -> None:
+    if job.connector not in ("local", "official"):
+        raise _fail(origins, ("job", "connector"), f"expected 'local' or 'official', got {job.connector!r}")
+    position = job.start_position.lower()
+    if position not in ("trim_horizon", "latest"):
+        try:
+            parse_start_time(job.start_position)
+        except ValueError:
+            raise _fail(
+                origins,
+                ("job", "start_position"),
+                f"expected trim_horizon, latest or a UTC time like 2019-10-01T00:00:00Z, got {job.start_position!r}",
+            ) from None
+    if job.checkpoint_interval < 0.1:
+        raise _fail(origins, ("job", "checkpoint_interval"), f"must be at least 100ms, got {job.checkpoint_interval}")
+    if not re.match(r"^\d+(\.\d+)?\s*(b|kb|mb|gb)$", job.archive_roll_size.lower()):
+        raise _fail(origins, ("job", "archive_roll_size"), f"expected a size like 128mb, got {job.archive_roll_size!r}")
+
+
+def parse_start_time(text: str):
+    """An AT_TIMESTAMP start: ISO 8601, UTC (``Z``, ``+00:00`` or no zone)."""
+    from datetime import UTC, datetime
+
+    moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace(" ", "T"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def _check_analytics(analytics: AnalyticsConfig, origins: _Origins) -> None:

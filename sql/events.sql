@@ -22,10 +22,14 @@ CREATE TABLE events (
 ${connector_options}
 );
 
--- Every valid event; the analytics read this view, never `events` directly.
+-- Every valid event; the analytics read this view, never `events` directly. What it leaves out is
+-- exactly what sql/dead_letters.sql reports (the producer and `analyze` reject the same rows).
 CREATE TEMPORARY VIEW clicks AS
 SELECT event_ts, event_type, product_id, category_id, category_code, brand, price, user_id, user_session
 FROM   events
 WHERE  event_ts > TIMESTAMP '1970-01-01 00:00:00'
-  AND  event_type IS NOT NULL
+  AND  event_type IN ('view', 'cart', 'remove_from_cart', 'purchase')
+  AND  product_id IS NOT NULL
+  AND  category_id IS NOT NULL
+  AND  price IS NOT NULL
   AND  user_id IS NOT NULL;

@@ -6,11 +6,13 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.Supplier;
 import org.apache.flink.api.common.serialization.DeserializationSchema;
+import org.apache.flink.api.connector.source.ReaderOutput;
 import org.apache.flink.api.connector.source.SourceOutput;
 import org.apache.flink.api.connector.source.SourceReaderContext;
 import org.apache.flink.connector.base.source.reader.RecordEmitter;
 import org.apache.flink.connector.base.source.reader.SingleThreadMultiplexSourceReaderBase;
 import org.apache.flink.connector.base.source.reader.splitreader.SplitReader;
+import org.apache.flink.core.io.InputStatus;
 import org.apache.flink.table.data.RowData;
 import org.apache.flink.util.Collector;
 
@@ -29,6 +31,7 @@ final class KinesisSourceReader
     private final Map<String, ShardSplit> finishedMarkers = new LinkedHashMap<>();
     private final Map<String, Long> markerFirstCheckpoint = new LinkedHashMap<>();
     private final List<String> toAnnounce = new ArrayList<>();
+    private final List<String> needOutput = new ArrayList<>();
     private boolean started;
 
     KinesisSourceReader(Supplier<SplitReader<KinesisRecord, ShardSplit>> splitReaders,
@@ -56,11 +59,26 @@ final class KinesisSourceReader
             }
         }
         if (!live.isEmpty()) {
+            live.forEach(split -> needOutput.add(split.shardId()));
             super.addSplits(live);
         }
         if (started) {
             announce();
         }
+    }
+
+    /**
+     * Creates each new shard's watermark output before its first record: Flink creates it lazily, and
+     * until then the shard does not count in the combined watermark — so a shard read first would set
+     * the pace alone and the others' records would arrive late.
+     */
+    @Override
+    public InputStatus pollNext(ReaderOutput<RowData> output) throws Exception {
+        if (!needOutput.isEmpty()) {
+            needOutput.forEach(output::createOutputForSplit);
+            needOutput.clear();
+        }
+        return super.pollNext(output);
     }
 
     @Override

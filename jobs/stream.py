@@ -1,0 +1,236 @@
+"""The streaming job: the events stream in; the five analytics of ``sql/`` out to Kinesis streams
+and to an archive; records the analytics cannot use out to the dead letters.
+
+One program everywhere. On Amazon Managed Service for Apache Flink it is the application's entry
+point: it reads its config from ``/etc/flink/application_properties.json`` and returns once the job
+is submitted. Locally (``clickflow run``) it runs the job in an embedded Flink and waits.
+
+Outputs:
+  - each analytic to its Kinesis stream (``streams.<analytic>``, default ``clickflow-<analytic>``);
+    every record carries ``"analytic"`` (each view in ``sql/`` names itself);
+  - each analytic, the raw events and the dead letters to ``<job.archive>/<name>/dt=YYYY-MM-DD/hour=HH/``
+    (Flink's filesystem sink, JSON, committed on checkpoints, rolled by size and age);
+  - dead letters (reason, raw text, time seen) to ``streams.dead_letters``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from connectors.config import Config, ConfigError, load_config, parse_start_time
+from connectors.tables import kinesis_options
+from jobs import analytics
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+MSF_PROPERTIES = Path("/etc/flink/application_properties.json")
+ARCHIVED = ("events", "dead_letters", *analytics.ANALYTICS)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    start: str | None = None  # trim_horizon | latest | ISO time; None: the profile's job.start_position
+    bounded: bool = False  # stop at the stream's end as of the start, close every window, finish
+    restore: str | None = None  # a savepoint or retained checkpoint to resume from
+
+
+def local_path(config_path: str) -> str:
+    """A profile path as a URI Flink accepts: s3:// as is, local paths from the project root."""
+    if "://" in config_path:
+        return config_path
+    path = Path(config_path)
+    return (path if path.is_absolute() else PROJECT_ROOT / path).resolve().as_uri()
+
+
+def source_options(config: Config, options: RunOptions) -> dict[str, str]:
+    start = (options.start or config.job.start_position).strip()
+    if start.lower() in ("trim_horizon", "latest"):
+        out = {"source.init.position": start.upper()}
+    else:
+        try:
+            moment = parse_start_time(start)
+        except ValueError:
+            raise ConfigError(
+                f"--from {start!r}: expected trim_horizon, latest or a UTC time like 2019-10-01T00:00:00Z"
+            ) from None
+        out = {
+            "source.init.position": "AT_TIMESTAMP",
+            "source.init.timestamp": moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+00:00",
+        }
+    out["source.shard.discovery.interval"] = "10 s"
+    # Small pages interleave the shards finely, so no shard's records wait behind another's page.
+    out["source.shard.get-records.max-record-count"] = "1000"
+    if options.bounded:
+        if config.job.connector != "local":
+            raise ConfigError(
+                "--bounded needs clickflow's local Kinesis connector (job.connector: local); "
+                "the official connector reads streams without end"
+            )
+        out["source.bounded"] = "latest"
+    return out
+
+
+def archive_options(config: Config, name: str) -> dict[str, str]:
+    job = config.job
+    return {
+        "connector": "filesystem",
+        "path": f"{local_path(job.archive).rstrip('/')}/{name}",
+        "format": "json",
+        "sink.rolling-policy.file-size": job.archive_roll_size.replace(" ", "").upper().replace("B", "b"),
+        "sink.rolling-policy.rollover-interval": f"{int(job.archive_roll_interval * 1000)} ms",
+        "sink.rolling-policy.check-interval": "10 s",
+        "sink.partition-commit.trigger": "process-time",
+        "sink.partition-commit.delay": "0 s",
+        "sink.partition-commit.policy.kind": "success-file",
+    }
+
+
+def _time_column(columns: list[tuple[str, str]], name: str) -> str:
+    for column, kind in columns:
+        if kind.startswith("TIMESTAMP"):
+            return column
+    raise ValueError(f"{name} has no timestamp column to partition its archive by")
+
+
+def _archive(env, statements, config: Config, name: str, source: str) -> None:
+    columns = analytics.columns_of(env, source)
+    when = _time_column(columns, source)
+    body = ",\n".join(f"    `{column}` {kind}" for column, kind in columns)
+    env.execute_sql(
+        f"CREATE TABLE `{name}_archive` (\n{body},\n    `dt` STRING,\n    `hour` STRING\n)"
+        f"\nPARTITIONED BY (`dt`, `hour`)\nWITH (\n{analytics.with_clause(archive_options(config, name))}\n)"
+    )
+    statements.add_insert_sql(
+        f"INSERT INTO `{name}_archive` SELECT *, DATE_FORMAT(`{when}`, 'yyyy-MM-dd'), DATE_FORMAT(`{when}`, 'HH') "
+        f"FROM `{source}`"
+    )
+
+
+def _to_stream(env, statements, config: Config, name: str, source: str, sink_extra: Mapping[str, str]) -> None:
+    columns = analytics.columns_of(env, source)
+    body = ",\n".join(f"    `{column}` {kind}" for column, kind in columns)
+    options = kinesis_options(config, config.output_stream(name).name, sink_extra)
+    env.execute_sql(f"CREATE TABLE `{name}_stream` (\n{body}\n) WITH (\n{analytics.with_clause(options)}\n)")
+    statements.add_insert_sql(f"INSERT INTO `{name}_stream` SELECT * FROM `{source}`")
+
+
+def build(env, config: Config, options: RunOptions):
+    """Register the tables and views and return the job's statement set (not yet executed)."""
+    events = kinesis_options(config, config.stream("events").name, source_options(config, options))
+    events["json.ignore-parse-errors"] = "true"  # undecodable records go to the dead letters instead
+    analytics.register(env, config, events, analytics.ANALYTICS)
+    raw = {**kinesis_options(config, config.stream("events").name, source_options(config, options)), "format": "raw"}
+    analytics.execute_script(env, analytics.render("dead_letters", {"connector_options": analytics.with_clause(raw)}))
+    statements = env.create_statement_set()
+    sink_extra = {"sink.flush-buffer.timeout": "1000"}
+    for name in analytics.ANALYTICS:
+        _to_stream(env, statements, config, name, name, sink_extra)
+        _archive(env, statements, config, name, name)
+    _to_stream(env, statements, config, "dead_letters", "dead_letters", sink_extra)
+    _archive(env, statements, config, "dead_letters", "dead_letters")
+    _archive(env, statements, config, "events", "clicks")
+    return statements
+
+
+def configure(env, config: Config, options: RunOptions) -> None:
+    conf = env.get_config()
+    conf.set("execution.checkpointing.interval", f"{int(config.job.checkpoint_interval * 1000)} ms")
+    conf.set("execution.checkpointing.dir", local_path(config.job.checkpoint_dir))
+    conf.set("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION")
+    conf.set("restart-strategy.type", "fixed-delay")
+    conf.set("restart-strategy.fixed-delay.attempts", "3")
+    conf.set("restart-strategy.fixed-delay.delay", "2 s")
+    conf.set("pipeline.name", f"clickflow ({config.profile})")
+    # A shard counts as idle (and stops holding the watermark back) only after this long without
+    # records; shorter, and a shard merely waiting its turn while another's records are processed
+    # is skipped, which makes its records late.
+    conf.set("table.exec.source.idle-timeout", "10 s")
+    if options.restore:
+        conf.set("execution.state-recovery.path", options.restore)
+
+
+def latest_checkpoint(config: Config) -> str | None:
+    """The newest retained checkpoint under job.checkpoint_dir (local directories only)."""
+    if "://" in config.job.checkpoint_dir:
+        return None
+    root = Path(config.job.checkpoint_dir)
+    root = root if root.is_absolute() else PROJECT_ROOT / root
+    found = sorted(root.glob("*/chk-*/_metadata"), key=lambda p: p.stat().st_mtime)
+    return found[-1].parent.as_uri() if found else None
+
+
+def start(config: Config, options: RunOptions):
+    """Build and submit the job; returns its TableResult."""
+    from connectors.kinesis_connector import build as build_connector
+
+    jars = [build_connector()] if config.job.connector == "local" else []
+    env = analytics.create_table_env(config, jars)
+    configure(env, config, options)
+    return build(env, config, options).execute()
+
+
+def check_inputs(config: Config) -> None:
+    """Fail early, and clearly, when the events stream is not there (e.g. the stack is down)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from connectors import aws
+
+    name = config.stream("events").name
+    try:
+        aws.client(config, "kinesis", retries={"max_attempts": 1}).describe_stream_summary(StreamName=name)
+    except ClientError as exc:
+        raise ConfigError(f"events stream {name!r}: {exc.response['Error'].get('Message', exc)}") from None
+    except BotoCoreError as exc:
+        hint = " (start the local stack: clickflow stack up)" if config.profile == "local" else ""
+        raise ConfigError(f"cannot reach Kinesis for stream {name!r}: {exc}{hint}") from None
+
+
+def run(config: Config, options: RunOptions, say=print) -> int:
+    """``clickflow run``: submit the job and wait; Ctrl-C cancels it (checkpoints are kept)."""
+    check_inputs(config)
+    if options.restore == "latest":
+        found = latest_checkpoint(config)
+        if not found:
+            raise ConfigError(f"--restore latest: no retained checkpoint under {config.job.checkpoint_dir}")
+        options = RunOptions(start=options.start, bounded=options.bounded, restore=found)
+        say(f"resuming from {found}")
+    result = start(config, options)
+    client = result.get_job_client()
+    say(
+        f"job {client.get_job_id()} running: events from {config.stream('events').name}, "
+        f"{'bounded (ends at the stream end as of now)' if options.bounded else 'until Ctrl-C'}"
+    )
+    outputs = sorted({config.output_stream(name).name for name in (*analytics.ANALYTICS, "dead_letters")})
+    say(f"outputs: streams {', '.join(outputs)}")
+    say(f"archive: {config.job.archive}   checkpoints: {config.job.checkpoint_dir}")
+    try:
+        result.wait()
+    except KeyboardInterrupt:
+        client.cancel().result()
+        say("cancelled; resume with: clickflow run --restore latest")
+        return 130
+    say("job finished")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point on Managed Flink (no arguments there) and for ``python -m jobs.stream``."""
+    if MSF_PROPERTIES.is_file():
+        config = load_config("aws", properties_file=MSF_PROPERTIES)
+        start(config, RunOptions())  # Managed Flink supervises the job: do not wait
+        return 0
+    parser = argparse.ArgumentParser(prog="python -m jobs.stream", description="Run the streaming job.")
+    parser.add_argument("--profile", default="local")
+    parser.add_argument("--bounded", action="store_true")
+    parser.add_argument("--from", dest="start")
+    args = parser.parse_args(argv)
+    config = load_config(args.profile)
+    start(config, RunOptions(start=args.start, bounded=args.bounded)).wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
