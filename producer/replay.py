@@ -1,11 +1,11 @@
 """Replay a clickstream file into a Kinesis stream: parse, batch, send with several calls in flight.
 
-Records go out through ``in_flight`` lanes. A partition key always maps to the same lane and each
-lane sends its batches one after another, so records with the same key reach Kinesis in file
-order while other lanes' batches are in flight and the next batch is being encoded. When
-interrupted (Ctrl-C), the replay stops reading, sends what it has read, waits for every
-acknowledgement, and reports the last line sent: ``--resume-from`` that line continues with no
-duplicates and no gaps.
+Records go out through ``in_flight`` lanes. A partition key always maps to the same lane — all
+keys of one shard to one lane (``producer/routing.py``) — and each lane sends its batches one after
+another, so each shard receives its records in file order while other lanes' batches are in
+flight and the next batch is being encoded. When interrupted (Ctrl-C), the replay stops reading,
+sends what it has read, waits for every acknowledgement, and reports the last line sent:
+``--resume-from`` that line continues with no duplicates and no gaps.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from producer.kinesis_wire import Boto3Kinesis, KinesisHttp
 from producer.pacing import Pacer
 from producer.progress import Meter, ProgressLine, human_duration
 from producer.rejects import RejectsFile
+from producer.routing import by_key_hash, shard_router
 from producer.rows import COLUMNS, RowError, raw_row, read_rows
 from producer.source import open_source
 
@@ -187,9 +188,11 @@ def replay(
         )
     pacer = Pacer(options.rate, options.speedup)
     interrupt = interrupt or threading.Event()
+    route = by_key_hash(config.producer.in_flight)
     if make_client is None:
         check_stream(config, options.stream)
         make_client = _client_factory(config, options.client)
+        route = shard_router(aws.client(config, "kinesis"), options.stream, config.producer.in_flight)
     rejects = RejectsFile(options.rejects_path or default_rejects_path(config, options.source), options.source)
     summary = ReplaySummary(options.source, options.stream, rejects_path=rejects.path)
     tally = _Tally(rejects)
@@ -272,7 +275,7 @@ def replay(
                         _wait_until(
                             started + pacer.due(sent_count, event.event_time), builders, flush, linger, interrupt
                         )
-                    index = hash(entry.partition_key) % len(lanes)
+                    index = route(entry.partition_key)
                     batch = builders[index].add(entry, time.monotonic())
                     if batch is not None:
                         lanes[index].queue.put(batch)
