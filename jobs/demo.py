@@ -1,22 +1,26 @@
 """`clickflow demo`: the pipeline on the embedded local stack, from a fresh machine to a summary.
 
-It runs ingestion end to end (the local stack, a generated sample with injected anomalies, an
-upload to the local S3 bucket, a replay from s3:// into the events stream, a read-back that checks
-every record arrived) and then the five analytics in Flink over the same sample, and prints what
-they found next to what was injected. The streaming job (Kinesis in, Kinesis and S3 out) is not
-part of this build yet.
+The local stack, a generated sample with injected anomalies, an upload to the local S3 bucket, a
+replay from s3:// into the events stream, a read-back that checks every record arrived, then the
+streaming job over the stream (bounded: it ends at the stream's end and closes every window), its
+output streams read back and summarised next to what was injected — and, as a check anyone can
+see, the same SQL over the file (`clickflow analyze`) compared row for row with what streamed out.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from connectors import aws
 from connectors.config import Config
 from connectors.local_stack import stack
+from jobs import stream as streaming
+from jobs.analytics import ANALYTICS
 from jobs.analyze import analyze, read_output
 from producer.generate import GenerateOptions, write_generated
 from producer.records import iter_stream
@@ -25,11 +29,11 @@ from producer.replay import ReplayOptions, replay
 
 def run_demo(config: Config, workdir: Path, keep_stack: bool = False, say: Callable[[str], None] = print) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
-    say("== 1/5  local AWS stack")
+    say("== 1/6  local AWS stack")
     already = all(state.running for state in stack.status(config))
     stack.up(config, say)
     try:
-        say("== 2/5  generate a sample with injected bots, spikes and abandoned carts")
+        say("== 2/6  generate a sample with injected bots, spikes and abandoned carts")
         sample = workdir / "sample.csv.gz"
         options = GenerateOptions(events=20_000, rate=20.0, seed=2019, bots=2, spikes=1, abandoned=3)
         count, labels_path = write_generated(options, sample)
@@ -39,7 +43,9 @@ def run_demo(config: Config, workdir: Path, keep_stack: bool = False, say: Calla
             who = label.get("user_id", "everyone")
             say(f"   injected {label['kind']:<15} {label['start']} .. {label['end']}  ({who})")
 
-        say("== 3/5  upload to S3 and replay from s3:// into Kinesis")
+        say("== 3/6  upload to S3 and replay from s3:// into Kinesis")
+        # Only this run's records and results count, even on a stack that was already running.
+        since = datetime.now(UTC) - timedelta(seconds=1)
         key = f"raw/{sample.name}"
         aws.client(config, "s3").upload_file(str(sample), config.bucket, key)
         stream = config.stream("events").name
@@ -55,31 +61,61 @@ def run_demo(config: Config, workdir: Path, keep_stack: bool = False, say: Calla
             say(f"   replay incomplete: {summary.fatal or 'some records were not delivered'}")
             return 1
 
-        say("== 4/5  read the stream back")
-        records = list(iter_stream(aws.client(config, "kinesis"), stream, "trim_horizon", idle_timeout=2.0))
-        types = Counter(json.loads(r.data)["event_type"] for r in records)
+        bad = [
+            b"<html>not an event</html>",
+            b'{"event_time": "2019-10-01 00:05:00 UTC", "event_type": "view", "product_id": 1, "price": 1.0}',
+            b'{"event_time": "01/10/2019", "event_type": "view", "product_id": 1, "category_id": 2, '
+            b'"price": 1.0, "user_id": 3}',
+        ]
+        aws.client(config, "kinesis").put_records(
+            StreamName=stream, Records=[{"Data": data, "PartitionKey": "bad"} for data in bad]
+        )
+        say(f"   and {len(bad)} malformed records, as a faulty producer might send (for the dead letters)")
+
+        say("== 4/6  read the stream back")
+        kinesis = aws.client(config, "kinesis")
+        records = list(iter_stream(kinesis, stream, since, idle_timeout=2.0))
+        types = Counter(_event_type(r.data) for r in records)
         shards = Counter(r.shard_id for r in records)
         say(
             f"   {len(records):,} records in {stream} across {len(shards)} shards: "
             + ", ".join(f"{n:,} {t}" for t, n in types.most_common())
         )
-        if len(records) < summary.records_sent:
+        if len(records) < summary.records_sent + len(bad):
             say(f"   MISSING: sent {summary.records_sent:,}, read back {len(records):,}")
             return 1
 
-        say("== 5/5  the analytics in Flink over the same sample (clickflow analyze)")
-        results = workdir / "analysis"
-        summary_a = analyze(config, str(sample), results, overwrite=True)
-        for line in summary_a.report():
-            say("   " + line)
-        say("")
-        for line in describe_results(results, labels):
-            say(line)
-        say("")
-        say(
-            f"Sample, labels and results: {workdir}. The streaming job (Kinesis in, Kinesis and S3 out) "
-            "is not part of this build yet."
+        say("== 5/6  the streaming job over the stream (bounded: ends at the stream's end, closes every window)")
+        job_config = replace(
+            config,
+            job=replace(config.job, archive=str(workdir / "archive"), checkpoint_dir=str(workdir / "checkpoints")),
         )
+        streaming.start(job_config, streaming.RunOptions(start=since.isoformat(), bounded=True)).wait()
+        outputs = {}
+        for name in (*ANALYTICS, "dead_letters"):
+            out_stream = job_config.output_stream(name).name
+            outputs[name] = [json.loads(r.data) for r in iter_stream(kinesis, out_stream, since, idle_timeout=1.0)]
+            say(f"   {len(outputs[name]):>6,} rows on {out_stream}")
+        say("")
+        for line in describe_results(outputs, labels):
+            say(line)
+
+        say("")
+        say("== 6/6  check: the same SQL over the file (clickflow analyze) against what streamed out")
+        results = workdir / "analysis"
+        analyze(config, str(sample), results, overwrite=True)
+        same = True
+        for name in ANALYTICS:
+            expected = read_output(results, name)
+            equal = _canonical(expected) == _canonical(outputs[name])
+            same = same and equal
+            say(f"   {name:<18} {len(expected):>6,} rows  {'equal' if equal else 'DIFFERENT'}")
+        say("")
+        say(f"Sample, labels and the file analysis: {workdir}")
+        say(f"Archive (JSON, dt=/hour= partitions): {workdir / 'archive'}   — remove with: rm -rf {workdir}")
+        if not same:
+            say("the streamed results differ from the file analysis (see above)")
+            return 1
         return 0
     finally:
         if keep_stack or already:
@@ -95,28 +131,39 @@ def _bar(value: int, top: int, width: int = 30) -> str:
     return "#" * max(1, round(width * value / top)) if top else ""
 
 
-def describe_results(results: Path, labels: dict) -> list[str]:
+def _event_type(data: bytes) -> str:
+    try:
+        return str(json.loads(data)["event_type"])
+    except (ValueError, KeyError, TypeError):
+        return "malformed"
+
+
+def _canonical(rows: list[dict]) -> list[str]:
+    return sorted(json.dumps(row, sort_keys=True) for row in rows)
+
+
+def describe_results(results: Mapping[str, list[dict]], labels: dict) -> list[str]:
     """A short readable summary of what the analytics found, next to what was injected."""
     lines = ["unique visitors per minute:"]
-    visitors = sorted(read_output(results, "unique_visitors"), key=lambda r: r["window_start"])
+    visitors = sorted(results["unique_visitors"], key=lambda r: r["window_start"])
     top = max((r["unique_users"] for r in visitors), default=0)
     for row in visitors:
         lines.append(f"   {row['window_start'][11:16]}  {row['unique_users']:>5}  {_bar(row['unique_users'], top)}")
     lines.append("top categories of each hour:")
-    for row in sorted(read_output(results, "top_categories"), key=lambda r: (r["window_start"], r["rank"])):
+    for row in sorted(results["top_categories"], key=lambda r: (r["window_start"], r["rank"])):
         if row["rank"] <= 5:
             lines.append(
                 f"   {row['window_start'][11:16]} #{row['rank']}  {row['category_id']}  "
                 f"{(row['category_code'] or '(no code)'):<34} {row['views']:>5} views {row['purchases']:>3} "
                 f"purchases  revenue {row['revenue']:>9,.2f}"
             )
-    carts = read_output(results, "cart_abandonment")
+    carts = results["cart_abandonment"]
     value = sum(r["cart_value"] for r in carts)
     lines.append(f"abandoned carts: {len(carts)} sessions, {value:,.2f} left in carts")
     injected_sessions = {label["user_session"] for label in labels["injected"] if label["kind"] == "abandoned_cart"}
     found = injected_sessions & {r["user_session"] for r in carts}
     lines.append(f"   injected abandoned carts found: {len(found)} of {len(injected_sessions)}")
-    anomalies = read_output(results, "anomalies")
+    anomalies = results["anomalies"]
     lines.append("anomalies found (window, observed, score):")
     for row in sorted(anomalies, key=lambda r: (r["window_start"], r["anomaly_type"])):
         lines.append(
@@ -135,4 +182,8 @@ def describe_results(results: Path, labels: dict) -> list[str]:
             hit = any(r["anomaly_type"] == "traffic_spike" and start <= r["window_start"] <= end for r in anomalies)
             who = "all traffic"
         lines.append(f"   {label['kind']:<14} {who:<16} {start[11:]}-{end[11:]}  {'found' if hit else 'NOT found'}")
+    dead = results.get("dead_letters", [])
+    lines.append(f"dead letters (records the analytics could not use): {len(dead)}")
+    for reason, count in Counter(d["reason"] for d in dead).most_common(5):
+        lines.append(f"   {count:>5}  {reason}")
     return lines

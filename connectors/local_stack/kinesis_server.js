@@ -1,6 +1,32 @@
 // Starts kinesalite on 127.0.0.1 only (its own command line listens on every interface).
 // Usage: node kinesis_server.js PORT
 'use strict'
+
+// kinesalite 3.3.3 never answers GetShardIterator AT_TIMESTAMP when no record in the shard arrived
+// at or after the timestamp (a lazy scan whose head never comes); real Kinesis then returns an
+// iterator at the tip. Answer as Kinesis does: such a call is handed on as LATEST. This must be in
+// place before kinesalite loads its actions.
+const actionPath = require.resolve('kinesalite/actions/getShardIterator')
+const getShardIterator = require(actionPath)
+const db = require('kinesalite/db')
+require.cache[actionPath].exports = function getShardIteratorAtTip(store, data, cb) {
+  const shardIx = typeof data.ShardId === 'string' ? Number.parseInt(data.ShardId.split('-')[1], 10) : NaN
+  if (data.ShardIteratorType !== 'AT_TIMESTAMP' || data.Timestamp == null || !(shardIx >= 0) ||
+      data.Timestamp * 1000 > Date.now()) {
+    return getShardIterator(store, data, cb) // including its own errors for a missing or future timestamp
+  }
+  const range = { gt: db.shardIxToHex(shardIx), lt: db.shardIxToHex(shardIx + 1) }
+  db.lazy(store.getStreamDb(data.StreamName).createReadStream(range), cb)
+    .filter((item) => item.value.ApproximateArrivalTimestamp >= data.Timestamp)
+    .take(1)
+    .join((found) => {
+      if (found.length) return getShardIterator(store, data, cb)
+      const atTip = Object.assign({}, data, { ShardIteratorType: 'LATEST' })
+      delete atTip.Timestamp
+      getShardIterator(store, atTip, cb)
+    })
+}
+
 const kinesalite = require('kinesalite')
 
 const port = Number.parseInt(process.argv[2], 10)

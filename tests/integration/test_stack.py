@@ -82,3 +82,25 @@ def test_missing_node_is_explained(tmp_path, monkeypatch):
     ):
         stack.up(config)
     stack.down(config)
+
+
+def test_at_timestamp_on_a_shard_with_nothing_newer_answers_at_the_tip(local_stack):
+    """kinesalite alone never answers this call; the stack's launcher makes it answer as Kinesis does."""
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from connectors import aws
+
+    config, _ = local_stack
+    kinesis = aws.client(config, "kinesis", read_timeout=10, retries={"max_attempts": 1})
+    name = f"tip-{uuid.uuid4().hex[:8]}"
+    kinesis.create_stream(StreamName=name, ShardCount=1)
+    kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+    kinesis.put_record(StreamName=name, Data=b"old", PartitionKey="k")
+    time.sleep(1.1)
+    since = datetime.now(UTC) - timedelta(milliseconds=500)
+    iterator = kinesis.get_shard_iterator(
+        StreamName=name, ShardId="shardId-000000000000", ShardIteratorType="AT_TIMESTAMP", Timestamp=since
+    )["ShardIterator"]
+    kinesis.put_record(StreamName=name, Data=b"new", PartitionKey="k")
+    assert [r["Data"] for r in kinesis.get_records(ShardIterator=iterator)["Records"]] == [b"new"]
