@@ -96,3 +96,69 @@ def test_bounded_job_equals_analyze_and_dead_letters_keep_the_malformed(job_conf
     )
     archived_events = sum(len(p.read_text().splitlines()) for p in (tmp_path / "archive" / "events").rglob("part-*"))
     assert archived_events == 20000
+
+
+def test_killed_mid_stream_then_restored_from_its_checkpoint_archives_every_row_once(job_config, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import PROJECT_ROOT
+    from tests.kinesis_helpers import wait_for
+
+    config, overrides = job_config
+    overrides = [*overrides, "job.checkpoint_interval=1s"]
+    run_cli("stack", "up", overrides=overrides)
+    sample = tmp_path / "sample.csv"
+    write_generated(GenerateOptions(events=12000, seed=3, bots=1, abandoned=2), sample)
+    run_cli("replay", str(sample), "--limit", "6000", "--quiet", overrides=overrides)
+
+    sets = [item for o in overrides for item in ("--set", o)]
+    log = tmp_path / "first-run.log"
+    with open(log, "wb") as output:
+        first = subprocess.Popen(
+            [sys.executable, "-m", "clickflow", "run", *sets],
+            cwd=PROJECT_ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its JVM is in the same group: the kill takes both
+        )
+    try:
+        checkpoints = tmp_path / "checkpoints"
+        archive = tmp_path / "archive"
+        try:
+            wait_for(
+                # Flink keeps only the newest checkpoint: wait for chk-2 (or later) to be complete
+                lambda: (
+                    any(int(p.parent.name[4:]) >= 2 for p in checkpoints.glob("*/chk-*/_metadata"))
+                    and list(archive.glob("events/*/*/part-*"))
+                ),
+                120,
+                "two completed checkpoints and committed archive files",
+            )
+        except AssertionError as exc:
+            files = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if "archive" in str(p))
+            raise AssertionError(f"{exc}\nfiles: {files[:40]}\nlog: {log.read_text()[-3000:]}") from None
+        assert first.poll() is None, log.read_text()[-2000:]
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(30)
+    time.sleep(1)
+
+    run_cli("replay", str(sample), "--resume-from", "6001", "--quiet", overrides=overrides)
+    second = run_cli("run", "--bounded", "--restore", "latest", overrides=overrides, timeout=300)
+    assert "resuming from" in second.stdout + second.stderr
+
+    expected_dir = tmp_path / "expected"
+    analyze(config, str(sample), expected_dir)
+    for name in ANALYTICS:
+        archived = [
+            json.loads(line)
+            for path in sorted((tmp_path / "archive" / name).rglob("part-*"))
+            for line in path.read_text().splitlines()
+        ]
+        assert canonical(archived) == canonical(read_output(expected_dir, name)), name  # each row exactly once
+    events = sum(len(p.read_text().splitlines()) for p in (tmp_path / "archive" / "events").rglob("part-*"))
+    assert events == 12000
