@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 
 setup: $(VENV)/.installed node_modules/.installed connector
 
-# clickflow's local Kinesis connector: javac against the wheel's jars; rebuilt only when a source changes
+# clickflow's local Kinesis connector and the job's Java functions: javac against the wheel's jars; rebuilt only when a source changes
 connector: $(VENV)/.installed
 	@$(BIN)/python -m connectors.kinesis_connector >/dev/null
 
@@ -46,4 +46,4 @@ stack-down:
 	-$(BIN)/clickflow stack down
 
 clean: stack-down
-	rm -rf $(VENV) node_modules .clickflow out connectors/kinesis/build .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) node_modules .clickflow out connectors/kinesis/build connectors/udf/build .pytest_cache .ruff_cache *.egg-info

@@ -147,6 +147,7 @@ class JobConfig:
     archive: str = ".clickflow/archive"  # local directory (from the project root) or s3://bucket/prefix
     archive_roll_size: str = "128mb"  # a part file is rolled at this size ...
     archive_roll_interval: Duration = Duration(900.0)  # ... or this age, and always on a checkpoint
+    rest_port: int = 0  # local runs: Flink's REST API (job status, metrics) on 127.0.0.1; 0 = any free port
 
 
 @dataclass(frozen=True)
@@ -470,6 +471,8 @@ def _check_job(job: JobConfig, origins: _Origins) -> None:
                 ("job", "start_position"),
                 f"expected trim_horizon, latest or a UTC time like 2019-10-01T00:00:00Z, got {job.start_position!r}",
             ) from None
+    if not 0 <= job.rest_port <= 65535:
+        raise _fail(origins, ("job", "rest_port"), f"expected 0..65535, got {job.rest_port}")
     if job.checkpoint_interval < 0.1:
         raise _fail(origins, ("job", "checkpoint_interval"), f"must be at least 100ms, got {job.checkpoint_interval}")
     if not re.match(r"^\d+(\.\d+)?\s*(b|kb|mb|gb)$", job.archive_roll_size.lower()):

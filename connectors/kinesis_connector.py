@@ -1,8 +1,9 @@
 """Build clickflow's own Kinesis connector for the embedded default: plain `javac` against the jars
 inside the apache-flink wheel — no Maven, no downloads.
 
-The jar is rebuilt only when a source file, the Flink version or the JDK changes (a content hash is
-kept next to it). `python -m connectors.kinesis_connector` builds it and prints its path.
+Two jars: the connector (``kinesis/``) and the job's Java functions (``udf/``). Each is rebuilt only
+when one of its source files, the Flink version or the JDK changes (a content hash is kept next to
+it). `python -m connectors.kinesis_connector` builds both and prints their paths.
 """
 
 from __future__ import annotations
@@ -13,13 +14,34 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
-CONNECTOR_DIR = Path(__file__).resolve().parent / "kinesis"
-SOURCES = CONNECTOR_DIR / "src" / "main" / "java"
-RESOURCES = CONNECTOR_DIR / "src" / "main" / "resources"
-BUILD_DIR = CONNECTOR_DIR / "build"
-JAR = BUILD_DIR / "clickflow-kinesis-connector.jar"
+ROOT = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Target:
+    """One jar: its Java sources (and resources) and where it goes."""
+
+    sources: Path
+    resources: Path
+    jar: Path
+
+
+# clickflow's Kinesis table connector: the embedded default only (compose and MSF use the official one)
+CONNECTOR = Target(
+    ROOT / "kinesis" / "src" / "main" / "java",
+    ROOT / "kinesis" / "src" / "main" / "resources",
+    ROOT / "kinesis" / "build" / "clickflow-kinesis-connector.jar",
+)
+# The job's Java functions (the dead-letter counter): everywhere the job runs, so a jar of its own
+UDFS = Target(
+    ROOT / "udf" / "src" / "main" / "java",
+    ROOT / "udf" / "src" / "main" / "resources",
+    ROOT / "udf" / "build" / "clickflow-udfs.jar",
+)
+JAR = CONNECTOR.jar
 
 
 class ConnectorBuildError(RuntimeError):
@@ -46,13 +68,15 @@ def _tool(name: str) -> str:
     return path
 
 
-def _fingerprint(javac: str, jars: list[Path]) -> str:
+def _fingerprint(javac: str, jars: list[Path], target: Target) -> str:
     digest = hashlib.sha256()
     version = subprocess.run([javac, "-version"], capture_output=True, text=True, check=False)
     digest.update((version.stdout + version.stderr).encode())
     for jar in jars:
         digest.update(jar.name.encode())
-    for root in (SOURCES, RESOURCES):
+    for root in (target.sources, target.resources):
+        if not root.is_dir():
+            continue
         for path in sorted(p for p in root.rglob("*") if p.is_file()):
             digest.update(f"{root.name}/{path.relative_to(root).as_posix()}".encode())
             digest.update(path.read_bytes())
@@ -61,13 +85,23 @@ def _fingerprint(javac: str, jars: list[Path]) -> str:
 
 def build(force: bool = False) -> Path:
     """Compile the connector if anything it depends on changed; return the jar's path."""
+    return build_target(CONNECTOR, force)
+
+
+def build_udfs(force: bool = False) -> Path:
+    """Compile the job's Java functions if anything they depend on changed; return the jar's path."""
+    return build_target(UDFS, force)
+
+
+def build_target(target: Target, force: bool = False) -> Path:
     javac = _tool("javac")
     jars = flink_jars()
-    fingerprint = _fingerprint(javac, jars)
-    stamp = JAR.with_suffix(".sha256")
-    if not force and JAR.is_file() and stamp.is_file() and stamp.read_text().strip() == fingerprint:
-        return JAR
-    sources = sorted(SOURCES.rglob("*.java"))
+    fingerprint = _fingerprint(javac, jars, target)
+    jar_path = target.jar
+    stamp = jar_path.with_suffix(".sha256")
+    if not force and jar_path.is_file() and stamp.is_file() and stamp.read_text().strip() == fingerprint:
+        return jar_path
+    sources = sorted(target.sources.rglob("*.java"))
     with tempfile.TemporaryDirectory(prefix="clickflow-javac-") as classes:
         result = subprocess.run(
             [
@@ -89,22 +123,24 @@ def build(force: bool = False) -> Path:
         )
         if result.returncode != 0:
             raise ConnectorBuildError(f"javac failed:\n{result.stdout}{result.stderr}")
-        BUILD_DIR.mkdir(parents=True, exist_ok=True)
-        partial = JAR.with_suffix(".jar.tmp")
+        jar_path.parent.mkdir(parents=True, exist_ok=True)
+        partial = jar_path.with_suffix(".jar.tmp")
         with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as jar:
             jar.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\nCreated-By: clickflow\n\n")
-            for root in (Path(classes), RESOURCES):
+            for root in (Path(classes), target.resources):
                 if root.is_dir():
                     for path in sorted(p for p in root.rglob("*") if p.is_file()):
                         jar.write(path, path.relative_to(root).as_posix())
-        partial.replace(JAR)
+        partial.replace(jar_path)
     stamp.write_text(fingerprint + "\n")
-    return JAR
+    return jar_path
 
 
 if __name__ == "__main__":
     try:
-        print(build(force="--force" in sys.argv))
+        force = "--force" in sys.argv
+        print(build(force))
+        print(build_udfs(force))
     except ConnectorBuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -167,6 +167,8 @@ def create_table_env(config: Config, pipeline_jars: Iterable[Path] = (), jvm_arg
     conf.set("parallelism.default", str(config.flink.parallelism))
     conf.set("table.exec.source.idle-timeout", "1 s")  # idle readers must not hold the watermark back
     conf.set("table.local-time-zone", "UTC")
+    conf.set("rest.bind-address", "127.0.0.1")  # the embedded Flink's REST API: loopback only
+    conf.set("rest.address", "127.0.0.1")
     conf.set("pipeline.object-reuse", "true")  # SQL operators copy what they keep; saves a copy per record
     if config.flink.mini_batch:
         conf.set("table.exec.mini-batch.enabled", "true")

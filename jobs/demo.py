@@ -88,7 +88,9 @@ def run_demo(config: Config, workdir: Path, keep_stack: bool = False, say: Calla
         say("== 5/6  the streaming job over the stream (bounded: ends at the stream's end, closes every window)")
         job_config = replace(
             config,
-            job=replace(config.job, archive=str(workdir / "archive"), checkpoint_dir=str(workdir / "checkpoints")),
+            job=replace(
+                config.job, archive=str(workdir / "archive"), checkpoint_dir=str(workdir / "checkpoints"), rest_port=0
+            ),
         )
         streaming.start(job_config, streaming.RunOptions(start=since.isoformat(), bounded=True)).wait()
         outputs = {}

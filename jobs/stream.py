@@ -79,7 +79,7 @@ def archive_options(config: Config, name: str) -> dict[str, str]:
         "connector": "filesystem",
         "path": f"{local_path(job.archive).rstrip('/')}/{name}",
         "format": "json",
-        "sink.rolling-policy.file-size": job.archive_roll_size.replace(" ", "").upper().replace("B", "b"),
+        "sink.rolling-policy.file-size": job.archive_roll_size.replace(" ", "").lower(),
         "sink.rolling-policy.rollover-interval": f"{int(job.archive_roll_interval * 1000)} ms",
         "sink.rolling-policy.check-interval": "10 s",
         "sink.partition-commit.trigger": "process-time",
@@ -122,10 +122,13 @@ def build(env, config: Config, options: RunOptions):
     events = kinesis_options(config, config.stream("events").name, source_options(config, options))
     events["json.ignore-parse-errors"] = "true"  # undecodable records go to the dead letters instead
     analytics.register(env, config, events, analytics.ANALYTICS)
+    env.execute_sql("CREATE TEMPORARY FUNCTION COUNT_DEAD_LETTER AS 'io.clickflow.udf.CountDeadLetter' LANGUAGE JAVA")
     raw = {**kinesis_options(config, config.stream("events").name, source_options(config, options)), "format": "raw"}
     analytics.execute_script(env, analytics.render("dead_letters", {"connector_options": analytics.with_clause(raw)}))
     statements = env.create_statement_set()
-    sink_extra = {"sink.flush-buffer.timeout": "1000"}
+    # Output rows are few; a short flush timeout keeps alerts fast (it is the largest part of the
+    # latency from a window closing to its rows in Kinesis: benchmarks/pipeline.py).
+    sink_extra = {"sink.flush-buffer.timeout": "200"}
     for name in analytics.ANALYTICS:
         _to_stream(env, statements, config, name, name, sink_extra)
         _archive(env, statements, config, name, name)
@@ -162,13 +165,19 @@ def latest_checkpoint(config: Config) -> str | None:
     return found[-1].parent.as_uri() if found else None
 
 
-def start(config: Config, options: RunOptions):
-    """Build and submit the job; returns its TableResult."""
-    from connectors.kinesis_connector import build as build_connector
+def start(config: Config, options: RunOptions, on_msf: bool = False):
+    """Build and submit the job; returns its TableResult. Locally the jars are compiled here (the
+    local connector only for job.connector: local); on Managed Flink they come in the package."""
+    jars = []
+    if not on_msf:
+        from connectors.kinesis_connector import build as build_connector
+        from connectors.kinesis_connector import build_udfs
 
-    jars = [build_connector()] if config.job.connector == "local" else []
+        jars = [build_udfs()] + ([build_connector()] if config.job.connector == "local" else [])
     env = analytics.create_table_env(config, jars)
     configure(env, config, options)
+    if not on_msf:
+        env.get_config().set("rest.port", str(config.job.rest_port))
     return build(env, config, options).execute()
 
 
@@ -188,9 +197,26 @@ def check_inputs(config: Config) -> None:
         raise ConfigError(f"cannot reach Kinesis for stream {name!r}: {exc}{hint}") from None
 
 
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Flink's server does: TIME_WAIT is no owner
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def run(config: Config, options: RunOptions, say=print) -> int:
     """``clickflow run``: submit the job and wait; Ctrl-C cancels it (checkpoints are kept)."""
     check_inputs(config)
+    if config.job.rest_port and not _port_free(config.job.rest_port):
+        raise ConfigError(
+            f"job.rest_port {config.job.rest_port} is in use on 127.0.0.1 (another Flink?); "
+            "--set job.rest_port=0 picks any free port"
+        )
     if options.restore == "latest":
         found = latest_checkpoint(config)
         if not found:
@@ -206,6 +232,11 @@ def run(config: Config, options: RunOptions, say=print) -> int:
     outputs = sorted({config.output_stream(name).name for name in (*analytics.ANALYTICS, "dead_letters")})
     say(f"outputs: streams {', '.join(outputs)}")
     say(f"archive: {config.job.archive}   checkpoints: {config.job.checkpoint_dir}")
+    if config.job.rest_port:
+        say(
+            f"status and metrics (dead letters: the `deadLetters` counter): "
+            f"http://127.0.0.1:{config.job.rest_port}/jobs/{client.get_job_id()}"
+        )
     try:
         result.wait()
     except KeyboardInterrupt:
@@ -220,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point on Managed Flink (no arguments there) and for ``python -m jobs.stream``."""
     if MSF_PROPERTIES.is_file():
         config = load_config("aws", properties_file=MSF_PROPERTIES)
-        start(config, RunOptions())  # Managed Flink supervises the job: do not wait
+        start(config, RunOptions(), on_msf=True)  # Managed Flink supervises the job: do not wait
         return 0
     parser = argparse.ArgumentParser(prog="python -m jobs.stream", description="Run the streaming job.")
     parser.add_argument("--profile", default="local")

@@ -8,8 +8,9 @@ CREATE TABLE events_raw (
 ${connector_options}
 );
 
+-- COUNT_DEAD_LETTER returns the reason and counts it in the job's `deadLetters` metric.
 CREATE TEMPORARY VIEW dead_letters AS
-SELECT reason,
+SELECT COUNT_DEAD_LETTER(reason) AS reason,
        payload,
        CURRENT_TIMESTAMP AS seen_at
 FROM (

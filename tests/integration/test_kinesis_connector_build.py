@@ -65,11 +65,11 @@ def test_build_is_cached_and_follows_sources(jar, tmp_path, monkeypatch):
     built = jar.stat().st_mtime_ns
     assert kinesis_connector.build() == jar and jar.stat().st_mtime_ns == built  # nothing changed: no rebuild
     sources = tmp_path / "java"
-    shutil.copytree(kinesis_connector.SOURCES, sources)
-    monkeypatch.setattr(kinesis_connector, "SOURCES", sources)
-    monkeypatch.setattr(kinesis_connector, "BUILD_DIR", tmp_path / "build")
-    monkeypatch.setattr(kinesis_connector, "JAR", tmp_path / "build" / "c.jar")
+    shutil.copytree(kinesis_connector.CONNECTOR.sources, sources)
+    copy = kinesis_connector.Target(sources, kinesis_connector.CONNECTOR.resources, tmp_path / "build" / "c.jar")
+    monkeypatch.setattr(kinesis_connector, "CONNECTOR", copy)
     first = kinesis_connector.build()
+    assert first == copy.jar
     stamp = first.with_suffix(".sha256").read_text()
     (sources / "io" / "clickflow" / "kinesis" / "Extra.java").write_text(
         "package io.clickflow.kinesis;\nfinal class Extra {}\n"

@@ -40,6 +40,23 @@ MALFORMED = [
 ]
 
 
+def dead_letter_metric(port: int, job_id: str) -> int:
+    """The job's deadLetters counter, summed over subtasks, from Flink's REST API (loopback)."""
+    import urllib.request
+
+    def get(path):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+            return json.load(response)
+
+    total = 0
+    for vertex in get(f"/jobs/{job_id}")["vertices"]:
+        base = f"/jobs/{job_id}/vertices/{vertex['id']}/metrics"
+        names = [m["id"] for m in get(base) if m["id"].endswith(".deadLetters")]
+        if names:
+            total += sum(int(float(m["value"])) for m in get(f"{base}?get={','.join(names)}"))
+    return total
+
+
 def canonical(rows):
     return sorted(json.dumps(row, sort_keys=True) for row in rows)
 
@@ -105,15 +122,21 @@ def test_killed_mid_stream_then_restored_from_its_checkpoint_archives_every_row_
     import sys
     import time
 
+    from connectors.local_stack.stack import free_port
     from tests.conftest import PROJECT_ROOT
     from tests.kinesis_helpers import wait_for
 
     config, overrides = job_config
-    overrides = [*overrides, "job.checkpoint_interval=1s"]
+    rest = free_port()
+    overrides = [*overrides, "job.checkpoint_interval=1s", f"job.rest_port={rest}"]
     run_cli("stack", "up", overrides=overrides)
     sample = tmp_path / "sample.csv"
     write_generated(GenerateOptions(events=12000, seed=3, bots=1, abandoned=2), sample)
     run_cli("replay", str(sample), "--limit", "6000", "--quiet", overrides=overrides)
+    aws.client(config, "kinesis").put_records(
+        StreamName=config.stream("events").name,
+        Records=[{"Data": data, "PartitionKey": f"bad{i}"} for i, (data, _) in enumerate(MALFORMED)],
+    )
 
     sets = [item for o in overrides for item in ("--set", o)]
     log = tmp_path / "first-run.log"
@@ -142,6 +165,12 @@ def test_killed_mid_stream_then_restored_from_its_checkpoint_archives_every_row_
             files = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if "archive" in str(p))
             raise AssertionError(f"{exc}\nfiles: {files[:40]}\nlog: {log.read_text()[-3000:]}") from None
         assert first.poll() is None, log.read_text()[-2000:]
+        job_id = log.read_text().split("job ", 1)[1].split()[0]
+        # REST serves metrics as last fetched (every 10 s): wait for the count to reach them all
+        counted = wait_for(
+            lambda: (n := dead_letter_metric(rest, job_id)) >= len(MALFORMED) and n, 60, "the deadLetters metric"
+        )
+        assert counted == len(MALFORMED)
     finally:
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(30)

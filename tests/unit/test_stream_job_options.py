@@ -1,0 +1,87 @@
+"""The streaming job's wiring that needs no JVM: where it reads its config on Managed Flink, that it
+does not wait there, and how start positions and outputs are rendered."""
+
+import json
+
+import pytest
+
+from connectors.config import ConfigError, load_config
+from jobs import stream
+
+
+class FakeResult:
+    def __init__(self):
+        self.waited = False
+
+    def wait(self):
+        self.waited = True
+
+
+def test_on_managed_flink_it_reads_application_properties_and_does_not_wait(tmp_path, monkeypatch):
+    properties = tmp_path / "application_properties.json"
+    properties.write_text(
+        json.dumps(
+            [
+                {"PropertyGroupId": "kinesis.analytics.flink.run.options", "PropertyMap": {"python": "jobs/stream.py"}},
+                {"PropertyGroupId": "aws", "PropertyMap": {"region": "eu-west-1", "account_id": "'123456789012'"}},
+                {"PropertyGroupId": "streams.events", "PropertyMap": {"name": "prod-clicks"}},
+            ]
+        )
+    )
+    started = []
+    result = FakeResult()
+
+    def fake_start(config, options, on_msf=False):
+        assert on_msf  # the jars come in the package there: nothing is compiled
+        started.append((config, options))
+        return result
+
+    monkeypatch.setattr(stream, "MSF_PROPERTIES", properties)
+    monkeypatch.setattr(stream, "start", fake_start)
+    assert stream.main([]) == 0
+    ((config, options),) = started
+    assert config.profile == "aws" and config.aws.region == "eu-west-1"
+    assert config.stream("events").name == "prod-clicks"
+    assert options == stream.RunOptions()  # the profile's start position (latest), unbounded
+    assert not result.waited
+
+
+def test_locally_it_waits(monkeypatch, tmp_path):
+    result = FakeResult()
+    monkeypatch.setattr(stream, "MSF_PROPERTIES", tmp_path / "absent.json")
+    monkeypatch.setattr(stream, "start", lambda config, options, on_msf=False: result)
+    assert stream.main(["--bounded"]) == 0
+    assert result.waited
+
+
+def test_start_positions():
+    local = load_config("local")
+    assert stream.source_options(local, stream.RunOptions())["source.init.position"] == "TRIM_HORIZON"
+    assert load_config("aws").job.start_position == "latest"
+    at = stream.source_options(local, stream.RunOptions(start="2019-10-01T00:00:00Z"))
+    assert at["source.init.position"] == "AT_TIMESTAMP"
+    assert at["source.init.timestamp"] == "2019-10-01T00:00:00.000+00:00"
+    assert stream.source_options(local, stream.RunOptions(bounded=True))["source.bounded"] == "latest"
+    with pytest.raises(ConfigError, match="--from 'yesterday'"):
+        stream.source_options(local, stream.RunOptions(start="yesterday"))
+
+
+def test_bounded_needs_the_local_connector():
+    with pytest.raises(ConfigError, match="--bounded needs clickflow's local Kinesis connector"):
+        stream.source_options(load_config("compose"), stream.RunOptions(bounded=True))
+
+
+def test_output_streams_default_to_dashed_names_and_may_be_shared():
+    config = load_config("local", overrides=["streams.anomalies.name=alerts", "streams.dead_letters.name=alerts"])
+    assert config.output_stream("anomalies").name == config.output_stream("dead_letters").name == "alerts"
+    bare = load_config("aws")
+    assert bare.output_stream("top_categories").name == "clickflow-top-categories"
+
+
+def test_archive_paths_and_rolling():
+    config = load_config("aws")
+    options = stream.archive_options(config, "anomalies")
+    assert options["path"] == "s3://clickflow-data/archive/anomalies"
+    assert options["sink.rolling-policy.file-size"] == "128mb"
+    local = stream.archive_options(load_config("local"), "events")
+    assert local["path"].startswith("file:///") and local["path"].endswith("/.clickflow/archive/events")
