@@ -163,41 +163,34 @@ def test_reshard_while_reading_keeps_every_record_once_and_per_key_order(local_s
         assert seen == sorted(seen), f"{key} out of order"
 
 
-def test_unsupported_option_and_wrong_region_fail_with_clear_messages(local_stack, connector_jar):
+BAD_TABLES = [
+    # (options added to a valid table, how it is used, the message expected)
+    ({"source.efo.consumer.name": "c1"}, "read", r"source\.efo\.consumer\.name.*official Kinesis connector"),
+    ({"source.init.postion": "LATEST"}, "read", r"Unsupported options[\s\S]*source\.init\.postion"),
+    ({"aws.region": "eu-west-1"}, "read", r"'stream\.arn' names region us-east-1 but 'aws\.region' is eu-west-1"),
+    ({"stream.arn": "my-stream"}, "read", r"'stream\.arn' = 'my-stream' is not a Kinesis stream ARN"),
+    ({"source.init.position": "EARLIEST"}, "read", r"'source\.init\.position' = 'EARLIEST': use LATEST, TRIM_HORIZON"),
+    (
+        {"source.init.position": "AT_TIMESTAMP", "source.init.timestamp": "yesterday"},
+        "read",
+        r"'source\.init\.timestamp' = 'yesterday': expected a date like",
+    ),
+    ({"aws.credentials.provider": "ASSUME_ROLE"}, "read", r"supports AUTO and BASIC"),
+    ({"sink.batch.max-size": "501"}, "write", r"'sink\.batch\.max-size' = '501': PutRecords takes 1 to 500"),
+    ({"sink.partitioner": "org.example.Mine"}, "write", r"custom partitioner classes need the official connector"),
+]
+
+
+@pytest.mark.parametrize(("extra", "use", "message"), BAD_TABLES, ids=[next(iter(e)) for e, _, _ in BAD_TABLES])
+def test_bad_options_fail_with_a_message_naming_them(local_stack, connector_jar, extra, use, message):
     config, _ = local_stack
     env = table_env(config, connector_jar)
-    env.execute_sql(kinesis_table(config, "efo", "some-stream", ROW, {"source.efo.consumer.name": "c1"}))
-    with pytest.raises(Exception, match=r"source\.efo\.consumer\.name.*official Kinesis connector"):
-        env.sql_query("SELECT * FROM efo").explain()
-
-    env.execute_sql(kinesis_table(config, "typo", "some-stream", ROW, {"source.init.postion": "LATEST"}))
-    with pytest.raises(Exception, match=r"Unsupported options[\s\S]*source\.init\.postion"):
-        env.sql_query("SELECT * FROM typo").explain()
-
-    env.execute_sql(kinesis_table(config, "elsewhere", "some-stream", ROW, {"aws.region": "eu-west-1"}))
-    with pytest.raises(Exception, match=r"'stream\.arn' names region us-east-1 but 'aws\.region' is eu-west-1"):
-        env.sql_query("SELECT * FROM elsewhere").explain()
-
-    env.execute_sql(kinesis_table(config, "notarn", "x", ROW, {"stream.arn": "my-stream"}))
-    with pytest.raises(Exception, match=r"'stream\.arn' = 'my-stream' is not a Kinesis stream ARN"):
-        env.sql_query("SELECT * FROM notarn").explain()
-
-    env.execute_sql(kinesis_table(config, "badpos", "x", ROW, {"source.init.position": "EARLIEST"}))
-    with pytest.raises(Exception, match=r"'source\.init\.position' = 'EARLIEST': use LATEST, TRIM_HORIZON"):
-        env.sql_query("SELECT * FROM badpos").explain()
-
-    env.execute_sql(kinesis_table(config, "bigbatch", "x", ROW, {"sink.batch.max-size": "501"}))
-    with pytest.raises(Exception, match=r"'sink\.batch\.max-size' = '501': PutRecords takes 1 to 500"):
-        env.execute_sql("INSERT INTO bigbatch VALUES ('a', 1)")
-
-
-def test_timestamp_with_unknown_format_names_the_option(local_stack, connector_jar):
-    config, _ = local_stack
-    env = table_env(config, connector_jar)
-    extra = {"source.init.position": "AT_TIMESTAMP", "source.init.timestamp": "yesterday"}
-    env.execute_sql(kinesis_table(config, "starts", "x", ROW, extra))
-    with pytest.raises(Exception, match=r"'source\.init\.timestamp' = 'yesterday': expected a date like"):
-        env.sql_query("SELECT * FROM starts").explain()
+    env.execute_sql(kinesis_table(config, "t", "some-stream", ROW, extra))
+    with pytest.raises(Exception, match=message):
+        if use == "read":
+            env.sql_query("SELECT * FROM t").explain()
+        else:
+            env.execute_sql("INSERT INTO t VALUES ('a', 1)")
 
 
 def test_stop_with_savepoint_and_restore_loses_nothing_and_counts_nothing_twice(
