@@ -308,9 +308,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="clickflow",
         description="Real-time clickstream analytics on Kinesis and Flink: replay or generate e-commerce "
-        "events, run the local AWS stack, read streams.",
-        epilog="Start with `clickflow stack up`, then `clickflow generate sample.csv` and "
-        "`clickflow replay sample.csv`. Each command has its own --help.",
+        "events, run the streaming analytics job, run the local AWS stack, read streams.",
+        epilog="See it all at once with `clickflow demo`. Step by step: `clickflow stack up`, "
+        "`clickflow generate sample.csv`, `clickflow replay sample.csv`, `clickflow run --bounded`, "
+        "`clickflow tail --stream clickflow-anomalies`. Each command has its own --help.",
     )
     parser.add_argument("--version", action="version", version=f"clickflow {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -493,8 +494,10 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         "the whole pipeline on the embedded local stack, start to finish",
         "Bring up the local stack, generate a sample with injected bots, spikes and abandoned carts, upload "
-        "it to the local S3 bucket, replay it from s3:// into the events stream, read it back, and print "
-        "a summary. Stops the stack at the end unless --keep-stack.",
+        "it to the local S3 bucket, replay it from s3:// into the events stream (plus three malformed records), "
+        "run the streaming job over the stream until its end, and print what it found next to what was "
+        "injected, the dead letters, and a check that the streamed results equal the same SQL over the file. "
+        "Stops the stack at the end unless --keep-stack (or it was already running).",
     )
     p.add_argument("--workdir", default="out/demo", help="where the sample and results go (default: out/demo)")
     p.add_argument("--keep-stack", action="store_true", help="leave the local stack running afterwards")
