@@ -130,9 +130,10 @@ def _check_output(output_dir: Path, names: Iterable[str], overwrite: bool) -> No
 
 
 def read_output(output_dir: Path, name: str) -> list[dict]:
-    """Every row an analytic wrote (Flink's part files, hidden in-progress files excluded)."""
+    """Every row an analytic wrote (Flink's part files, in partition folders too — the streaming
+    job's archive — hidden in-progress files excluded)."""
     rows = []
-    for part in sorted((output_dir / name).glob("part-*")):
+    for part in sorted((output_dir / name).rglob("part-*")):
         with open(part, encoding="utf-8") as handle:
             rows.extend(json.loads(line) for line in handle if line.strip())
     return rows

@@ -95,10 +95,14 @@ def _time_column(columns: list[tuple[str, str]], name: str) -> str:
     raise ValueError(f"{name} has no timestamp column to partition its archive by")
 
 
+def _column_list(columns: list[tuple[str, str]]) -> str:
+    return ",\n".join(f"    `{column}` {kind}" for column, kind in columns)
+
+
 def _archive(env, statements, config: Config, name: str, source: str) -> None:
     columns = analytics.columns_of(env, source)
     when = _time_column(columns, source)
-    body = ",\n".join(f"    `{column}` {kind}" for column, kind in columns)
+    body = _column_list(columns)
     env.execute_sql(
         f"CREATE TABLE `{name}_archive` (\n{body},\n    `dt` STRING,\n    `hour` STRING\n)"
         f"\nPARTITIONED BY (`dt`, `hour`)\nWITH (\n{analytics.with_clause(archive_options(config, name))}\n)"
@@ -110,8 +114,7 @@ def _archive(env, statements, config: Config, name: str, source: str) -> None:
 
 
 def _to_stream(env, statements, config: Config, name: str, source: str, sink_extra: Mapping[str, str]) -> None:
-    columns = analytics.columns_of(env, source)
-    body = ",\n".join(f"    `{column}` {kind}" for column, kind in columns)
+    body = _column_list(analytics.columns_of(env, source))
     options = kinesis_options(config, config.output_stream(name).name, sink_extra)
     env.execute_sql(f"CREATE TABLE `{name}_stream` (\n{body}\n) WITH (\n{analytics.with_clause(options)}\n)")
     statements.add_insert_sql(f"INSERT INTO `{name}_stream` SELECT * FROM `{source}`")
@@ -181,22 +184,6 @@ def start(config: Config, options: RunOptions, on_msf: bool = False):
     return build(env, config, options).execute()
 
 
-def check_inputs(config: Config) -> None:
-    """Fail early, and clearly, when the events stream is not there (e.g. the stack is down)."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from connectors import aws
-
-    name = config.stream("events").name
-    try:
-        aws.client(config, "kinesis", retries={"max_attempts": 1}).describe_stream_summary(StreamName=name)
-    except ClientError as exc:
-        raise ConfigError(f"events stream {name!r}: {exc.response['Error'].get('Message', exc)}") from None
-    except BotoCoreError as exc:
-        hint = " (start the local stack: clickflow stack up)" if config.profile == "local" else ""
-        raise ConfigError(f"cannot reach Kinesis for stream {name!r}: {exc}{hint}") from None
-
-
 def _port_free(port: int) -> bool:
     import socket
 
@@ -211,7 +198,9 @@ def _port_free(port: int) -> bool:
 
 def run(config: Config, options: RunOptions, say=print) -> int:
     """``clickflow run``: submit the job and wait; Ctrl-C cancels it (checkpoints are kept)."""
-    check_inputs(config)
+    from producer.replay import check_stream
+
+    check_stream(config, config.stream("events").name)  # fail early and clearly, e.g. when the stack is down
     if config.job.rest_port and not _port_free(config.job.rest_port):
         raise ConfigError(
             f"job.rest_port {config.job.rest_port} is in use on 127.0.0.1 (another Flink?); "

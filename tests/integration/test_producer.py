@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections import defaultdict
 
 import pytest
@@ -17,17 +16,14 @@ from producer.generate import GenerateOptions, write_generated
 from producer.records import iter_stream
 from producer.replay import ReplayOptions, replay
 from producer.rows import RowParser
+from tests import kinesis_helpers
 from tests.conftest import PROJECT_ROOT, run_cli
 
 pytestmark = pytest.mark.integration
 
 
 def new_stream(config, shards=4) -> str:
-    name = f"test-{uuid.uuid4().hex[:10]}"
-    client = aws.client(config, "kinesis")
-    client.create_stream(StreamName=name, ShardCount=shards)
-    client.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
-    return name
+    return kinesis_helpers.new_stream(aws.client(config, "kinesis"), "test", shards)
 
 
 def expected_records(path):
@@ -223,14 +219,12 @@ def test_parser_agrees_with_hand_expectation(generated):
 def test_replay_keeps_every_shard_in_file_order(local_stack, tmp_path):
     """Not only per key: all keys of a shard go through one lane, so a shard's records are in file
     order (what a streaming job's per-shard watermark needs), with 4 calls in flight."""
-    from tests.kinesis_helpers import read_stream
-
     config, overrides = local_stack
     stream = new_stream(config, shards=4)
     sample = tmp_path / "ordered.csv"
     write_generated(GenerateOptions(events=8000, seed=5), sample)
     run_cli("replay", str(sample), "--stream", stream, "--quiet", overrides=[*overrides, "producer.batch_records=100"])
-    records = read_stream(aws.client(config, "kinesis"), stream)
+    records = kinesis_helpers.read_stream(aws.client(config, "kinesis"), stream)
     assert len(records) == 8000
     by_shard = defaultdict(list)
     for record in sorted(records, key=lambda r: r["seq"]):

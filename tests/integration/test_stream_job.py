@@ -95,11 +95,7 @@ def test_bounded_job_equals_analyze_and_dead_letters_keep_the_malformed(job_conf
         assert expected, f"{name}: the sample should produce rows"
         streamed = [r["row"] for r in read_stream(kinesis, config.output_stream(name).name)]
         assert canonical(streamed) == canonical(expected), name
-        archived = [
-            json.loads(line)
-            for path in sorted((tmp_path / "archive" / name).rglob("part-*"))
-            for line in path.read_text().splitlines()
-        ]
+        archived = read_output(tmp_path / "archive", name)
         assert canonical(archived) == canonical(expected), f"{name} (archive)"
         partitions = {
             p.parent.relative_to(tmp_path / "archive" / name).as_posix()
@@ -111,8 +107,7 @@ def test_bounded_job_equals_analyze_and_dead_letters_keep_the_malformed(job_conf
     assert Counter((d["payload"], d["reason"]) for d in dead) == Counter(
         (data.decode(), reason) for data, reason in MALFORMED
     )
-    archived_events = sum(len(p.read_text().splitlines()) for p in (tmp_path / "archive" / "events").rglob("part-*"))
-    assert archived_events == 20000
+    assert len(read_output(tmp_path / "archive", "events")) == 20000
 
 
 def test_killed_mid_stream_then_restored_from_its_checkpoint_archives_every_row_once(job_config, tmp_path):
@@ -183,11 +178,6 @@ def test_killed_mid_stream_then_restored_from_its_checkpoint_archives_every_row_
     expected_dir = tmp_path / "expected"
     analyze(config, str(sample), expected_dir)
     for name in ANALYTICS:
-        archived = [
-            json.loads(line)
-            for path in sorted((tmp_path / "archive" / name).rglob("part-*"))
-            for line in path.read_text().splitlines()
-        ]
+        archived = read_output(tmp_path / "archive", name)
         assert canonical(archived) == canonical(read_output(expected_dir, name)), name  # each row exactly once
-    events = sum(len(p.read_text().splitlines()) for p in (tmp_path / "archive" / "events").rglob("part-*"))
-    assert events == 12000
+    assert len(read_output(tmp_path / "archive", "events")) == 12000
