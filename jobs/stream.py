@@ -37,12 +37,15 @@ class RunOptions:
     restore: str | None = None  # a savepoint or retained checkpoint to resume from
 
 
+def project_path(config_path: str) -> Path:
+    """A local profile path: relative ones are taken from the project root."""
+    path = Path(config_path)
+    return (path if path.is_absolute() else PROJECT_ROOT / path).resolve()
+
+
 def local_path(config_path: str) -> str:
     """A profile path as a URI Flink accepts: s3:// as is, local paths from the project root."""
-    if "://" in config_path:
-        return config_path
-    path = Path(config_path)
-    return (path if path.is_absolute() else PROJECT_ROOT / path).resolve().as_uri()
+    return config_path if "://" in config_path else project_path(config_path).as_uri()
 
 
 def source_options(config: Config, options: RunOptions) -> dict[str, str]:
@@ -122,11 +125,12 @@ def _to_stream(env, statements, config: Config, name: str, source: str, sink_ext
 
 def build(env, config: Config, options: RunOptions):
     """Register the tables and views and return the job's statement set (not yet executed)."""
-    events = kinesis_options(config, config.stream("events").name, source_options(config, options))
-    events["json.ignore-parse-errors"] = "true"  # undecodable records go to the dead letters instead
+    source = kinesis_options(config, config.stream("events").name, source_options(config, options))
+    # undecodable records go to the dead letters instead
+    events = {**source, "json.ignore-parse-errors": "true"}
     analytics.register(env, config, events, analytics.ANALYTICS)
     env.execute_sql("CREATE TEMPORARY FUNCTION COUNT_DEAD_LETTER AS 'io.clickflow.udf.CountDeadLetter' LANGUAGE JAVA")
-    raw = {**kinesis_options(config, config.stream("events").name, source_options(config, options)), "format": "raw"}
+    raw = {**source, "format": "raw"}
     analytics.execute_script(env, analytics.render("dead_letters", {"connector_options": analytics.with_clause(raw)}))
     statements = env.create_statement_set()
     # Output rows are few; a short flush timeout keeps alerts fast (it is the largest part of the
@@ -162,9 +166,7 @@ def latest_checkpoint(config: Config) -> str | None:
     """The newest retained checkpoint under job.checkpoint_dir (local directories only)."""
     if "://" in config.job.checkpoint_dir:
         return None
-    root = Path(config.job.checkpoint_dir)
-    root = root if root.is_absolute() else PROJECT_ROOT / root
-    found = sorted(root.glob("*/chk-*/_metadata"), key=lambda p: p.stat().st_mtime)
+    found = sorted(project_path(config.job.checkpoint_dir).glob("*/chk-*/_metadata"), key=lambda p: p.stat().st_mtime)
     return found[-1].parent.as_uri() if found else None
 
 

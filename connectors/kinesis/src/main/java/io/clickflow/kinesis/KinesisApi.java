@@ -26,6 +26,7 @@ import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.node.Obje
 public final class KinesisApi {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final int CONTROL_ATTEMPTS = 8;
+    private static final long CREDENTIALS_TTL_NANOS = 300_000_000_000L;
 
     /** A shard as ListShards describes it. */
     public record Shard(String shardId, String parentShardId, String adjacentParentShardId, boolean closed) {}
@@ -39,6 +40,8 @@ public final class KinesisApi {
     private final HttpClient http;
     private final String host;
     private final SigV4 signer;
+    private AwsCredentials credentials;
+    private long credentialsResolvedAt;
 
     public KinesisApi(Endpoint endpoint) {
         this.endpoint = endpoint;
@@ -176,8 +179,7 @@ public final class KinesisApi {
 
     private HttpRequest request(String action, byte[] body) {
         String target = "Kinesis_20131202." + action;
-        Map<String, String> headers = signer.headers(host, target, body, endpoint.credentials().resolve(),
-                ZonedDateTime.now());
+        Map<String, String> headers = signer.headers(host, target, body, credentials(), ZonedDateTime.now());
         HttpRequest.Builder builder = HttpRequest.newBuilder(endpoint.url().resolve("/"))
                 .timeout(Duration.ofSeconds(30))
                 .POST(HttpRequest.BodyPublishers.ofByteArray(body));
@@ -187,6 +189,19 @@ public final class KinesisApi {
             }
         });
         return builder.build();
+    }
+
+    /**
+     * The credentials, resolved at most every five minutes rather than per request: the AUTO chain
+     * reads the environment and may read ~/.aws/credentials, which is no work for the hot path.
+     */
+    private synchronized AwsCredentials credentials() {
+        long now = System.nanoTime();
+        if (credentials == null || now - credentialsResolvedAt > CREDENTIALS_TTL_NANOS) {
+            credentials = endpoint.credentials().resolve();
+            credentialsResolvedAt = now;
+        }
+        return credentials;
     }
 
     private static JsonNode answer(String action, HttpResponse<byte[]> response) throws KinesisException {

@@ -28,8 +28,17 @@ import org.apache.flink.util.Collector;
 final class KinesisSourceReader
         extends SingleThreadMultiplexSourceReaderBase<KinesisRecord, RowData, ShardSplit, ShardSplitState> {
 
-    private final Map<String, ShardSplit> finishedMarkers = new LinkedHashMap<>();
-    private final Map<String, Long> markerFirstCheckpoint = new LinkedHashMap<>();
+    /** A finished shard's marker and the first checkpoint that carried it (MAX_VALUE: none yet). */
+    private static final class Marker {
+        final ShardSplit split;
+        long firstCheckpoint = Long.MAX_VALUE;
+
+        Marker(ShardSplit split) {
+            this.split = split;
+        }
+    }
+
+    private final Map<String, Marker> finishedMarkers = new LinkedHashMap<>();
     private final List<String> toAnnounce = new ArrayList<>();
     private final List<String> needOutput = new ArrayList<>();
     private boolean started;
@@ -51,8 +60,7 @@ final class KinesisSourceReader
         List<ShardSplit> live = new ArrayList<>();
         for (ShardSplit split : splits) {
             if (split.finished()) {
-                finishedMarkers.put(split.shardId(), split);
-                markerFirstCheckpoint.put(split.shardId(), Long.MAX_VALUE);
+                finishedMarkers.put(split.shardId(), new Marker(split));
                 toAnnounce.add(split.shardId());
             } else {
                 live.add(split);
@@ -84,8 +92,7 @@ final class KinesisSourceReader
     @Override
     protected void onSplitFinished(Map<String, ShardSplitState> finishedSplits) {
         finishedSplits.forEach((id, state) -> {
-            finishedMarkers.put(id, state.toSplit().asFinished());
-            markerFirstCheckpoint.put(id, Long.MAX_VALUE);
+            finishedMarkers.put(id, new Marker(state.toSplit().asFinished()));
             toAnnounce.add(id);
         });
         announce();
@@ -101,9 +108,9 @@ final class KinesisSourceReader
     @Override
     public List<ShardSplit> snapshotState(long checkpointId) {
         List<ShardSplit> state = new ArrayList<>(super.snapshotState(checkpointId));
-        for (Map.Entry<String, ShardSplit> marker : finishedMarkers.entrySet()) {
-            markerFirstCheckpoint.merge(marker.getKey(), checkpointId, Math::min);
-            state.add(marker.getValue());
+        for (Marker marker : finishedMarkers.values()) {
+            marker.firstCheckpoint = Math.min(marker.firstCheckpoint, checkpointId);
+            state.add(marker.split);
         }
         return state;
     }
@@ -111,13 +118,7 @@ final class KinesisSourceReader
     @Override
     public void notifyCheckpointComplete(long checkpointId) throws Exception {
         super.notifyCheckpointComplete(checkpointId);
-        markerFirstCheckpoint.entrySet().removeIf(entry -> {
-            boolean drop = entry.getValue() < checkpointId;
-            if (drop) {
-                finishedMarkers.remove(entry.getKey());
-            }
-            return drop;
-        });
+        finishedMarkers.values().removeIf(marker -> marker.firstCheckpoint < checkpointId);
     }
 
     @Override

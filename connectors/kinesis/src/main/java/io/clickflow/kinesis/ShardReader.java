@@ -33,7 +33,6 @@ final class ShardReader implements SplitReader<KinesisRecord, ShardSplit> {
         String lastSequenceNumber;
         long dueAt;
         int errors;
-        volatile long millisBehindLatest;
 
         Cursor(ShardSplit split) {
             this.split = split;
@@ -120,7 +119,6 @@ final class ShardReader implements SplitReader<KinesisRecord, ShardSplit> {
             done = true; // caught up with the tip
         }
         cursor.iterator = page.nextShardIterator();
-        cursor.millisBehindLatest = page.millisBehindLatest();
         lagByShard.put(shard, page.millisBehindLatest());
         cursor.dueAt = System.currentTimeMillis() + (page.records().isEmpty()
                 ? settings.emptyFetchIntervalMillis() : settings.nonEmptyFetchIntervalMillis());
