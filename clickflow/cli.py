@@ -291,6 +291,80 @@ def cmd_run(args) -> int:
     return run(_load(args), options, say=_say)
 
 
+# --------------------------------------------------------------------------- package / deploy
+
+
+def _package(args, config, say=_say):
+    from jobs.package import build_package
+    from producer.progress import ProgressLine
+
+    got = [0, None]
+
+    def render() -> str:
+        done, total = got
+        return f"downloading the Kinesis connector: {done / 1e6:.1f}" + (f" / {total / 1e6:.1f} MB" if total else " MB")
+
+    with ProgressLine(render, enabled=not getattr(args, "quiet", False)) as _:
+        return build_package(
+            config,
+            Path(args.output),
+            Path(args.connector_jar) if args.connector_jar else None,
+            args.maven_url,
+            say=say,
+            on_bytes=lambda done, total: got.__setitem__(slice(0, 2), [done, total]),
+        )
+
+
+def cmd_package(args) -> int:
+    config = _load(args)
+    package = _package(args, config)
+    _say(f"wrote {package.path} ({package.path.stat().st_size / 1e6:.1f} MB, {len(package.entries)} entries)")
+    _say(f"connector: {package.connector_source} (SHA-256 {package.connector_sha256})")
+    groups = Path(args.output).with_suffix(".properties.json")
+    groups.write_text(json.dumps(package.property_groups, indent=2) + "\n", encoding="utf-8")
+    _say(f"property groups: {groups} ({', '.join(g['PropertyGroupId'] for g in package.property_groups)})")
+    _say("deploy it with: clickflow deploy --profile aws --package " + str(package.path))
+    return 0
+
+
+def cmd_deploy(args) -> int:
+    from jobs.deploy import Clients, DeployOptions, deploy
+    from jobs.package import Package
+
+    config = _load(args)
+    if args.package:
+        path = Path(args.package)
+        if not path.is_file():
+            raise CliError(f"--package {path}: no such file (build it with `clickflow package`)")
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(path) as archive:
+                manifest = json.loads(archive.read("clickflow-package.json"))
+        except (zipfile.BadZipFile, KeyError):
+            raise CliError(f"--package {path}: not a zip built by `clickflow package`") from None
+        package = Package(
+            path, [], manifest["property_groups"], manifest["connector"]["sha256"], manifest["connector"]["from"]
+        )
+    else:
+        package = _package(args, config)
+        _say(f"packaged {package.path}")
+    options = DeployOptions(
+        application=args.application,
+        role_arn=args.role_arn,
+        parallelism=args.parallelism,
+        parallelism_per_kpu=args.parallelism_per_kpu,
+        log_level=args.log_level,
+        start=not args.no_start,
+        wait=not args.no_wait,
+        timeout=args.timeout,
+        dry_run=args.dry_run,
+        policy_out=Path(args.policy_out),
+    )
+    deploy(config, package, options, Clients.for_config(config), say=_say)
+    return 0
+
+
 # --------------------------------------------------------------------------- demo
 
 
@@ -490,6 +564,68 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--restore", metavar="PATH", help="a savepoint or checkpoint to resume from, or 'latest'")
     p.set_defaults(func=cmd_run)
 
+    def add_package_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--output",
+            default="out/msf/clickflow-msf.zip",
+            help="the zip to write (default: out/msf/clickflow-msf.zip)",
+        )
+        p.add_argument(
+            "--connector-jar",
+            metavar="PATH",
+            help="use this flink-sql-connector-aws-kinesis-streams jar instead of downloading it",
+        )
+        p.add_argument(
+            "--maven-url",
+            default="https://repo1.maven.org/maven2",
+            metavar="URL",
+            help="Maven repository to download the connector from (default: Maven Central)",
+        )
+        p.add_argument("--quiet", action="store_true", help="no download progress line")
+
+    p = add(
+        "package",
+        "build the zip Managed Service for Apache Flink runs",
+        "Build the application package for Amazon Managed Service for Apache Flink: main.py (the entry point), "
+        "the job's Python modules, sql/, PyYAML, and lib/clickflow-msf.jar — Apache Flink's "
+        "flink-sql-connector-aws-kinesis-streams (pinned; downloaded once from Maven Central into "
+        "~/.cache/clickflow, or given with --connector-jar) merged with clickflow's Java functions, since the "
+        "service takes one jar. Also writes the application's property groups next to the zip: "
+        "kinesis.analytics.flink.run.options (python, jarfile) and the job's config, one group per section.\n\n"
+        "examples:\n"
+        "  clickflow package --profile aws\n"
+        "  clickflow package --connector-jar ~/Downloads/flink-sql-connector-aws-kinesis-streams-6.0.0-2.0.jar",
+    )
+    add_package_options(p)
+    p.set_defaults(func=cmd_package, profile="aws")  # what is packaged is for AWS
+
+    p = add(
+        "deploy",
+        "deploy the job to Managed Service for Apache Flink and wait until it runs",
+        "Upload the package to s3://<bucket>/msf/, create the log group, the service role clickflow-<app>-msf "
+        "with a least-privilege policy (exactly the profile's streams, archive prefix, code object and log "
+        "stream; also written to --policy-out for review), then create the application (runtime FLINK-2_2) or "
+        "update it, start it if it is not running, and wait for RUNNING. Property groups come from the profile "
+        "(the account is taken from the credentials); checkpointing from job.checkpoint_interval.\n\n"
+        "examples:\n"
+        "  clickflow deploy --dry-run                      # read, print the plan and the policy, change nothing\n"
+        "  clickflow deploy --application clickflow-prod --parallelism 4\n"
+        "  clickflow deploy --package out/msf/clickflow-msf.zip --role-arn arn:aws:iam::123456789012:role/mine",
+    )
+    add_package_options(p)
+    p.add_argument("--package", metavar="ZIP", help="deploy this zip from `clickflow package` instead of building one")
+    p.add_argument("--application", default="clickflow", help="the application's name (default: clickflow)")
+    p.add_argument("--role-arn", metavar="ARN", help="use this service role instead of creating clickflow-<app>-msf")
+    p.add_argument("--parallelism", type=int, metavar="N", help="default: the profile's flink.parallelism")
+    p.add_argument("--parallelism-per-kpu", type=int, default=1, metavar="N", help="default: 1")
+    p.add_argument("--log-level", choices=["INFO", "WARN", "ERROR", "DEBUG"], default="INFO")
+    p.add_argument("--no-start", action="store_true", help="create or update only; do not start")
+    p.add_argument("--no-wait", action="store_true", help="do not wait for RUNNING")
+    p.add_argument("--timeout", type=float, default=900.0, metavar="SECONDS", help="how long to wait (default: 900)")
+    p.add_argument("--dry-run", action="store_true", help="print what would be done; change nothing")
+    p.add_argument("--policy-out", default="out/msf/iam-policy.json", metavar="FILE", help="where to write the policy")
+    p.set_defaults(func=cmd_deploy, profile="aws")
+
     p = add(
         "demo",
         "the whole pipeline on the embedded local stack, start to finish",
@@ -506,12 +642,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from botocore.exceptions import EndpointConnectionError
+    from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
     from connectors.config import ConfigError
     from connectors.local_stack.stack import StackError
+    from connectors.official import ConnectorJarError
     from jobs.analytics import RenderError
     from jobs.analyze import AnalyzeError
+    from jobs.deploy import DeployError
     from producer.delivery import FatalKinesisError
     from producer.rows import SchemaError
     from producer.source import SourceError
@@ -529,8 +667,27 @@ def main(argv: list[str] | None = None) -> int:
         SourceError,
         AnalyzeError,
         RenderError,
+        ConnectorJarError,
+        DeployError,
         ValueError,
     ) as exc:
+        print(f"clickflow {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except NoCredentialsError:
+        print(
+            f"clickflow {args.command}: error: no AWS credentials found: set AWS_PROFILE or "
+            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run where a role is attached",
+            file=sys.stderr,
+        )
+        return 1
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        operation = getattr(exc, "operation_name", "an AWS call")
+        print(
+            f"clickflow {args.command}: error: {operation} failed: {error.get('Code')}: {error.get('Message')}",
+            file=sys.stderr,
+        )
+        return 1
         print(f"clickflow {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except EndpointConnectionError as exc:

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import os
 
-import boto3
-import botocore.config
-from botocore.credentials import Credentials
-
 from connectors.config import Config, ConfigError, is_loopback_url
 
 # The embedded stack checks no signatures; these dummy keys are only ever sent to loopback
@@ -34,7 +30,9 @@ def endpoint_for(config: Config, service: str) -> str | None:
     return None
 
 
-def session(config: Config) -> boto3.Session:
+def session(config: Config):
+    import boto3  # here, not at import time: the job on Managed Flink imports this module without boto3
+
     if config.aws.credentials == "local":
         return boto3.Session(
             aws_access_key_id=_LOCAL_KEY_ID,
@@ -44,7 +42,7 @@ def session(config: Config) -> boto3.Session:
     return boto3.Session(region_name=config.aws.region)
 
 
-def credentials(config: Config) -> Credentials:
+def credentials(config: Config):
     creds = session(config).get_credentials()
     if creds is None:
         raise ConfigError(
@@ -62,6 +60,8 @@ def client(config: Config, service: str, **options):
             f"endpoint for {service} is {endpoint} (from the environment), which is not loopback; "
             "the local profile's dummy credentials are only sent to 127.0.0.1"
         )
+    import botocore.config
+
     retries = options.pop("retries", {"max_attempts": 3, "mode": "standard"})
     botocore_config = botocore.config.Config(retries=retries, **options)
     return session(config).client(service, endpoint_url=endpoint, config=botocore_config)

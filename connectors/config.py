@@ -22,6 +22,7 @@ import yaml
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 PROFILES = ("local", "compose", "aws")
 MSF_PROPERTIES_FILE = Path("/etc/flink/application_properties.json")
+TOP_LEVEL_GROUP = "clickflow"  # the MSF property group whose keys are top-level config keys
 
 
 class ConfigError(ValueError):
@@ -262,7 +263,8 @@ def msf_property_layers(path: Path) -> list[tuple[dict, str]]:
     Each group's id is a dotted key prefix and its map holds the rest of the key, so the group
     ``{"PropertyGroupId": "producer", "PropertyMap": {"in_flight": "8"}}`` sets ``producer.in_flight``,
     and ``{"PropertyGroupId": "streams.events", "PropertyMap": {"name": "x"}}`` sets ``streams.events.name``.
-    Values arrive as strings and are read as YAML scalars, so "8" is an integer and "1m" a duration.
+    The group ``clickflow`` holds top-level keys (``bucket``). Values arrive as strings and are read
+    as YAML scalars, so "8" is an integer and "1m" a duration.
     """
     try:
         groups = json.loads(path.read_text(encoding="utf-8"))
@@ -280,10 +282,11 @@ def msf_property_layers(path: Path) -> list[tuple[dict, str]]:
         if group_id == "kinesis.analytics.flink.run.options":
             continue  # MSF's own group (python entry point, jar file); not clickflow config
         origin = f"{path} group {group_id!r}"
+        prefix = "" if group_id == TOP_LEVEL_GROUP else f"{group_id}."
         data: dict = {}
         for key, raw in (group.get("PropertyMap") or {}).items():
             value = yaml.safe_load(raw) if isinstance(raw, str) and raw.strip() else raw
-            data = _deep_merge(data, _nest(f"{group_id}.{key}", value, origin))
+            data = _deep_merge(data, _nest(f"{prefix}{key}", value, origin))
         layers.append((data, origin))
     return layers
 

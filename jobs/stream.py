@@ -21,12 +21,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from connectors.config import Config, ConfigError, load_config, parse_start_time
+from connectors.config import MSF_PROPERTIES_FILE, Config, ConfigError, load_config, parse_start_time
 from connectors.tables import kinesis_options
 from jobs import analytics
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-MSF_PROPERTIES = Path("/etc/flink/application_properties.json")
+MSF_PROPERTIES = MSF_PROPERTIES_FILE
 ARCHIVED = ("events", "dead_letters", *analytics.ANALYTICS)
 
 
@@ -145,14 +145,15 @@ def build(env, config: Config, options: RunOptions):
     return statements
 
 
-def configure(env, config: Config, options: RunOptions) -> None:
+def configure(env, config: Config, options: RunOptions, on_msf: bool = False) -> None:
     conf = env.get_config()
-    conf.set("execution.checkpointing.interval", f"{int(config.job.checkpoint_interval * 1000)} ms")
-    conf.set("execution.checkpointing.dir", local_path(config.job.checkpoint_dir))
-    conf.set("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION")
-    conf.set("restart-strategy.type", "fixed-delay")
-    conf.set("restart-strategy.fixed-delay.attempts", "3")
-    conf.set("restart-strategy.fixed-delay.delay", "2 s")
+    if not on_msf:  # Managed Flink owns checkpoints and restarts (clickflow deploy sets them on the application)
+        conf.set("execution.checkpointing.interval", f"{int(config.job.checkpoint_interval * 1000)} ms")
+        conf.set("execution.checkpointing.dir", local_path(config.job.checkpoint_dir))
+        conf.set("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION")
+        conf.set("restart-strategy.type", "fixed-delay")
+        conf.set("restart-strategy.fixed-delay.attempts", "3")
+        conf.set("restart-strategy.fixed-delay.delay", "2 s")
     conf.set("pipeline.name", f"clickflow ({config.profile})")
     # A shard counts as idle (and stops holding the watermark back) only after this long without
     # records; shorter, and a shard merely waiting its turn while another's records are processed
@@ -180,7 +181,7 @@ def start(config: Config, options: RunOptions, on_msf: bool = False):
 
         jars = [build_udfs()] + ([build_connector()] if config.job.connector == "local" else [])
     env = analytics.create_table_env(config, jars)
-    configure(env, config, options)
+    configure(env, config, options, on_msf)
     if not on_msf:
         env.get_config().set("rest.port", str(config.job.rest_port))
     return build(env, config, options).execute()

@@ -1,0 +1,198 @@
+"""``clickflow package``: the zip Amazon Managed Service for Apache Flink runs.
+
+Layout (paths inside the zip)::
+
+    main.py                    entry point: puts the zip's folders on sys.path, runs jobs.stream.main
+    jobs/ connectors/          the job's Python modules (only what it imports) and connectors/profiles/
+    sql/                       the analytics
+    deps/yaml/                 PyYAML, pure Python (MSF installs nothing with pip)
+    lib/clickflow-msf.jar      Apache Flink's Kinesis SQL connector + clickflow's Java functions, one jar
+    clickflow-package.json     what went in: versions, the connector's SHA-256, the property groups
+
+Managed Flink takes a single ``jarfile``, so the official connector jar (verified against its pin
+first) and the job's function classes are merged into one, as a Maven shade build would do. The
+application's property groups are ``kinesis.analytics.flink.run.options`` (``python``, ``jarfile``)
+and the job's own config, one group per section, which ``load_config`` reads back on the service.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from clickflow import __version__
+from connectors import official
+from connectors.config import TOP_LEVEL_GROUP, Config, Duration
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+RUN_OPTIONS_GROUP = "kinesis.analytics.flink.run.options"
+ENTRY_POINT = "main.py"
+JAR_IN_ZIP = "lib/clickflow-msf.jar"
+MANIFEST = "clickflow-package.json"
+# What jobs/stream.py imports, transitively, from the project (a test runs it from the zip, site-packages off)
+MODULES = (
+    "jobs/__init__.py",
+    "jobs/stream.py",
+    "jobs/analytics.py",
+    "connectors/__init__.py",
+    "connectors/config.py",
+    "connectors/tables.py",
+    "connectors/aws.py",
+    "connectors/profiles/__init__.py",
+)
+# Sections the job reads; producer and stack settings are for the machine that feeds the stream
+JOB_SECTIONS = ("aws", "streams", "analytics", "flink", "job")
+NOT_ON_MSF = {("aws", "credentials"), ("aws", "endpoints"), ("job", "rest_port"), ("job", "connector")}
+
+ENTRY_POINT_TEXT = '''\
+"""clickflow on Amazon Managed Service for Apache Flink (written by `clickflow package`)."""
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE / "deps")]
+
+from jobs.stream import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())
+'''
+
+
+class PackageError(RuntimeError):
+    """The package cannot be built; the message says why."""
+
+
+@dataclass(frozen=True)
+class Package:
+    path: Path
+    entries: list[str]
+    property_groups: list[dict]
+    connector_sha256: str
+    connector_source: str
+
+
+# --------------------------------------------------------------------------- property groups
+
+
+def _property_value(value) -> str:
+    """A config value as MSF property text that ``load_config`` reads back as the same value."""
+    if isinstance(value, Duration):
+        return str(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    text = str(value)
+    return text if yaml.safe_load(text) == text else json.dumps(text)  # e.g. '000000000000' stays text
+
+
+def _flatten(value, prefix: tuple[str, ...], out: dict[str, str]) -> None:
+    if dataclasses.is_dataclass(value):
+        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if (prefix[:1] + (key,)) in NOT_ON_MSF and len(prefix) == 1:
+                continue
+            _flatten(item, prefix + (key,), out)
+        return
+    out[".".join(prefix[1:])] = _property_value(value)
+
+
+def job_property_groups(config: Config) -> list[dict]:
+    """The job's config as MSF property groups: one per section, plus ``clickflow`` for top-level keys."""
+    groups = [{"PropertyGroupId": TOP_LEVEL_GROUP, "PropertyMap": {"bucket": config.bucket}}]
+    for section in JOB_SECTIONS:
+        values: dict[str, str] = {}
+        _flatten(getattr(config, section), (section,), values)
+        if values:
+            groups.append({"PropertyGroupId": section, "PropertyMap": values})
+    return groups
+
+
+def property_groups(config: Config) -> list[dict]:
+    run_options = {"PropertyGroupId": RUN_OPTIONS_GROUP, "PropertyMap": {"python": ENTRY_POINT, "jarfile": JAR_IN_ZIP}}
+    return [run_options, *job_property_groups(config)]
+
+
+# --------------------------------------------------------------------------- the zip
+
+
+def _merge_jars(connector: Path, functions: Path, out: zipfile.ZipFile) -> None:
+    """Write one jar holding every entry of the connector jar, then the function classes it lacks."""
+    import io
+
+    buffer = io.BytesIO()
+    seen: set[str] = set()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as merged:
+        for source in (connector, functions):
+            with zipfile.ZipFile(source) as jar:
+                for info in jar.infolist():
+                    if info.filename in seen:
+                        continue  # the connector's manifest and directories win
+                    seen.add(info.filename)
+                    merged.writestr(info, jar.read(info))
+    out.writestr(JAR_IN_ZIP, buffer.getvalue())
+
+
+def _pyyaml_files() -> list[tuple[Path, str]]:
+    """PyYAML's pure-Python modules (its C extension is built for this machine's Python, not MSF's)."""
+    root = Path(yaml.__file__).resolve().parent
+    return [(path, f"deps/yaml/{path.name}") for path in sorted(root.glob("*.py"))]
+
+
+def build_package(
+    config: Config,
+    output: Path,
+    connector_jar: Path | None = None,
+    maven_url: str = official.MAVEN_CENTRAL,
+    say: Callable[[str], None] = print,
+    on_bytes: Callable[[int, int | None], None] = lambda done, total: None,
+) -> Package:
+    from connectors.kinesis_connector import build_udfs
+
+    artifact = official.KINESIS_CONNECTOR
+    if connector_jar is not None:
+        jar = Path(connector_jar)
+        sha256 = official.check_kinesis_jar(jar, artifact)
+        source = f"--connector-jar {jar}"
+        if artifact.sha256 and sha256 != artifact.sha256:
+            say(f"note: {jar} is not the pinned {artifact.file_name} (SHA-256 {sha256}); using it as given")
+    else:
+        jar = official.fetch_connector(artifact, maven_url, say, on_bytes)
+        sha256 = official.sha256_of(jar)
+        source = artifact.url(maven_url)
+    functions = build_udfs()
+    groups = property_groups(config)
+    files: list[tuple[Path, str]] = [(PROJECT_ROOT / name, name) for name in MODULES]
+    files.append(
+        (PROJECT_ROOT / "connectors/profiles/aws.yaml", "connectors/profiles/aws.yaml")
+    )  # load_config("aws") on MSF
+    files += [(path, f"sql/{path.name}") for path in sorted((PROJECT_ROOT / "sql").glob("*.sql"))]
+    files += _pyyaml_files()
+    manifest = {
+        "clickflow": __version__,
+        "flink": official.FLINK_MINOR,
+        "runtime": "FLINK-" + official.FLINK_MINOR.replace(".", "_"),
+        "connector": {"artifact": artifact.coordinates, "from": source, "sha256": sha256},
+        "jarfile": JAR_IN_ZIP,
+        "property_groups": groups,
+    }
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(output.name + ".part")
+    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(ENTRY_POINT, ENTRY_POINT_TEXT)
+        for path, name in files:
+            archive.write(path, name)
+        _merge_jars(jar, functions, archive)
+        archive.writestr(MANIFEST, json.dumps(manifest, indent=2) + "\n")
+        entries = archive.namelist()
+    partial.replace(output)
+    return Package(output, entries, groups, sha256, source)
