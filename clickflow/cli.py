@@ -104,6 +104,9 @@ def cmd_stack(args) -> int:
         _say(f"streams: {', '.join(s.name for s in config.streams.values())}; bucket: s3://{config.bucket}")
     elif args.action == "down":
         stack.down(config, _say)
+    elif args.action == "create":
+        stack.ensure_resources(config, _say)
+        _say(f"streams: {', '.join(s.name for s in config.streams.values())}; bucket: s3://{config.bucket}")
     else:
         states = stack.status(config)
         for state in states:
@@ -405,9 +408,10 @@ def build_parser() -> argparse.ArgumentParser:
         "start, stop or inspect the local AWS stack on 127.0.0.1",
         "The embedded local AWS stack: kinesalite serves Kinesis, moto_server serves S3 and the other AWS "
         "APIs, both on 127.0.0.1 at the profile's endpoints. `up` starts what is not running and creates "
-        "the profile's streams and bucket (safe to repeat); `down` stops what `up` started.",
+        "the profile's streams and bucket (safe to repeat); `down` stops what `up` started; `create` only creates "
+        "the streams and bucket at the profile's endpoints (compose's one-shot setup service runs it).",
     )
-    p.add_argument("action", choices=["up", "down", "status"])
+    p.add_argument("action", choices=["up", "down", "status", "create"])
     p.set_defaults(func=cmd_stack)
 
     p = add(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
-from connectors.config import Config, ConfigError, is_loopback_url
+from connectors.config import Config, ConfigError, is_local_url
 
 # The embedded stack checks no signatures; these dummy keys are only ever sent to loopback
 # endpoints (load_config refuses aws.credentials: local with any other endpoint).
@@ -55,13 +56,38 @@ def credentials(config: Config):
 
 def client(config: Config, service: str, **options):
     endpoint = endpoint_for(config, service)
-    if config.aws.credentials == "local" and endpoint and not is_loopback_url(endpoint):
+    if config.aws.credentials == "local" and endpoint and not is_local_url(endpoint):
         raise ConfigError(
-            f"endpoint for {service} is {endpoint} (from the environment), which is not loopback; "
-            "the local profile's dummy credentials are only sent to 127.0.0.1"
+            f"endpoint for {service} is {endpoint} (from the environment), which is not local; "
+            "the local profile's dummy credentials are only sent to 127.0.0.1 or a compose service"
         )
     import botocore.config
 
     retries = options.pop("retries", {"max_attempts": 3, "mode": "standard"})
     botocore_config = botocore.config.Config(retries=retries, **options)
     return session(config).client(service, endpoint_url=endpoint, config=botocore_config)
+
+
+def ensure_bucket(
+    s3, bucket: str, region: str, say: Callable[[str], None] = lambda _: None, dry_run: bool = False
+) -> None:
+    """Create ``bucket`` unless it exists (in ``region``); with ``dry_run`` only say so."""
+    from botocore.exceptions import ClientError
+
+    try:
+        s3.head_bucket(Bucket=bucket)
+        return
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("404", "NoSuchBucket", "NotFound"):
+            raise
+    say(f"{'would create' if dry_run else 'created'} bucket s3://{bucket}")
+    if dry_run:
+        return
+    try:
+        if region == "us-east-1":
+            s3.create_bucket(Bucket=bucket)
+        else:
+            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise

@@ -149,6 +149,12 @@ class JobConfig:
     archive_roll_size: str = "128mb"  # a part file is rolled at this size ...
     archive_roll_interval: Duration = Duration(900.0)  # ... or this age, and always on a checkpoint
     rest_port: int = 0  # local runs: Flink's REST API (job status, metrics) on 127.0.0.1; 0 = any free port
+    # A Flink cluster's REST address (host:port) to submit to; empty: an embedded Flink (local runs)
+    cluster: str = ""
+    # AWS endpoints as the cluster's connectors see them (compose: service names); empty: aws.endpoints
+    endpoints: dict[str, str] = field(default_factory=dict)
+    # The official Kinesis connector jar for planning a cluster job; empty: the pinned one, from the cache
+    connector_jar: str = ""
 
 
 @dataclass(frozen=True)
@@ -417,6 +423,15 @@ def is_loopback_url(url: str) -> bool:
     return bool(_LOOPBACK.match(url))
 
 
+_SERVICE_NAME = re.compile(r"^https?://[a-z0-9][a-z0-9-]*(:\d+)?(/.*)?$")
+
+
+def is_local_url(url: str) -> bool:
+    """Loopback, or a single-label host name (a compose service such as ``http://kinesis:4567``),
+    which only a private network resolves: never a public AWS endpoint."""
+    return is_loopback_url(url) or bool(_SERVICE_NAME.match(url))
+
+
 def _check(config: Config, origins: _Origins) -> None:
     """Cross-field rules that types alone cannot say."""
     if config.aws.credentials not in ("chain", "local"):
@@ -424,7 +439,7 @@ def _check(config: Config, origins: _Origins) -> None:
     for service, url in config.aws.endpoints.items():
         if not re.match(r"^https?://[^/\s]+(/.*)?$", url):
             raise _fail(origins, ("aws", "endpoints", service), f"not an http(s) URL: {url!r}")
-        if config.aws.credentials == "local" and not is_loopback_url(url):
+        if config.aws.credentials == "local" and not is_local_url(url):
             raise _fail(
                 origins,
                 ("aws", "endpoints", service),
@@ -474,6 +489,11 @@ def _check_job(job: JobConfig, origins: _Origins) -> None:
                 ("job", "start_position"),
                 f"expected trim_horizon, latest or a UTC time like 2019-10-01T00:00:00Z, got {job.start_position!r}",
             ) from None
+    if job.cluster and not re.match(r"^[A-Za-z0-9.-]+:\d{1,5}$", job.cluster):
+        raise _fail(origins, ("job", "cluster"), f"expected host:port of Flink's REST API, got {job.cluster!r}")
+    for service, url in job.endpoints.items():
+        if not is_local_url(url) and not re.match(r"^https://", url):
+            raise _fail(origins, ("job", "endpoints", service), f"expected a local or https URL, got {url!r}")
     if not 0 <= job.rest_port <= 65535:
         raise _fail(origins, ("job", "rest_port"), f"expected 0..65535, got {job.rest_port}")
     if job.checkpoint_interval < 0.1:

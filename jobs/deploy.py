@@ -312,21 +312,6 @@ def _client_error_code(exc) -> str:
     return getattr(exc, "response", {}).get("Error", {}).get("Code", "")
 
 
-def _ensure_bucket(s3, plan: Plan, dry_run: bool, say) -> None:
-    from botocore.exceptions import ClientError
-
-    try:
-        s3.head_bucket(Bucket=plan.bucket)
-        return
-    except ClientError as exc:
-        if _client_error_code(exc) not in ("404", "NoSuchBucket", "NotFound"):
-            raise DeployError(f"s3://{plan.bucket}: {exc}") from None
-    say(f"{'would create' if dry_run else 'creating'} bucket s3://{plan.bucket}")
-    if not dry_run:
-        extra = {} if plan.region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": plan.region}}
-        s3.create_bucket(Bucket=plan.bucket, **extra)
-
-
 def _ensure_logs(logs, plan: Plan, dry_run: bool, say) -> None:
     found = logs.describe_log_groups(logGroupNamePrefix=plan.log_group).get("logGroups", [])
     if not any(group["logGroupName"] == plan.log_group for group in found):
@@ -408,7 +393,9 @@ def deploy(
     say(f"IAM policy of the application's role: {options.policy_out}")
     current = _find_application(clients.msf, plan.application)
     dry = options.dry_run
-    _ensure_bucket(clients.s3, plan, dry, say)
+    from connectors.aws import ensure_bucket
+
+    ensure_bucket(clients.s3, plan.bucket, plan.region, say, dry_run=dry)
     say(f"{'would upload' if dry else 'uploading'} {package.path} to s3://{plan.bucket}/{plan.code_key}")
     if not dry:
         clients.s3.upload_file(str(package.path), plan.bucket, plan.code_key)

@@ -16,6 +16,7 @@ Outputs:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -171,18 +172,48 @@ def latest_checkpoint(config: Config) -> str | None:
     return found[-1].parent.as_uri() if found else None
 
 
+def cluster_settings(config: Config) -> dict[str, str]:
+    """Flink settings that send the job to ``job.cluster`` (compose) instead of an embedded Flink."""
+    host, _, port = config.job.cluster.rpartition(":")
+    return {"execution.target": "remote", "rest.address": host, "rest.port": port}
+
+
+def as_seen_by_cluster(config: Config) -> Config:
+    """The config with ``job.endpoints`` (how the cluster reaches AWS) in place of ``aws.endpoints``."""
+    if not config.job.endpoints:
+        return config
+    endpoints = {**config.aws.endpoints, **config.job.endpoints}
+    return dataclasses.replace(config, aws=dataclasses.replace(config.aws, endpoints=endpoints))
+
+
+def _jars(config: Config) -> list[Path]:
+    """pipeline.jars for a job submitted from here: the job's functions, and the Kinesis connector
+    to plan with — clickflow's own (local) or the official one (a cluster also has it in lib/)."""
+    from connectors.kinesis_connector import build as build_connector
+    from connectors.kinesis_connector import build_udfs
+
+    if config.job.connector == "local":
+        return [build_udfs(), build_connector()]
+    from connectors import official
+
+    if config.job.connector_jar:
+        jar = project_path(config.job.connector_jar)
+        official.check_kinesis_jar(jar)
+    else:
+        jar = official.fetch_connector()
+    return [build_udfs(), jar]
+
+
 def start(config: Config, options: RunOptions, on_msf: bool = False):
     """Build and submit the job; returns its TableResult. Locally the jars are compiled here (the
     local connector only for job.connector: local); on Managed Flink they come in the package."""
-    jars = []
-    if not on_msf:
-        from connectors.kinesis_connector import build as build_connector
-        from connectors.kinesis_connector import build_udfs
-
-        jars = [build_udfs()] + ([build_connector()] if config.job.connector == "local" else [])
-    env = analytics.create_table_env(config, jars)
+    env = analytics.create_table_env(config, [] if on_msf else _jars(config))
     configure(env, config, options, on_msf)
-    if not on_msf:
+    if config.job.cluster:
+        for key, value in cluster_settings(config).items():
+            env.get_config().set(key, value)
+        config = as_seen_by_cluster(config)
+    elif not on_msf:
         env.get_config().set("rest.port", str(config.job.rest_port))
     return build(env, config, options).execute()
 
@@ -204,7 +235,7 @@ def run(config: Config, options: RunOptions, say=print) -> int:
     from producer.replay import check_stream
 
     check_stream(config, config.stream("events").name)  # fail early and clearly, e.g. when the stack is down
-    if config.job.rest_port and not _port_free(config.job.rest_port):
+    if not config.job.cluster and config.job.rest_port and not _port_free(config.job.rest_port):
         raise ConfigError(
             f"job.rest_port {config.job.rest_port} is in use on 127.0.0.1 (another Flink?); "
             "--set job.rest_port=0 picks any free port"
@@ -224,7 +255,9 @@ def run(config: Config, options: RunOptions, say=print) -> int:
     outputs = sorted({config.output_stream(name).name for name in (*analytics.ANALYTICS, "dead_letters")})
     say(f"outputs: streams {', '.join(outputs)}")
     say(f"archive: {config.job.archive}   checkpoints: {config.job.checkpoint_dir}")
-    if config.job.rest_port:
+    if config.job.cluster:
+        say(f"submitted to the Flink cluster at http://{config.job.cluster}/#/job/running/{client.get_job_id()}")
+    elif config.job.rest_port:
         say(
             f"status and metrics (dead letters: the `deadLetters` counter): "
             f"http://127.0.0.1:{config.job.rest_port}/jobs/{client.get_job_id()}"

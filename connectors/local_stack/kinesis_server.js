@@ -30,18 +30,21 @@ require.cache[actionPath].exports = function getShardIteratorAtTip(store, data, 
 const kinesalite = require('kinesalite')
 
 const port = Number.parseInt(process.argv[2], 10)
+// Loopback unless told otherwise: only the compose image passes 0.0.0.0 (inside its container,
+// whose port is published on the host's 127.0.0.1 only).
+const host = process.argv[3] || '127.0.0.1'
 if (!Number.isInteger(port) || port <= 0 || port > 65535) {
-  console.error(`usage: node kinesis_server.js PORT (got ${process.argv[2]})`)
+  console.error(`usage: node kinesis_server.js PORT [HOST] (got ${process.argv[2]})`)
   process.exit(2)
 }
 // No artificial CREATING/UPDATING delays; a shard limit far above what the local profiles use.
 const server = kinesalite({ createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0, shardLimit: 500 })
 server.on('error', (err) => {
-  console.error(`kinesalite: cannot listen on 127.0.0.1:${port}: ${err.message}`)
+  console.error(`kinesalite: cannot listen on ${host}:${port}: ${err.message}`)
   process.exit(1)
 })
-server.listen(port, '127.0.0.1', () => {
-  console.log(`kinesalite listening on http://127.0.0.1:${server.address().port}`)
+server.listen(port, host, () => {
+  console.log(`kinesalite listening on http://${host}:${server.address().port}`)
 })
 for (const signal of ['SIGTERM', 'SIGINT']) {
   process.on(signal, () => server.close(() => process.exit(0)))

@@ -317,22 +317,7 @@ def ensure_resources(config: Config, say: Callable[[str], None] = lambda _: None
                     f"(the profile asks for {spec.shards}); left as it is"
                 )
         kinesis.get_waiter("stream_exists").wait(StreamName=spec.name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
-    s3 = aws.client(config, "s3")
-    try:
-        s3.head_bucket(Bucket=config.bucket)
-        return
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] not in ("404", "NoSuchBucket", "NotFound"):
-            raise
-    try:
-        if config.aws.region == "us-east-1":
-            s3.create_bucket(Bucket=config.bucket)
-        else:
-            s3.create_bucket(Bucket=config.bucket, CreateBucketConfiguration={"LocationConstraint": config.aws.region})
-        say(f"created bucket s3://{config.bucket}")
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-            raise
+    aws.ensure_bucket(aws.client(config, "s3"), config.bucket, config.aws.region, say)
 
 
 # --------------------------------------------------------------------------- commands

@@ -132,7 +132,7 @@ def test_endpoint_precedence(monkeypatch):
 
 def test_local_client_refuses_non_loopback_env_endpoint(monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL_KINESIS", "https://kinesis.eu-west-1.amazonaws.com")
-    with pytest.raises(ConfigError, match="not loopback"):
+    with pytest.raises(ConfigError, match="which is not local"):
         aws.client(load_config("local"), "kinesis")
 
 
@@ -142,3 +142,13 @@ def test_duration_parse_and_show():
     assert str(Duration.parse("1h")) == "1h" and str(Duration.parse("90s")) == "90s"
     with pytest.raises(ValueError):
         Duration.parse("10 minutes")
+
+
+def test_dummy_keys_go_to_loopback_or_a_compose_service_only():
+    from connectors.config import is_local_url
+
+    assert is_local_url("http://127.0.0.1:4567") and is_local_url("http://kinesis:4567")
+    assert not is_local_url("https://kinesis.us-east-1.amazonaws.com")
+    assert not is_local_url("http://evil.example:4567")
+    with pytest.raises(ConfigError, match="job.cluster: expected host:port"):
+        load_config("compose", overrides=["job.cluster=http://127.0.0.1:8081"])

@@ -1,0 +1,60 @@
+# syntax=docker/dockerfile:1
+# Images for docker-compose.yml. Two targets:
+#   flink      the official Flink 2.2 image (Java 17) + Python + apache-flink + clickflow, with Apache
+#              Flink's Kinesis SQL connector in lib/ and the S3 filesystem plugin enabled
+#   kinesis    kinesalite (the same Kinesis emulator and patch as the embedded stack)
+# Versions are pinned here and nowhere else in this file; tests/unit/test_compose.py holds them to
+# pyproject.toml (apache-flink) and connectors/official.py (the connector and its checksum).
+
+ARG FLINK_IMAGE=flink:2.2.1-java17
+
+FROM node:20-bookworm-slim AS kinesis
+WORKDIR /opt/kinesis
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund --loglevel=error
+COPY connectors/local_stack/kinesis_server.js ./
+# 0.0.0.0 inside the container only; docker-compose.yml publishes the port on the host's 127.0.0.1
+CMD ["node", "kinesis_server.js", "4567", "0.0.0.0"]
+
+FROM ${FLINK_IMAGE} AS flink
+ARG APACHE_FLINK_SPEC="apache-flink==2.2.*"
+ARG KINESIS_CONNECTOR_VERSION=6.0.0-2.0
+# Empty until recorded in connectors/official.py; the download is then checked against Maven Central's SHA-1.
+ARG KINESIS_CONNECTOR_SHA256=
+ARG MAVEN_URL=https://repo1.maven.org/maven2
+USER root
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 python3-pip python3-venv curl ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && python3 -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+RUN pip install --no-cache-dir "${APACHE_FLINK_SPEC}"
+# Apache Flink's Kinesis SQL connector, pinned and checked, into lib/ (every job on the cluster sees it)
+RUN set -eu; \
+    name=flink-sql-connector-aws-kinesis-streams; \
+    jar=$name-$KINESIS_CONNECTOR_VERSION.jar; \
+    url=$MAVEN_URL/org/apache/flink/$name/$KINESIS_CONNECTOR_VERSION/$jar; \
+    curl -fsSLo /tmp/$jar "$url"; \
+    if [ -n "$KINESIS_CONNECTOR_SHA256" ]; then \
+      echo "$KINESIS_CONNECTOR_SHA256  /tmp/$jar" | sha256sum -c -; \
+    else \
+      echo "$(curl -fsSL "$url.sha1" | cut -c1-40)  /tmp/$jar" | sha1sum -c -; \
+      echo "SHA-256 of $jar: $(sha256sum /tmp/$jar | cut -d' ' -f1)"; \
+    fi; \
+    mv /tmp/$jar /opt/flink/lib/$jar
+# The S3 filesystem plugin ships in the image's opt/; a plugin is enabled by its own folder under plugins/
+RUN mkdir -p /opt/flink/plugins/s3-fs-hadoop \
+ && cp /opt/flink/opt/flink-s3-fs-hadoop-*.jar /opt/flink/plugins/s3-fs-hadoop/
+# Flink's own SQL client and gateway come with the distribution; fail the build if they do not
+RUN test -x /opt/flink/bin/sql-client.sh && test -x /opt/flink/bin/sql-gateway.sh \
+ && ls /opt/flink/opt/flink-sql-gateway-*.jar /opt/flink/opt/flink-sql-client-*.jar
+# clickflow itself: the producer, `clickflow stack create`, and the job's SQL
+COPY pyproject.toml README.md /opt/clickflow/
+COPY clickflow /opt/clickflow/clickflow
+COPY connectors /opt/clickflow/connectors
+COPY jobs /opt/clickflow/jobs
+COPY producer /opt/clickflow/producer
+COPY sql /opt/clickflow/sql
+# editable: the job finds sql/ and the profiles where they were copied
+RUN pip install --no-cache-dir -e /opt/clickflow && chown -R flink:flink /opt/clickflow
+USER flink

@@ -1,0 +1,122 @@
+"""docker-compose.yml and the Dockerfile, validated without Docker (it does not run on this machine):
+the services are there and wired, every port is published on 127.0.0.1 only, the pinned versions
+agree with pyproject.toml and connectors/official.py, and the compose profile matches the file."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from connectors import official
+from connectors.config import load_config
+from jobs.stream import as_seen_by_cluster, cluster_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def compose():
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+@pytest.fixture(scope="module")
+def dockerfile():
+    text = (ROOT / "Dockerfile").read_text()
+    return text.replace("\\\n", " ")  # join continued lines
+
+
+def build_args(dockerfile: str) -> dict[str, str]:
+    return {m[0]: m[1].strip('"') for m in re.findall(r"^ARG (\w+)=(.*)$", dockerfile, re.M)}
+
+
+def flink_pin() -> str:
+    """The apache-flink requirement in pyproject.toml, e.g. ``2.2.*``."""
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    (spec,) = [d for d in deps if d.startswith("apache-flink")]
+    return spec.split("==")[1]
+
+
+def test_services_and_what_they_run(compose):
+    services = compose["services"]
+    assert {"jobmanager", "taskmanager", "kinesis", "s3", "setup", "producer"} <= set(services)
+    assert services["jobmanager"]["command"] == ["jobmanager"]
+    assert services["taskmanager"]["command"] == ["taskmanager"]
+    for name in ("jobmanager", "taskmanager"):
+        assert services[name]["build"]["target"] == "flink"
+        properties = yaml.safe_load(services[name]["environment"]["FLINK_PROPERTIES"])
+        assert properties["jobmanager.rpc.address"] == "jobmanager"
+        assert properties["s3.endpoint"] == "http://s3:4566"
+    assert services["kinesis"]["build"]["target"] == "kinesis"
+    assert services["setup"]["command"][:3] == ["clickflow", "stack", "create"]
+    assert services["jobmanager"]["depends_on"]["setup"]["condition"] == "service_completed_successfully"
+    assert "clickflow replay" in " ".join(services["producer"]["command"])
+
+
+def test_ports_are_published_on_loopback_only(compose):
+    published = []
+    for name, service in compose["services"].items():
+        for port in service.get("ports", []):
+            text = (
+                port
+                if isinstance(port, str)
+                else f"{port.get('host_ip', '')}:{port.get('published')}:{port.get('target')}"
+            )
+            assert text.startswith("127.0.0.1:"), f"{name} publishes {text} beyond loopback"
+            published.append(int(text.split(":")[1]))
+    assert sorted(published) == [4566, 4567, 8081]
+
+
+def test_no_credentials_only_the_emulators_dummy_keys(compose):
+    from connectors.aws import _LOCAL_KEY_ID, _LOCAL_SECRET
+
+    text = (ROOT / "docker-compose.yml").read_text()
+    keys = set(re.findall(r"AWS_ACCESS_KEY_ID: (\S+)", text)) | set(re.findall(r"AWS_SECRET_ACCESS_KEY: (\S+)", text))
+    assert keys == {_LOCAL_KEY_ID, _LOCAL_SECRET}
+
+
+def test_the_compose_profile_matches_the_file(compose):
+    config = load_config("compose")
+    ports = {int(p.split(":")[1]) for s in compose["services"].values() for p in s.get("ports", [])}
+    for url in config.aws.endpoints.values():
+        host, port = re.match(r"https?://([^:/]+):(\d+)", url).groups()
+        assert host == "127.0.0.1" and int(port) in ports
+    for url in config.job.endpoints.values():  # the cluster's view: service names on the compose network
+        host, port = re.match(r"https?://([^:/]+):(\d+)", url).groups()
+        assert host in compose["services"]
+        assert any(p.endswith(f":{port}") for p in compose["services"][host]["ports"])
+    assert cluster_settings(config) == {"execution.target": "remote", "rest.address": "127.0.0.1", "rest.port": "8081"}
+    assert as_seen_by_cluster(config).aws.endpoints["kinesis"] == "http://kinesis:4567"
+    assert config.job.connector == "official"
+
+
+def test_pinned_versions_agree(dockerfile):
+    args = build_args(dockerfile)
+    minor = flink_pin().removesuffix(".*")
+    assert minor == official.FLINK_MINOR
+    image, tag = args["FLINK_IMAGE"].split(":")
+    assert image == "flink" and tag.startswith(minor + ".") and tag.endswith("-java17")
+    assert args["APACHE_FLINK_SPEC"] == f"apache-flink=={flink_pin()}"
+    assert args["KINESIS_CONNECTOR_VERSION"] == official.KINESIS_CONNECTOR.version
+    assert args["KINESIS_CONNECTOR_SHA256"] == (official.KINESIS_CONNECTOR.sha256 or "")
+    import pyflink.version
+
+    assert pyflink.version.__version__.startswith(minor + ".")  # the wheel installed here
+    assert tag.removesuffix("-java17") == pyflink.version.__version__  # cluster and client: one Flink
+
+
+def test_dockerfile_builds_what_the_cluster_needs(dockerfile):
+    assert re.search(r"^FROM \$\{FLINK_IMAGE\} AS flink$", dockerfile, re.M)
+    assert re.search(r"^FROM node:\d+[\w.-]* AS kinesis$", dockerfile, re.M)
+    assert "python3" in dockerfile and 'pip install --no-cache-dir "${APACHE_FLINK_SPEC}"' in dockerfile
+    assert "/opt/flink/lib/$jar" in dockerfile and "sha256sum -c" in dockerfile and "sha1sum -c" in dockerfile
+    assert "plugins/s3-fs-hadoop" in dockerfile and "flink-s3-fs-hadoop-*.jar" in dockerfile
+    assert "sql-client.sh" in dockerfile and "flink-sql-gateway-" in dockerfile
+    # every COPY source exists
+    for sources in re.findall(r"^COPY (?!--from)(.+) \S+$", dockerfile, re.M):
+        for source in sources.split():
+            assert (ROOT / source).exists(), source
+    assert dockerfile.rstrip().endswith("USER flink")  # the cluster does not run as root
