@@ -45,7 +45,9 @@ class CliError(Exception):
 def _config_options() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("configuration")
-    group.add_argument("--profile", default="local", help="config profile: local (default), compose or aws")
+    group.add_argument(
+        "--profile", help="config profile: local, compose or aws (default: local; aws for package and deploy)"
+    )
     group.add_argument("--config", metavar="FILE", help="YAML config file laid over the profile")
     group.add_argument(
         "--set",
@@ -58,10 +60,10 @@ def _config_options() -> argparse.ArgumentParser:
     return parent
 
 
-def _load(args):
+def _load(args, default_profile: str = "local"):
     from connectors.config import load_config
 
-    return load_config(args.profile, args.config, args.overrides)
+    return load_config(args.profile or default_profile, args.config, args.overrides)
 
 
 def _say(text: str) -> None:
@@ -319,7 +321,7 @@ def _package(args, config, say=_say):
 
 
 def cmd_package(args) -> int:
-    config = _load(args)
+    config = _load(args, "aws")  # what is packaged runs on AWS
     package = _package(args, config)
     _say(f"wrote {package.path} ({package.path.stat().st_size / 1e6:.1f} MB, {len(package.entries)} entries)")
     _say(f"connector: {package.connector_source} (SHA-256 {package.connector_sha256})")
@@ -334,7 +336,7 @@ def cmd_deploy(args) -> int:
     from jobs.deploy import Clients, DeployOptions, deploy
     from jobs.package import Package
 
-    config = _load(args)
+    config = _load(args, "aws")
     if args.package:
         path = Path(args.package)
         if not path.is_file():
@@ -365,6 +367,32 @@ def cmd_deploy(args) -> int:
         policy_out=Path(args.policy_out),
     )
     deploy(config, package, options, Clients.for_config(config), say=_say)
+    return 0
+
+
+# --------------------------------------------------------------------------- explore
+
+
+def cmd_explore(args) -> int:
+    from connectors.local_stack.stack import state_dir
+    from jobs.explore import Explorer, ShellSettings, check_options, interactive, print_rows
+    from producer.replay import check_stream
+
+    config = _load(args)
+    check_options(args.mode, args.max_rows, args.timeout)
+    check_stream(config, config.stream("events").name)  # fail early and clearly, e.g. when the stack is down
+    if args.execute is None:
+        _say("starting Flink and registering the tables ...")
+    explorer = Explorer(config, start=args.start, bounded=args.bounded)
+    if args.execute is None:
+        settings = ShellSettings(args.mode, args.max_rows or 50, args.timeout)
+        return interactive(explorer, settings, state_dir(config) / "explore_history", sys.stdout, _say)
+    timeout = args.timeout if args.timeout is not None else (None if args.bounded else 60.0)
+    with _graceful_interrupt() as interrupted:
+        outcome = explorer.run(args.execute, args.mode, args.max_rows, timeout, interrupted=interrupted)
+    print_rows(outcome, sys.stdout, args.format, args.max_rows)
+    if outcome.stopped_by == "timeout":
+        print(f"clickflow explore: stopped after --timeout {timeout:g}s; the query had not ended", file=sys.stderr)
     return 0
 
 
@@ -601,7 +629,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  clickflow package --connector-jar ~/Downloads/flink-sql-connector-aws-kinesis-streams-6.0.0-2.0.jar",
     )
     add_package_options(p)
-    p.set_defaults(func=cmd_package, profile="aws")  # what is packaged is for AWS
+    p.set_defaults(func=cmd_package)
 
     p = add(
         "deploy",
@@ -628,7 +656,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=900.0, metavar="SECONDS", help="how long to wait (default: 900)")
     p.add_argument("--dry-run", action="store_true", help="print what would be done; change nothing")
     p.add_argument("--policy-out", default="out/msf/iam-policy.json", metavar="FILE", help="where to write the policy")
-    p.set_defaults(func=cmd_deploy, profile="aws")
+    p.set_defaults(func=cmd_deploy)
+
+    p = add(
+        "explore",
+        "interactive SQL over the live streams, Studio style (update, append, single)",
+        "A SQL shell over the profile's streams, like a Managed Flink Studio (Zeppelin %flink.ssql) notebook, in "
+        "the terminal. Registered: events and clicks (the events stream), each analytic as a view over them "
+        "(unique_visitors, active_page_views, top_categories, cart_abandonment, anomalies), dead_letters, and the "
+        "job's output streams as <analytic>_stream and dead_letters_stream. Results show in one of Studio's modes: "
+        "update (a table kept current from the query's changelog), append (rows as they arrive) or single (one "
+        "value, refreshed). Statements end with ';' and may span lines; history is kept. With -e, one statement "
+        "runs and its rows are printed (for scripts).\n\n"
+        "examples:\n"
+        "  clickflow explore\n"
+        "  clickflow explore -e 'SELECT event_type, COUNT(*) FROM clicks GROUP BY event_type' --bounded\n"
+        "  clickflow explore -e 'SELECT * FROM anomalies' --mode append --max-rows 5 --timeout 120\n"
+        "  clickflow explore -e 'SELECT COUNT(DISTINCT user_id) FROM clicks' --mode single --bounded",
+    )
+    p.add_argument("-e", "--execute", metavar="SQL", help="run this one statement, print its rows, exit")
+    p.add_argument("--mode", default="update", help="update (default), append or single")
+    p.add_argument("--max-rows", type=int, metavar="N", help="append: stop after N rows; update: show at most N")
+    p.add_argument(
+        "--timeout", type=float, metavar="S", help="stop a query after S seconds (-e default: 60, none with --bounded)"
+    )
+    p.add_argument(
+        "--from",
+        dest="start",
+        metavar="POSITION",
+        help="where the events stream is read from: trim_horizon, latest or a UTC time (default: job.start_position)",
+    )
+    p.add_argument("--bounded", action="store_true", help="read the streams only to their end as of now: queries end")
+    p.add_argument("--format", choices=["table", "json"], default="table", help="-e output: a table or JSON lines")
+    p.set_defaults(func=cmd_explore)
 
     p = add(
         "demo",
@@ -654,6 +714,7 @@ def main(argv: list[str] | None = None) -> int:
     from jobs.analytics import RenderError
     from jobs.analyze import AnalyzeError
     from jobs.deploy import DeployError
+    from jobs.explore import ExploreError
     from producer.delivery import FatalKinesisError
     from producer.rows import SchemaError
     from producer.source import SourceError
@@ -673,6 +734,7 @@ def main(argv: list[str] | None = None) -> int:
         RenderError,
         ConnectorJarError,
         DeployError,
+        ExploreError,
         ValueError,
     ) as exc:
         print(f"clickflow {args.command}: error: {exc}", file=sys.stderr)
@@ -695,7 +757,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"clickflow {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except EndpointConnectionError as exc:
-        hint = " Is the local stack up? Run `clickflow stack up`." if args.profile == "local" else ""
+        hint = " Is the local stack up? Run `clickflow stack up`." if args.profile in (None, "local") else ""
         print(
             f"clickflow {args.command}: error: cannot connect to {exc.kwargs.get('endpoint_url')}.{hint}",
             file=sys.stderr,

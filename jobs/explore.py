@@ -1,0 +1,455 @@
+"""``clickflow explore``: Studio-style (Zeppelin ``%flink.ssql``) interactive SQL over the live streams.
+
+Flink's own SQL client cannot start from the apache-flink wheel (it needs the flink-sql-gateway jar),
+so this is a small shell on PyFlink's TableEnvironment, in an embedded Flink with clickflow's Kinesis
+connector (it speaks to the profile's endpoints: the local stack, compose's emulators, or AWS).
+
+Registered up front:
+  events, clicks                       the events stream and its valid events (sql/events.sql)
+  <analytic> for each of sql/          each analytic as a view over the events
+  dead_letters                         records the analytics cannot use, with the reason
+  <analytic>_stream, dead_letters_stream   the job's output streams, read from their start
+
+Results are shown in Studio's three modes, all driven by the query's changelog:
+  update   a table kept current: +I and +U add a row, -U and -D take one away
+  append   new rows as they arrive (insert-only queries)
+  single   one value (the first column of the latest row), refreshed in place
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import decimal
+import json
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from connectors.config import Config, ConfigError
+from connectors.tables import kinesis_options
+from jobs import analytics
+
+MODES = ("update", "append", "single")
+
+
+class ExploreError(RuntimeError):
+    """A statement cannot be shown as asked; the message says why."""
+
+
+# --------------------------------------------------------------------------- the three views
+
+
+@dataclass
+class ChangelogTable:
+    """``update`` mode: the query's result as a table, kept current from its changelog."""
+
+    columns: list[str]
+    rows: list[tuple] = field(default_factory=list)
+    changes: int = 0
+
+    def apply(self, kind: str, row: Sequence) -> None:
+        row = tuple(row)
+        self.changes += 1
+        if kind in ("+I", "+U"):
+            self.rows.append(row)
+        elif kind in ("-U", "-D"):
+            try:
+                self.rows.remove(row)
+            except ValueError:
+                raise ExploreError(f"the changelog retracts a row the table does not hold: {kind} {row}") from None
+        else:
+            raise ExploreError(f"unknown change kind {kind!r}")
+
+
+@dataclass
+class AppendLog:
+    """``append`` mode: every row, in arrival order; a query that updates rows cannot be shown so."""
+
+    columns: list[str]
+    rows: list[tuple] = field(default_factory=list)
+    changes: int = 0
+
+    def apply(self, kind: str, row: Sequence) -> None:
+        if kind != "+I":
+            raise ExploreError(
+                f"append mode shows insert-only results, but this query sends {kind} changes "
+                "(it updates rows it has shown): use --mode update"
+            )
+        self.changes += 1
+        self.rows.append(tuple(row))
+
+
+@dataclass
+class SingleValue:
+    """``single`` mode: the first column of the latest row (cleared when that row is retracted)."""
+
+    columns: list[str]
+    value: object = None
+    changes: int = 0
+
+    def apply(self, kind: str, row: Sequence) -> None:
+        self.changes += 1
+        if kind in ("+I", "+U"):
+            self.value = row[0] if len(row) else None
+        elif kind in ("-U", "-D") and len(row) and row[0] == self.value:
+            self.value = None
+
+    @property
+    def rows(self) -> list[tuple]:
+        return [] if self.value is None else [(self.value,)]
+
+
+def new_view(mode: str, columns: list[str]):
+    if mode not in MODES:
+        raise ExploreError(f"unknown mode {mode!r} (choose one of {', '.join(MODES)})")
+    return {"update": ChangelogTable, "append": AppendLog, "single": SingleValue}[mode](list(columns))
+
+
+# --------------------------------------------------------------------------- showing values
+
+
+def show_value(value) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, dt.datetime):
+        text = value.isoformat(sep=" ", timespec="milliseconds")
+        return text.removesuffix(".000")
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def json_value(value):
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return show_value(value)
+    if isinstance(value, decimal.Decimal):
+        return float(value) if value != value.to_integral_value() else int(value)
+    return value
+
+
+def render_table(columns: Sequence[str], rows: Iterable[Sequence], max_rows: int | None = None) -> list[str]:
+    rows = list(rows)
+    shown = rows if max_rows is None else rows[:max_rows]
+    cells = [[show_value(v) for v in row] for row in shown]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    line = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+    out = [line, "| " + " | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)) + " |", line]
+    out += ["| " + " | ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) + " |" for r in cells]
+    out.append(line)
+    more = len(rows) - len(shown)
+    out.append(f"{len(rows)} row{'s' if len(rows) != 1 else ''}" + (f" ({more} not shown: --max-rows)" if more else ""))
+    return out
+
+
+def render(view, max_rows: int | None = None) -> list[str]:
+    if isinstance(view, SingleValue):
+        return [show_value(view.value)]
+    return render_table(view.columns, view.rows, max_rows)
+
+
+# --------------------------------------------------------------------------- the engine
+
+
+@dataclass(frozen=True)
+class Outcome:
+    view: object
+    finished: bool  # the query ended by itself (bounded input, or a finite result)
+    stopped_by: str | None  # "max-rows", "timeout" or "interrupt"
+
+
+class Explorer:
+    """A TableEnvironment with every clickflow table registered, running one statement at a time."""
+
+    def __init__(self, config: Config, start: str | None = None, bounded: bool = False):
+        from connectors.kinesis_connector import build as build_connector
+        from connectors.kinesis_connector import build_udfs
+        from jobs.stream import RunOptions, source_options
+
+        # Always clickflow's own connector, in this process, at the profile's endpoints as seen from here
+        config = dataclasses.replace(config, job=dataclasses.replace(config.job, connector="local", cluster=""))
+        self.config = config
+        self.env = analytics.create_table_env(config, [build_udfs(), build_connector()])
+        self.env.get_config().set("rest.port", "0")
+        options = RunOptions(start=start, bounded=bounded)
+        source = kinesis_options(config, config.stream("events").name, source_options(config, options))
+        analytics.register(self.env, config, {**source, "json.ignore-parse-errors": "true"}, analytics.ANALYTICS)
+        self.env.execute_sql(
+            "CREATE TEMPORARY FUNCTION COUNT_DEAD_LETTER AS 'io.clickflow.udf.CountDeadLetter' LANGUAGE JAVA"
+        )
+        raw = {**source, "format": "raw"}
+        analytics.execute_script(
+            self.env, analytics.render("dead_letters", {"connector_options": analytics.with_clause(raw)})
+        )
+        outputs = source_options(config, RunOptions(start="trim_horizon", bounded=bounded))  # each from its start
+        for name in (*analytics.ANALYTICS, "dead_letters"):
+            body = ",\n".join(f"    `{c}` {t}" for c, t in analytics.columns_of(self.env, name))
+            options_ = kinesis_options(config, config.output_stream(name).name, outputs)
+            self.env.execute_sql(
+                f"CREATE TEMPORARY TABLE `{name}_stream` (\n{body}\n) WITH (\n{analytics.with_clause(options_)}\n)"
+            )
+
+    def tables(self) -> list[str]:
+        return sorted(set(self.env.list_tables()) | set(self.env.list_views()) | set(self.env.list_temporary_views()))
+
+    def run(
+        self,
+        sql: str,
+        mode: str = "update",
+        max_rows: int | None = None,
+        timeout: float | None = None,
+        on_change: Callable[[object], None] = lambda view: None,
+        interrupted: threading.Event | None = None,
+    ) -> Outcome:
+        """Run one statement and feed its changelog into the mode's view until it ends, ``max_rows``
+        rows have arrived (append), ``timeout`` seconds pass, or ``interrupted`` is set."""
+        from jobs.analyze import flink_root_cause
+
+        try:
+            result = self.env.execute_sql(sql.strip().rstrip(";"))
+        except Exception as exc:  # noqa: BLE001 - Flink's SQL errors arrive as py4j errors
+            raise ExploreError(flink_root_cause(exc)) from None
+        columns = list(result._j_table_result.getResolvedSchema().getColumnNames())
+        view = new_view(mode, columns)
+        changes: queue.Queue = queue.Queue()
+        done = object()
+        iterator = result.collect()
+
+        def pump():
+            try:
+                for row in iterator:
+                    changes.put((str(row.get_row_kind()), list(row)))
+            except Exception as exc:  # noqa: BLE001 - handed to the caller's thread
+                changes.put(exc)
+            finally:
+                changes.put(done)
+
+        reader = threading.Thread(target=pump, name="explore-results", daemon=True)
+        reader.start()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        stopped_by, finished = None, False
+        try:
+            while True:
+                if interrupted is not None and interrupted.is_set():
+                    stopped_by = "interrupt"
+                    break
+                wait = 0.2 if deadline is None else max(0.0, min(0.2, deadline - time.monotonic()))
+                try:
+                    item = changes.get(timeout=wait)
+                except queue.Empty:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        stopped_by = "timeout"
+                        break
+                    continue
+                if item is done:
+                    finished = True
+                    break
+                if isinstance(item, Exception):
+                    raise ExploreError(flink_root_cause(item)) from None
+                view.apply(*item)
+                on_change(view)
+                if mode == "append" and max_rows is not None and len(view.rows) >= max_rows:
+                    stopped_by = "max-rows"
+                    break
+        finally:
+            if not finished:
+                self._stop(result, iterator)
+                reader.join(timeout=30)
+        return Outcome(view, finished, stopped_by)
+
+    @staticmethod
+    def _stop(result, iterator) -> None:
+        client = result.get_job_client()
+        try:
+            if client is not None:
+                client.cancel().result()
+        except Exception:  # noqa: BLE001 - the job may have ended meanwhile
+            pass
+        try:
+            iterator.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+# --------------------------------------------------------------------------- the shell
+
+
+def split_statements(buffer: str) -> tuple[list[str], str]:
+    """Complete statements (ended by ';' outside quotes) and the unfinished rest."""
+    out, current, quote = [], [], None
+    for char in buffer:
+        current.append(char)
+        if quote:
+            if char == quote:
+                quote = None
+        elif char in ("'", "`", '"'):
+            quote = char
+        elif char == ";":
+            statement = "".join(current).strip()
+            if statement.strip(";").strip():
+                out.append(statement)
+            current = []
+    return out, "".join(current)
+
+
+HELP = """\
+Type SQL and end it with ';' (it may span lines). Results show in the current mode until the query
+ends, --timeout passes or you press Ctrl-C (which cancels the query, not the shell).
+  %mode update|append|single   how results are shown (now: {mode})
+  %max-rows N                  append: stop after N rows; update: show at most N
+  %timeout SECONDS|off         stop each query after this long
+  %tables                      the registered tables and views
+  %help, %quit                 (Ctrl-D quits too)
+Try:  SELECT * FROM unique_visitors;   SELECT COUNT(*) FROM clicks;   SHOW TABLES;"""
+
+
+@dataclass
+class ShellSettings:
+    mode: str = "update"
+    max_rows: int | None = 50
+    timeout: float | None = None
+
+
+class Screen:
+    """Redraws the current view in place on a terminal; elsewhere prints only the final view."""
+
+    def __init__(self, out, tty: bool, max_rows: int | None):
+        self.out, self.tty, self.max_rows = out, tty, max_rows
+        self._lines = 0
+        self._last = 0.0
+
+    def update(self, view, force: bool = False) -> None:
+        if not self.tty:
+            return
+        now = time.monotonic()
+        if not force and now - self._last < 0.25:
+            return
+        self._last = now
+        if isinstance(view, AppendLog):  # append: only the new rows
+            lines = render_table(view.columns, view.rows, None)
+            body = lines[3:-2]
+            if self._lines == 0:
+                self.out.write("\n".join(lines[:3]) + "\n")
+            for line in body[self._lines :]:
+                self.out.write(line + "\n")
+            self._lines = len(body)
+        else:
+            lines = render(view, self.max_rows)
+            if self._lines:
+                self.out.write(f"\x1b[{self._lines}F\x1b[J")
+            self.out.write("\n".join(lines) + "\n")
+            self._lines = len(lines)
+        self.out.flush()
+
+    def finish(self, outcome: Outcome) -> None:
+        if self.tty:
+            if isinstance(outcome.view, AppendLog):
+                self.out.write(render_table(outcome.view.columns, [])[-3] + "\n")
+            else:
+                self.update(outcome.view, force=True)
+        else:
+            self.out.write("\n".join(render(outcome.view, self.max_rows)) + "\n")
+        reason = {"timeout": "stopped: timeout", "max-rows": "stopped: max rows", "interrupt": "cancelled"}
+        if outcome.stopped_by:
+            self.out.write(f"({reason[outcome.stopped_by]})\n")
+        self.out.flush()
+
+
+def _meta(command: str, settings: ShellSettings, explorer: Explorer, say) -> bool:
+    """A %command; returns False to quit."""
+    parts = command[1:].split()
+    name, args = (parts[0].lower(), parts[1:]) if parts else ("help", [])
+    if name in ("quit", "exit", "q"):
+        return False
+    if name == "mode" and args and args[0] in MODES:
+        settings.mode = args[0]
+        say(f"mode: {settings.mode}")
+    elif name == "max-rows" and args and args[0].isdigit():
+        settings.max_rows = int(args[0])
+        say(f"max rows: {settings.max_rows}")
+    elif name == "timeout" and args:
+        settings.timeout = None if args[0] == "off" else float(args[0])
+        say(f"timeout: {settings.timeout or 'off'}")
+    elif name == "tables":
+        say("\n".join(explorer.tables()))
+    else:
+        say(HELP.format(mode=settings.mode))
+    return True
+
+
+def interactive(explorer: Explorer, settings: ShellSettings, history: Path, out, say) -> int:
+    """The read-eval-show loop: multi-line statements, history kept across sessions."""
+    import signal
+
+    try:
+        import readline
+    except ImportError:  # not on every platform; the shell works without it
+        readline = None
+    if readline is not None:
+        history.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            readline.read_history_file(history)
+        except OSError:
+            pass
+        readline.set_history_length(1000)
+    say(f"clickflow explore ({explorer.config.profile}): {len(explorer.tables())} tables and views; %help for help")
+    buffer = ""
+    try:
+        while True:
+            try:
+                line = input("flink> " if not buffer.strip() else "   ...> ")
+            except EOFError:
+                say("")
+                return 0
+            except KeyboardInterrupt:
+                buffer = ""
+                say("")
+                continue
+            if not buffer.strip() and line.strip().startswith("%"):
+                if not _meta(line.strip(), settings, explorer, say):
+                    return 0
+                continue
+            buffer += line + "\n"
+            statements, buffer = split_statements(buffer)
+            for statement in statements:
+                interrupted = threading.Event()
+                previous = signal.signal(signal.SIGINT, lambda *_, stop=interrupted: stop.set())
+                screen = Screen(out, out.isatty(), settings.max_rows)
+                try:
+                    outcome = explorer.run(
+                        statement, settings.mode, settings.max_rows, settings.timeout, screen.update, interrupted
+                    )
+                    screen.finish(outcome)
+                except ExploreError as exc:  # a SQL error must not end the shell
+                    say(f"error: {exc}")
+                finally:
+                    signal.signal(signal.SIGINT, previous)
+    finally:
+        if readline is not None:
+            try:
+                readline.write_history_file(history)
+            except OSError:
+                pass
+
+
+def print_rows(outcome: Outcome, out, output_format: str, max_rows: int | None) -> None:
+    """``-e``: the final view as a table, or JSON lines (column names as keys)."""
+    view = outcome.view
+    if output_format == "json":
+        for row in view.rows if max_rows is None or isinstance(view, SingleValue) else view.rows[:max_rows]:
+            out.write(json.dumps(dict(zip(view.columns, map(json_value, row), strict=False))) + "\n")
+    else:
+        Screen(out, False, max_rows).finish(outcome)
+    out.flush()
+
+
+def check_options(mode: str, max_rows: int | None, timeout: float | None) -> None:
+    if mode not in MODES:
+        raise ConfigError(f"--mode {mode!r}: choose one of {', '.join(MODES)}")
+    if max_rows is not None and max_rows < 1:
+        raise ConfigError(f"--max-rows: must be at least 1, got {max_rows}")
+    if timeout is not None and timeout <= 0:
+        raise ConfigError(f"--timeout: must be more than 0 seconds, got {timeout}")
