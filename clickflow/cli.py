@@ -309,7 +309,7 @@ def _package(args, config, say=_say):
         done, total = got
         return f"downloading the Kinesis connector: {done / 1e6:.1f}" + (f" / {total / 1e6:.1f} MB" if total else " MB")
 
-    with ProgressLine(render, enabled=not getattr(args, "quiet", False)) as _:
+    with ProgressLine(render, enabled=not args.quiet):
         return build_package(
             config,
             Path(args.output),

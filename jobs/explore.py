@@ -347,7 +347,9 @@ class Screen:
     def finish(self, outcome: Outcome) -> None:
         if self.tty:
             if isinstance(outcome.view, AppendLog):
-                self.out.write(render_table(outcome.view.columns, [])[-3] + "\n")
+                self.update(outcome.view, force=True)  # rows not yet drawn
+                closing = render_table(outcome.view.columns, outcome.view.rows)
+                self.out.write("\n".join(closing[-2:]) + "\n")
             else:
                 self.update(outcome.view, force=True)
         else:
