@@ -334,23 +334,11 @@ def cmd_package(args) -> int:
 
 def cmd_deploy(args) -> int:
     from jobs.deploy import Clients, DeployOptions, deploy
-    from jobs.package import Package
+    from jobs.package import read_package
 
     config = _load(args, "aws")
     if args.package:
-        path = Path(args.package)
-        if not path.is_file():
-            raise CliError(f"--package {path}: no such file (build it with `clickflow package`)")
-        import zipfile
-
-        try:
-            with zipfile.ZipFile(path) as archive:
-                manifest = json.loads(archive.read("clickflow-package.json"))
-        except (zipfile.BadZipFile, KeyError):
-            raise CliError(f"--package {path}: not a zip built by `clickflow package`") from None
-        package = Package(
-            path, [], manifest["property_groups"], manifest["connector"]["sha256"], manifest["connector"]["from"]
-        )
+        package = read_package(Path(args.package))
     else:
         package = _package(args, config)
         _say(f"packaged {package.path}")
@@ -715,6 +703,7 @@ def main(argv: list[str] | None = None) -> int:
     from jobs.analyze import AnalyzeError
     from jobs.deploy import DeployError
     from jobs.explore import ExploreError
+    from jobs.package import PackageError
     from producer.delivery import FatalKinesisError
     from producer.rows import SchemaError
     from producer.source import SourceError
@@ -735,6 +724,7 @@ def main(argv: list[str] | None = None) -> int:
         ConnectorJarError,
         DeployError,
         ExploreError,
+        PackageError,
         ValueError,
     ) as exc:
         print(f"clickflow {args.command}: error: {exc}", file=sys.stderr)

@@ -58,16 +58,8 @@ def cache_dir() -> Path:
     return Path(base) / "clickflow" / "maven"
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _sha1_of(path: Path) -> str:
-    digest = hashlib.sha1()  # noqa: S324 - Maven Central publishes SHA-1 sums; used only when no SHA-256 is pinned
+def sha256_of(path: Path, algorithm: str = "sha256") -> str:
+    digest = hashlib.new(algorithm)  # sha1 only to compare with Maven Central's .sha1 when no SHA-256 is pinned
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
@@ -149,7 +141,7 @@ def fetch_connector(
                 f"{url}: SHA-256 {got} is not the pinned {artifact.sha256}; the download was discarded"
             )
         if expected_sha1 is not None:
-            if _sha1_of(part) != expected_sha1:
+            if sha256_of(part, "sha1") != expected_sha1:
                 raise ConnectorJarError(f"{url}: SHA-1 does not match Maven Central's {url}.sha1; discarded")
             say(
                 f"note: no SHA-256 is pinned for {artifact.file_name} yet; checked against Maven Central's SHA-1. "

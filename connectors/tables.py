@@ -13,9 +13,13 @@ from connectors.aws import _LOCAL_KEY_ID, _LOCAL_SECRET, endpoint_for
 from connectors.config import Config
 
 
+def partition(region: str) -> str:
+    """The ARN partition of a region."""
+    return "aws-cn" if region.startswith("cn-") else "aws"
+
+
 def stream_arn(config: Config, stream: str) -> str:
-    partition = "aws-cn" if config.aws.region.startswith("cn-") else "aws"
-    return f"arn:{partition}:kinesis:{config.aws.region}:{config.aws.account_id}:stream/{stream}"
+    return f"arn:{partition(config.aws.region)}:kinesis:{config.aws.region}:{config.aws.account_id}:stream/{stream}"
 
 
 def kinesis_options(config: Config, stream: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -25,7 +25,7 @@ from urllib.parse import urlparse
 from clickflow import __version__
 from connectors import official
 from connectors.config import Config, ConfigError
-from connectors.tables import stream_arn
+from connectors.tables import partition, stream_arn
 from jobs import analytics
 from jobs.package import Package, property_groups
 
@@ -98,9 +98,14 @@ class Plan:
     parallelism: int
     checkpoint_interval_ms: int
 
+    @property
+    def bucket_arn(self) -> str:
+        return f"arn:{partition(self.region)}:s3:::{self.bucket}"
 
-def _partition(region: str) -> str:
-    return "aws-cn" if region.startswith("cn-") else "aws"
+
+def in_account(config: Config, account: str) -> Config:
+    """The config with the deploying credentials' account (its ARNs name that account)."""
+    return dataclasses.replace(config, aws=dataclasses.replace(config.aws, account_id=account))
 
 
 def _s3_location(url: str, key: str) -> tuple[str, str]:
@@ -112,15 +117,15 @@ def _s3_location(url: str, key: str) -> tuple[str, str]:
 
 def iam_policy(config: Config, account: str, application: str, bucket: str, code_key: str) -> dict:
     """The least-privilege policy of the application's role: exactly the profile's resources."""
-    region, partition = config.aws.region, _partition(config.aws.region)
-    located = dataclasses.replace(config, aws=dataclasses.replace(config.aws, account_id=account))
+    region, arn_partition = config.aws.region, partition(config.aws.region)
+    located = in_account(config, account)
     events = stream_arn(located, config.stream("events").name)
     outputs = sorted(
         {stream_arn(located, config.output_stream(name).name) for name in (*analytics.ANALYTICS, "dead_letters")}
     )
     archive_bucket, archive_prefix = _s3_location(config.job.archive, "job.archive")
     archive = f"{archive_prefix}/" if archive_prefix else ""
-    log_group = f"arn:{partition}:logs:{region}:{account}:log-group:/aws/kinesis-analytics/{application}"
+    log_group = f"arn:{arn_partition}:logs:{region}:{account}:log-group:/aws/kinesis-analytics/{application}"
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -151,7 +156,7 @@ def iam_policy(config: Config, account: str, application: str, bucket: str, code
                 "Sid": "ReadApplicationCode",
                 "Effect": "Allow",
                 "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-                "Resource": [f"arn:{partition}:s3:::{bucket}/{code_key}"],
+                "Resource": [f"arn:{arn_partition}:s3:::{bucket}/{code_key}"],
             },
             {
                 "Sid": "WriteArchive",
@@ -163,13 +168,13 @@ def iam_policy(config: Config, account: str, application: str, bucket: str, code
                     "s3:AbortMultipartUpload",
                     "s3:ListMultipartUploadParts",
                 ],
-                "Resource": [f"arn:{partition}:s3:::{archive_bucket}/{archive}*"],
+                "Resource": [f"arn:{arn_partition}:s3:::{archive_bucket}/{archive}*"],
             },
             {
                 "Sid": "ListArchive",
                 "Effect": "Allow",
                 "Action": ["s3:ListBucket"],
-                "Resource": [f"arn:{partition}:s3:::{archive_bucket}"],
+                "Resource": [f"arn:{arn_partition}:s3:::{archive_bucket}"],
                 "Condition": {"StringLike": {"s3:prefix": [archive_prefix, f"{archive}*"] if archive else ["*"]}},
             },
             {
@@ -182,7 +187,7 @@ def iam_policy(config: Config, account: str, application: str, bucket: str, code
                 "Sid": "FindLogGroup",
                 "Effect": "Allow",
                 "Action": ["logs:DescribeLogGroups"],
-                "Resource": [f"arn:{partition}:logs:{region}:{account}:log-group:*"],
+                "Resource": [f"arn:{arn_partition}:logs:{region}:{account}:log-group:*"],
             },
         ],
     }
@@ -191,11 +196,10 @@ def iam_policy(config: Config, account: str, application: str, bucket: str, code
 def make_plan(config: Config, options: DeployOptions, package: Package, account: str) -> Plan:
     if config.job.connector != "official":
         raise ConfigError("job.connector: Managed Flink runs the official connector (the package carries it)")
-    region, partition = config.aws.region, _partition(config.aws.region)
-    located = dataclasses.replace(config, aws=dataclasses.replace(config.aws, account_id=account))
+    region, arn_partition = config.aws.region, partition(config.aws.region)
     code_key = f"msf/clickflow-{__version__}-{official.sha256_of(package.path)[:12]}.zip"
     role_name = f"clickflow-{options.application}-msf"
-    role_arn = options.role_arn or f"arn:{partition}:iam::{account}:role/{role_name}"
+    role_arn = options.role_arn or f"arn:{arn_partition}:iam::{account}:role/{role_name}"
     log_group = f"/aws/kinesis-analytics/{options.application}"
     parallelism = options.parallelism or config.flink.parallelism
     if parallelism < 1:
@@ -209,9 +213,9 @@ def make_plan(config: Config, options: DeployOptions, package: Package, account:
         role_name=role_name,
         role_arn=role_arn,
         log_group=log_group,
-        log_stream_arn=f"arn:{partition}:logs:{region}:{account}:log-group:{log_group}:log-stream:{LOG_STREAM}",
+        log_stream_arn=f"arn:{arn_partition}:logs:{region}:{account}:log-group:{log_group}:log-stream:{LOG_STREAM}",
         policy=iam_policy(config, account, options.application, config.bucket, code_key),
-        property_groups=property_groups(located),
+        property_groups=property_groups(in_account(config, account)),
         parallelism=parallelism,
         checkpoint_interval_ms=int(config.job.checkpoint_interval * 1000),
     )
@@ -240,7 +244,6 @@ def _flink_configuration(plan: Plan, options: DeployOptions) -> dict:
 
 
 def create_request(plan: Plan, options: DeployOptions) -> dict:
-    partition = _partition(plan.region)
     return {
         "ApplicationName": plan.application,
         "ApplicationDescription": f"clickflow {__version__}: clickstream analytics on Kinesis",
@@ -248,9 +251,7 @@ def create_request(plan: Plan, options: DeployOptions) -> dict:
         "ServiceExecutionRole": plan.role_arn,
         "ApplicationConfiguration": {
             "ApplicationCodeConfiguration": {
-                "CodeContent": {
-                    "S3ContentLocation": {"BucketARN": f"arn:{partition}:s3:::{plan.bucket}", "FileKey": plan.code_key}
-                },
+                "CodeContent": {"S3ContentLocation": {"BucketARN": plan.bucket_arn, "FileKey": plan.code_key}},
                 "CodeContentType": "ZIPFILE",
             },
             "EnvironmentProperties": {"PropertyGroups": plan.property_groups},
@@ -268,7 +269,6 @@ def _as_update(section: dict) -> dict:
 
 
 def update_request(plan: Plan, options: DeployOptions, current: dict) -> dict:
-    partition = _partition(plan.region)
     request = {
         "ApplicationName": plan.application,
         "CurrentApplicationVersionId": current["ApplicationVersionId"],
@@ -277,7 +277,7 @@ def update_request(plan: Plan, options: DeployOptions, current: dict) -> dict:
                 "CodeContentTypeUpdate": "ZIPFILE",
                 "CodeContentUpdate": {
                     "S3ContentLocationUpdate": {
-                        "BucketARNUpdate": f"arn:{partition}:s3:::{plan.bucket}",
+                        "BucketARNUpdate": plan.bucket_arn,
                         "FileKeyUpdate": plan.code_key,
                     }
                 },

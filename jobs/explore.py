@@ -165,32 +165,18 @@ class Explorer:
     """A TableEnvironment with every clickflow table registered, running one statement at a time."""
 
     def __init__(self, config: Config, start: str | None = None, bounded: bool = False):
-        from connectors.kinesis_connector import build as build_connector
-        from connectors.kinesis_connector import build_udfs
-        from jobs.stream import RunOptions, source_options
+        from jobs.stream import RunOptions, output_stream_table, pipeline_jars, register_inputs, source_options
 
         # Always clickflow's own connector, in this process, at the profile's endpoints as seen from here
         config = dataclasses.replace(config, job=dataclasses.replace(config.job, connector="local", cluster=""))
         self.config = config
-        self.env = analytics.create_table_env(config, [build_udfs(), build_connector()])
+        self.env = analytics.create_table_env(config, pipeline_jars(config))
         self.env.get_config().set("rest.port", "0")
-        options = RunOptions(start=start, bounded=bounded)
-        source = kinesis_options(config, config.stream("events").name, source_options(config, options))
-        analytics.register(self.env, config, {**source, "json.ignore-parse-errors": "true"}, analytics.ANALYTICS)
-        self.env.execute_sql(
-            "CREATE TEMPORARY FUNCTION COUNT_DEAD_LETTER AS 'io.clickflow.udf.CountDeadLetter' LANGUAGE JAVA"
-        )
-        raw = {**source, "format": "raw"}
-        analytics.execute_script(
-            self.env, analytics.render("dead_letters", {"connector_options": analytics.with_clause(raw)})
-        )
+        source = source_options(config, RunOptions(start=start, bounded=bounded))
+        register_inputs(self.env, config, kinesis_options(config, config.stream("events").name, source))
         outputs = source_options(config, RunOptions(start="trim_horizon", bounded=bounded))  # each from its start
         for name in (*analytics.ANALYTICS, "dead_letters"):
-            body = ",\n".join(f"    `{c}` {t}" for c, t in analytics.columns_of(self.env, name))
-            options_ = kinesis_options(config, config.output_stream(name).name, outputs)
-            self.env.execute_sql(
-                f"CREATE TEMPORARY TABLE `{name}_stream` (\n{body}\n) WITH (\n{analytics.with_clause(options_)}\n)"
-            )
+            output_stream_table(self.env, config, name, outputs)
 
     def tables(self) -> list[str]:
         return sorted(set(self.env.list_tables()) | set(self.env.list_views()) | set(self.env.list_temporary_views()))

@@ -196,3 +196,17 @@ def build_package(
         entries = archive.namelist()
     partial.replace(output)
     return Package(output, entries, groups, sha256, source)
+
+
+def read_package(path: Path) -> Package:
+    """A zip written by ``build_package``, described from its manifest."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            manifest = json.loads(archive.read(MANIFEST))
+            entries = archive.namelist()
+    except FileNotFoundError:
+        raise PackageError(f"--package {path}: no such file (build it with `clickflow package`)") from None
+    except (zipfile.BadZipFile, KeyError):
+        raise PackageError(f"--package {path}: not a zip built by `clickflow package`") from None
+    connector = manifest["connector"]
+    return Package(path, entries, manifest["property_groups"], connector["sha256"], connector["from"])

@@ -117,30 +117,42 @@ def _archive(env, statements, config: Config, name: str, source: str) -> None:
     )
 
 
-def _to_stream(env, statements, config: Config, name: str, source: str, sink_extra: Mapping[str, str]) -> None:
-    body = _column_list(analytics.columns_of(env, source))
-    options = kinesis_options(config, config.output_stream(name).name, sink_extra)
-    env.execute_sql(f"CREATE TABLE `{name}_stream` (\n{body}\n) WITH (\n{analytics.with_clause(options)}\n)")
-    statements.add_insert_sql(f"INSERT INTO `{name}_stream` SELECT * FROM `{source}`")
+def output_stream_table(env, config: Config, name: str, extra: Mapping[str, str]) -> str:
+    """Create ``<name>_stream``, the table over the output stream of ``name`` (an analytic or
+    ``dead_letters``), with that view's columns; returns the table's name."""
+    table = f"{name}_stream"
+    options = kinesis_options(config, config.output_stream(name).name, extra)
+    env.execute_sql(analytics.sink_sql(env, name, table, options))
+    return table
 
 
-def build(env, config: Config, options: RunOptions):
-    """Register the tables and views and return the job's statement set (not yet executed)."""
-    source = kinesis_options(config, config.stream("events").name, source_options(config, options))
+def register_inputs(env, config: Config, source: Mapping[str, str]) -> None:
+    """The events table over the events stream (connector options ``source``), the clicks view,
+    each analytic's views, and the dead letters (a second, raw read of the same stream)."""
     # undecodable records go to the dead letters instead
     events = {**source, "json.ignore-parse-errors": "true"}
     analytics.register(env, config, events, analytics.ANALYTICS)
     env.execute_sql("CREATE TEMPORARY FUNCTION COUNT_DEAD_LETTER AS 'io.clickflow.udf.CountDeadLetter' LANGUAGE JAVA")
     raw = {**source, "format": "raw"}
     analytics.execute_script(env, analytics.render("dead_letters", {"connector_options": analytics.with_clause(raw)}))
+
+
+def _to_stream(env, statements, config: Config, name: str, sink_extra: Mapping[str, str]) -> None:
+    table = output_stream_table(env, config, name, sink_extra)
+    statements.add_insert_sql(f"INSERT INTO `{table}` SELECT * FROM `{name}`")
+
+
+def build(env, config: Config, options: RunOptions):
+    """Register the tables and views and return the job's statement set (not yet executed)."""
+    register_inputs(env, config, kinesis_options(config, config.stream("events").name, source_options(config, options)))
     statements = env.create_statement_set()
     # Output rows are few; a short flush timeout keeps alerts fast (it is the largest part of the
     # latency from a window closing to its rows in Kinesis: benchmarks/pipeline.py).
     sink_extra = {"sink.flush-buffer.timeout": "200"}
     for name in analytics.ANALYTICS:
-        _to_stream(env, statements, config, name, name, sink_extra)
+        _to_stream(env, statements, config, name, sink_extra)
         _archive(env, statements, config, name, name)
-    _to_stream(env, statements, config, "dead_letters", "dead_letters", sink_extra)
+    _to_stream(env, statements, config, "dead_letters", sink_extra)
     _archive(env, statements, config, "dead_letters", "dead_letters")
     _archive(env, statements, config, "events", "clicks")
     return statements
@@ -186,7 +198,7 @@ def as_seen_by_cluster(config: Config) -> Config:
     return dataclasses.replace(config, aws=dataclasses.replace(config.aws, endpoints=endpoints))
 
 
-def _jars(config: Config) -> list[Path]:
+def pipeline_jars(config: Config) -> list[Path]:
     """pipeline.jars for a job submitted from here: the job's functions, and the Kinesis connector
     to plan with — clickflow's own (local) or the official one (a cluster also has it in lib/)."""
     from connectors.kinesis_connector import build as build_connector
@@ -207,7 +219,7 @@ def _jars(config: Config) -> list[Path]:
 def start(config: Config, options: RunOptions, on_msf: bool = False):
     """Build and submit the job; returns its TableResult. Locally the jars are compiled here (the
     local connector only for job.connector: local); on Managed Flink they come in the package."""
-    env = analytics.create_table_env(config, [] if on_msf else _jars(config))
+    env = analytics.create_table_env(config, [] if on_msf else pipeline_jars(config))
     configure(env, config, options, on_msf)
     if config.job.cluster:
         for key, value in cluster_settings(config).items():
