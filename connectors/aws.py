@@ -80,14 +80,15 @@ def ensure_bucket(
     except ClientError as exc:
         if exc.response["Error"]["Code"] not in ("404", "NoSuchBucket", "NotFound"):
             raise
-    say(f"{'would create' if dry_run else 'created'} bucket s3://{bucket}")
     if dry_run:
+        say(f"would create bucket s3://{bucket}")
         return
     try:
         if region == "us-east-1":
             s3.create_bucket(Bucket=bucket)
         else:
             s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+        say(f"created bucket s3://{bucket}")
     except ClientError as exc:
         if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
             raise

@@ -20,6 +20,7 @@ from pathlib import Path
 
 MAVEN_CENTRAL = "https://repo1.maven.org/maven2"
 FLINK_MINOR = "2.2"  # the apache-flink==2.2.* of pyproject.toml; the compose image is flink:2.2
+MSF_RUNTIME = "FLINK-" + FLINK_MINOR.replace(".", "_")  # Managed Flink's RuntimeEnvironment for it
 FACTORY_SERVICES = "META-INF/services/org.apache.flink.table.factories.Factory"
 
 

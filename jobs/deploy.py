@@ -29,7 +29,7 @@ from connectors.tables import partition, stream_arn
 from jobs import analytics
 from jobs.package import Package, property_groups
 
-RUNTIME = "FLINK-" + official.FLINK_MINOR.replace(".", "_")
+RUNTIME = official.MSF_RUNTIME
 LOG_STREAM = "kinesis-analytics-log-stream"
 TRUST_POLICY = {
     "Version": "2012-10-17",
@@ -308,10 +308,6 @@ def _find_application(msf, name: str) -> dict | None:
             return None
 
 
-def _client_error_code(exc) -> str:
-    return getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-
-
 def _ensure_logs(logs, plan: Plan, dry_run: bool, say) -> None:
     found = logs.describe_log_groups(logGroupNamePrefix=plan.log_group).get("logGroups", [])
     if not any(group["logGroupName"] == plan.log_group for group in found):
@@ -334,7 +330,7 @@ def _ensure_role(iam, plan: Plan, dry_run: bool, say) -> None:
         iam.get_role(RoleName=plan.role_name)
         exists = True
     except ClientError as exc:
-        if _client_error_code(exc) != "NoSuchEntity":
+        if exc.response["Error"]["Code"] != "NoSuchEntity":
             raise DeployError(f"IAM role {plan.role_name}: {exc}") from None
         exists = False
     verb = ("would update" if exists else "would create") if dry_run else ("updating" if exists else "creating")

@@ -157,8 +157,7 @@ def render(view, max_rows: int | None = None) -> list[str]:
 @dataclass(frozen=True)
 class Outcome:
     view: object
-    finished: bool  # the query ended by itself (bounded input, or a finite result)
-    stopped_by: str | None  # "max-rows", "timeout" or "interrupt"
+    stopped_by: str | None  # "max-rows", "timeout" or "interrupt"; None: the query ended by itself
 
 
 class Explorer:
@@ -244,7 +243,7 @@ class Explorer:
             if not finished:
                 self._stop(result, iterator)
                 reader.join(timeout=30)
-        return Outcome(view, finished, stopped_by)
+        return Outcome(view, stopped_by)
 
     @staticmethod
     def _stop(result, iterator) -> None:

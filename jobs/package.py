@@ -180,7 +180,7 @@ def build_package(
     manifest = {
         "clickflow": __version__,
         "flink": official.FLINK_MINOR,
-        "runtime": "FLINK-" + official.FLINK_MINOR.replace(".", "_"),
+        "runtime": official.MSF_RUNTIME,
         "connector": {"artifact": artifact.coordinates, "from": source, "sha256": sha256},
         "jarfile": JAR_IN_ZIP,
         "property_groups": groups,

@@ -74,7 +74,7 @@ def test_rendering():
     assert explore.show_value(dt.datetime(2019, 10, 1, 0, 0, 0, 5000)) == "2019-10-01 00:00:00.005"
     out = io.StringIO()
     view = ChangelogTable(["k"], [("a",)])
-    explore.print_rows(Outcome(view, finished=False, stopped_by="timeout"), out, "json", None)
+    explore.print_rows(Outcome(view, stopped_by="timeout"), out, "json", None)
     assert out.getvalue() == '{"k": "a"}\n'
 
 
@@ -100,7 +100,7 @@ class FakeExplorer:
         for kind, row in self.changelog:
             view.apply(kind, row)
             on_change(view)
-        return Outcome(view, finished=True, stopped_by=None)
+        return Outcome(view, stopped_by=None)
 
 
 def test_cell_magic_runs_the_cell_in_the_chosen_mode():
