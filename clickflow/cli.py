@@ -71,7 +71,9 @@ def _say(text: str) -> None:
 
 
 @contextlib.contextmanager
-def _graceful_interrupt():
+def _graceful_interrupt(
+    message: str = "interrupted: sending what was read and waiting for acknowledgements (Ctrl-C again to stop at once)",
+):
     """First Ctrl-C sets the event (finish what is in flight); a second one stops at once."""
     event = threading.Event()
 
@@ -79,11 +81,7 @@ def _graceful_interrupt():
         if event.is_set():
             raise KeyboardInterrupt
         event.set()
-        print(
-            "\ninterrupted: sending what was read and waiting for acknowledgements (Ctrl-C again to stop at once)",
-            file=sys.stderr,
-            flush=True,
-        )
+        print("\n" + message, file=sys.stderr, flush=True)
 
     previous = signal.signal(signal.SIGINT, handler)
     try:
@@ -161,6 +159,18 @@ def cmd_replay(args) -> int:
 
 
 # --------------------------------------------------------------------------- generate
+
+
+def _positive_seconds(text: str) -> float:
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
+    return value
 
 
 def _parse_time(text: str) -> datetime:
@@ -381,6 +391,37 @@ def cmd_explore(args) -> int:
     print_rows(outcome, sys.stdout, args.format, args.max_rows)
     if outcome.stopped_by == "timeout":
         print(f"clickflow explore: stopped after --timeout {timeout:g}s; the query had not ended", file=sys.stderr)
+    return 0
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+def cmd_alerts(args) -> int:
+    from clickflow.alerts import local
+
+    config = _load(args)
+    if args.alerts_action == "run":
+        options = local.RunOptions(start=args.start, reset=args.reset, idle_exit=args.idle_exit)
+        stopping = "interrupted: finishing this batch and saving the position (Ctrl-C again to stop)"
+        with _graceful_interrupt(stopping) as stop:
+            summary = local.run(config, options, stop=stop, say=_say)
+        for line in summary.report():
+            _say(line)
+        return 0
+    if args.alerts_action == "tail":
+        with _graceful_interrupt("interrupted") as stop:
+            local.tail(config, idle_exit=args.idle_exit, stop=stop, say=_say, as_json=args.json)
+        return 0
+    from clickflow.alerts.deploy import AlertsDeployOptions, DeployClients, deploy
+
+    options = AlertsDeployOptions(
+        dry_run=args.dry_run,
+        role_arn=args.role_arn,
+        policy_out=Path(args.policy_out),
+        package_out=Path(args.package_out),
+    )
+    deploy(config, options, DeployClients.for_config(config), say=_say)
     return 0
 
 
@@ -679,6 +720,52 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_explore)
 
     p = add(
+        "alerts",
+        "act on anomalies: DynamoDB record, SNS notification, CloudWatch metrics (locally or as a Lambda)",
+        "The anomalies the streaming job writes (bot bursts, traffic spikes), acted on: each distinct anomaly "
+        "is recorded once in a DynamoDB table (keyed by type + entity and window start, written conditionally, "
+        "so retries and duplicate records change nothing), notified once on an SNS topic (subject, readable "
+        "body, attributes anomaly_type/severity/entity/score for filter policies; at most "
+        "alerts.rate_limit.max_per_entity per entity per alerts.rate_limit.period of event time) and counted in "
+        "CloudWatch (namespace alerts.namespace). Anomalies below alerts.min_severity are only counted. "
+        "A Slack-compatible webhook is also posted to when CLICKFLOW_ALERTS_WEBHOOK (or alerts.webhook) is set.\n\n"
+        "actions:\n"
+        "  run     poll the anomalies stream and handle it as Lambda would: batches of alerts.batch_size,\n"
+        "          a failing record retried alerts.max_retries times, then set aside in\n"
+        "          <state>/alerts/failed.jsonl; resumes where it stopped (--reset forgets)\n"
+        "  tail    print the notifications a subscriber receives (an SQS queue <topic>-tail\n"
+        "          subscribed to the topic on first use)\n"
+        "  deploy  the handler as a Lambda function (python3.12) with its role, table, topic,\n"
+        "          failure queue and event source mapping; --dry-run prints the plan\n\n"
+        "examples:\n"
+        "  clickflow alerts tail --idle-exit 30 &       # subscribe first: shows what is published from now on\n"
+        "  clickflow alerts run --idle-exit 10          # from the stream's start, or from the saved position\n"
+        "  clickflow alerts run --from latest --reset\n"
+        "  clickflow alerts deploy --profile aws --dry-run",
+    )
+    p.add_argument("alerts_action", choices=["run", "tail", "deploy"], metavar="run|tail|deploy")
+    p.add_argument(
+        "--from",
+        dest="start",
+        choices=["trim_horizon", "latest"],
+        help="run: where shards with no saved position start (default: alerts.starting_position)",
+    )
+    p.add_argument("--reset", action="store_true", help="run: forget the saved position")
+    p.add_argument(
+        "--idle-exit", type=_positive_seconds, metavar="S", help="run, tail: stop after S seconds with nothing new"
+    )
+    p.add_argument("--json", action="store_true", help="tail: one JSON object per notification")
+    p.add_argument("--dry-run", action="store_true", help="deploy: print what would be done; change nothing")
+    p.add_argument("--role-arn", metavar="ARN", help="deploy: use this role instead of creating <function>-role")
+    p.add_argument(
+        "--policy-out", default="out/alerts/iam-policy.json", metavar="FILE", help="deploy: where to write the policy"
+    )
+    p.add_argument(
+        "--package-out", default="out/alerts/clickflow-alerts.zip", metavar="FILE", help="deploy: where the zip goes"
+    )
+    p.set_defaults(func=cmd_alerts)
+
+    p = add(
         "demo",
         "the whole pipeline on the embedded local stack, start to finish",
         "Bring up the local stack, generate a sample with injected bots, spikes and abandoned carts, upload "
@@ -696,6 +783,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
+    from clickflow.alerts.deploy import AlertsDeployError
+    from clickflow.alerts.local import AlertsError
     from connectors.config import ConfigError
     from connectors.local_stack.stack import StackError
     from connectors.official import ConnectorJarError
@@ -725,6 +814,8 @@ def main(argv: list[str] | None = None) -> int:
         DeployError,
         ExploreError,
         PackageError,
+        AlertsError,
+        AlertsDeployError,
         ValueError,
     ) as exc:
         print(f"clickflow {args.command}: error: {exc}", file=sys.stderr)

@@ -158,6 +158,52 @@ class JobConfig:
 
 
 @dataclass(frozen=True)
+class BotSeverity:
+    """Score thresholds of bot_burst (score = events / analytics.bot_burst.threshold): at or above
+    ``warning`` a warning, at or above ``critical`` critical, below ``warning`` info."""
+
+    warning: float = 1.5
+    critical: float = 3.0
+
+
+@dataclass(frozen=True)
+class SpikeSeverity:
+    """Score thresholds of traffic_spike (score = standard deviations above the baseline mean)."""
+
+    warning: float = 3.0
+    critical: float = 6.0
+
+
+@dataclass(frozen=True)
+class SeverityConfig:
+    bot_burst: BotSeverity = field(default_factory=BotSeverity)
+    traffic_spike: SpikeSeverity = field(default_factory=SpikeSeverity)
+
+
+@dataclass(frozen=True)
+class RateLimitConfig:
+    max_per_entity: int = 3  # notifications per anomaly type and entity ...
+    period: Duration = Duration(3600.0)  # ... per period of event time (the anomaly's window start)
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    """Anomaly alerts (``clickflow alerts``): DynamoDB record, SNS notification, CloudWatch metrics."""
+
+    table: str = "clickflow-anomalies"  # DynamoDB: one item per distinct anomaly, plus rate-limit counters
+    topic: str = "clickflow-anomalies"  # SNS topic name
+    namespace: str = "clickflow"  # CloudWatch metric namespace
+    min_severity: str = "warning"  # info | warning | critical: below it, no item and no notification
+    severity: SeverityConfig = field(default_factory=SeverityConfig)
+    rate_limit: RateLimitConfig = field(default_factory=RateLimitConfig)
+    webhook: str = ""  # a Slack-compatible incoming-webhook URL, also notified; empty: none
+    batch_size: int = 100  # records per handler call (the Lambda event source mapping's BatchSize)
+    max_retries: int = 2  # a failing record is retried this often, then set aside (Lambda: MaximumRetryAttempts)
+    function: str = "clickflow-alerts"  # the Lambda function's name (`clickflow alerts deploy`)
+    starting_position: str = "trim_horizon"  # where a new poller or event source mapping starts: trim_horizon | latest
+
+
+@dataclass(frozen=True)
 class Config:
     profile: str
     aws: AwsConfig = field(default_factory=AwsConfig)
@@ -168,6 +214,7 @@ class Config:
     analytics: AnalyticsConfig = field(default_factory=AnalyticsConfig)
     flink: FlinkConfig = field(default_factory=FlinkConfig)
     job: JobConfig = field(default_factory=JobConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
 
     def output_stream(self, role: str) -> StreamSpec:
         """Where an analytic (or ``dead_letters``) goes: the profile's stream for that role, else
@@ -472,6 +519,7 @@ def _check(config: Config, origins: _Origins) -> None:
         raise _fail(origins, ("producer", "max_retries"), f"must be 0 or more, got {producer.max_retries}")
     _check_analytics(config.analytics, origins)
     _check_job(config.job, origins)
+    _check_alerts(config.alerts, origins)
     if config.flink.parallelism < 1:
         raise _fail(origins, ("flink", "parallelism"), f"must be at least 1, got {config.flink.parallelism}")
 
@@ -500,6 +548,46 @@ def _check_job(job: JobConfig, origins: _Origins) -> None:
         raise _fail(origins, ("job", "checkpoint_interval"), f"must be at least 100ms, got {job.checkpoint_interval}")
     if not re.match(r"^\d+(\.\d+)?\s*(b|kb|mb|gb)$", job.archive_roll_size.lower()):
         raise _fail(origins, ("job", "archive_roll_size"), f"expected a size like 128mb, got {job.archive_roll_size!r}")
+
+
+SEVERITIES = ("info", "warning", "critical")
+
+
+def _check_alerts(alerts: AlertsConfig, origins: _Origins) -> None:
+    if alerts.min_severity not in SEVERITIES:
+        raise _fail(
+            origins, ("alerts", "min_severity"), f"expected one of {', '.join(SEVERITIES)}, got {alerts.min_severity!r}"
+        )
+    for kind in ("bot_burst", "traffic_spike"):
+        levels = getattr(alerts.severity, kind)
+        if not 0 <= levels.warning <= levels.critical:
+            raise _fail(
+                origins,
+                ("alerts", "severity", kind),
+                f"expected 0 <= warning <= critical, got warning {levels.warning}, critical {levels.critical}",
+            )
+    if alerts.rate_limit.max_per_entity < 1:
+        raise _fail(origins, ("alerts", "rate_limit", "max_per_entity"), "must be at least 1")
+    if alerts.rate_limit.period <= 0:
+        raise _fail(origins, ("alerts", "rate_limit", "period"), "must be more than 0")
+    if not 1 <= alerts.batch_size <= 10000:
+        raise _fail(
+            origins, ("alerts", "batch_size"), f"must be 1..10000 (Lambda's limit for Kinesis), got {alerts.batch_size}"
+        )
+    if not 0 <= alerts.max_retries <= 10000:
+        raise _fail(origins, ("alerts", "max_retries"), f"must be 0..10000, got {alerts.max_retries}")
+    if alerts.starting_position.lower() not in ("trim_horizon", "latest"):
+        raise _fail(
+            origins,
+            ("alerts", "starting_position"),
+            f"expected trim_horizon or latest, got {alerts.starting_position!r}",
+        )
+    if alerts.webhook and not re.match(r"^https?://[^/\s]+(/.*)?$", alerts.webhook):
+        raise _fail(origins, ("alerts", "webhook"), f"not an http(s) URL: {alerts.webhook!r}")
+    for key in ("table", "topic", "function"):
+        value = getattr(alerts, key)
+        if not re.match(r"^[A-Za-z0-9_.-]{1,64}$", value):
+            raise _fail(origins, ("alerts", key), f"expected 1-64 letters, digits, '-', '_' or '.', got {value!r}")
 
 
 def parse_start_time(text: str):

@@ -152,3 +152,26 @@ def test_dummy_keys_go_to_loopback_or_a_compose_service_only():
     assert not is_local_url("http://evil.example:4567")
     with pytest.raises(ConfigError, match="job.cluster: expected host:port"):
         load_config("compose", overrides=["job.cluster=http://127.0.0.1:8081"])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("alerts.min_severity=loud", r"alerts\.min_severity: expected one of info, warning, critical, got 'loud'"),
+        ("alerts.severity.bot_burst.critical=1", r"alerts\.severity\.bot_burst: expected 0 <= warning <= critical"),
+        ("alerts.rate_limit.max_per_entity=0", r"alerts\.rate_limit\.max_per_entity: must be at least 1"),
+        ("alerts.batch_size=20000", r"alerts\.batch_size: must be 1\.\.10000"),
+        ("alerts.starting_position=now", r"alerts\.starting_position: expected trim_horizon or latest"),
+        ("alerts.topic=my topic", r"alerts\.topic: expected 1-64 letters"),
+        ("alerts.severity.fraud.warning=1", r"alerts\.severity\.fraud: unknown key"),
+    ],
+)
+def test_alert_settings_are_checked_at_load_time(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config("local", overrides=[override])
+
+
+def test_one_alert_threshold_can_be_set_alone():
+    config = load_config("aws", overrides=["alerts.severity.traffic_spike.warning=4"])
+    assert (config.alerts.severity.traffic_spike.warning, config.alerts.severity.traffic_spike.critical) == (4.0, 6.0)
+    assert config.alerts.severity.bot_burst.warning == 1.5
