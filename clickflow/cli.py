@@ -38,6 +38,19 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return "\n\n".join(out)
 
 
+EXIT_REJECTED = 3  # finished, but some rows were rejected (replay, analyze); see the rejects file
+
+EXIT_CODES = """\
+exit status:
+  0    done
+  1    failed (the message says why; nothing is left half-done without saying so)
+  2    bad command line (an unknown option, or a value out of range)
+  3    finished, but some input rows were rejected (replay, analyze: see the rejects file),
+       or, for `stack status`, a server is not running
+  130  interrupted (Ctrl-C, SIGTERM); replay prints the command that continues it
+"""
+
+
 class CliError(Exception):
     """An error to show the user as one line, without a traceback."""
 
@@ -83,11 +96,13 @@ def _graceful_interrupt(
         event.set()
         print("\n" + message, file=sys.stderr, flush=True)
 
-    previous = signal.signal(signal.SIGINT, handler)
+    # SIGTERM (a `kill`, a service manager stopping us) is taken as a first Ctrl-C
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield event
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 # --------------------------------------------------------------------------- stack
@@ -126,6 +141,33 @@ def cmd_stack(args) -> int:
 # --------------------------------------------------------------------------- replay
 
 
+def continuation(argv: list[str], summary, limit: int | None) -> str:
+    """The exact command that continues a stopped replay: the original arguments, every option
+    kept, with its resume point (and what is left of --limit) in place of the old one."""
+    import shlex
+
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg in ("--resume-from", "--limit"):
+            skip = True
+            continue
+        if arg == "--resume" or arg.startswith(("--resume-from=", "--limit=")):
+            continue
+        kept.append(arg)
+    if summary.done_beyond:  # acknowledged rows after the resume line: only the progress file knows them
+        kept.append("--resume")
+        if limit is not None:
+            kept += ["--limit", str(limit)]
+    else:
+        kept += ["--resume-from", str(summary.resume_line)]
+        if limit is not None:
+            kept += ["--limit", str(max(1, limit - summary.acknowledged_total))]
+    return "clickflow " + shlex.join(kept)
+
+
 def cmd_replay(args) -> int:
     from producer.replay import ReplayOptions, replay
 
@@ -138,6 +180,7 @@ def cmd_replay(args) -> int:
         speedup=args.speedup,
         limit=args.limit,
         resume_from=args.resume_from,
+        resume=args.resume,
         retime=args.retime,
         rejects_path=Path(args.rejects) if args.rejects else None,
         client=args.client,
@@ -145,32 +188,67 @@ def cmd_replay(args) -> int:
     )
     with _graceful_interrupt() as interrupted:
         summary = replay(config, options, interrupted)
+        for sig in (signal.SIGINT, signal.SIGTERM):  # one more Ctrl-C must not cut the summary short
+            signal.signal(sig, signal.SIG_IGN)
+        _report_replay(args, summary)
+    if summary.fatal or summary.input_error:
+        raise CliError(summary.fatal or summary.input_error)
+    if summary.interrupted or summary.abandoned:
+        return 130
+    if not summary.complete:
+        return 1
+    return EXIT_REJECTED if summary.rows_rejected else 0
+
+
+def _report_replay(args, summary) -> None:
     for line in summary.report():
         _say(line)
-    if summary.fatal:
-        raise CliError(summary.fatal)
-    if summary.interrupted:
-        _say(
-            f"interrupted. To continue without duplicates: clickflow replay {args.source} "
-            f"--resume-from {summary.last_line}" + (f" --stream {args.stream}" if args.stream else "")
-        )
-        return 130
-    return 0 if summary.complete else 1
+    if summary.stopped_early:
+        for line in summary.stop_report():
+            _say(line)
+        command = continuation(args.argv, summary, args.limit)
+        if summary.input_error:
+            _say(f"once the file is mended (or to go on from its readable part), continue with:\n  {command}")
+        elif summary.unknown:
+            _say(f"to continue with no gap (and at most {summary.unknown:,} duplicates, as said above):\n  {command}")
+        else:
+            _say(f"to continue with no gap and no duplicate:\n  {command}")
+        _say(f"(progress kept in {summary.progress_path})")
 
 
 # --------------------------------------------------------------------------- generate
 
 
-def _positive_seconds(text: str) -> float:
+def _positive_number(text: str) -> float:
+    """A finite number above 0 (NaN and inf are refused: they would pace or wait forever)."""
     import math
 
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a finite number above 0, got {text!r}")
     return value
+
+
+_positive_seconds = _positive_number
+
+
+def _count(minimum: int):
+    """An integer of at least ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected {minimum} or more, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
 
 
 def _parse_time(text: str) -> datetime:
@@ -229,8 +307,12 @@ def cmd_put(args) -> int:
     from producer.records import put_record
 
     config = _load(args)
+
+    def not_json(constant: str):
+        raise CliError(f"--json is not valid JSON: {constant} is not a JSON value (write null, or a number)")
+
     try:
-        document = json.loads(args.json)
+        document = json.loads(args.json, parse_constant=not_json)
     except json.JSONDecodeError as exc:
         raise CliError(f"--json is not valid JSON: {exc.msg} at character {exc.pos}") from None
     if not isinstance(document, dict):
@@ -293,7 +375,7 @@ def cmd_analyze(args) -> int:
     )
     for line in summary.report():
         _say(line)
-    return 0
+    return EXIT_REJECTED if summary.rows_rejected else 0
 
 
 # --------------------------------------------------------------------------- run
@@ -445,7 +527,8 @@ def build_parser() -> argparse.ArgumentParser:
         "events, run the streaming analytics job, run the local AWS stack, read streams.",
         epilog="See it all at once with `clickflow demo`. Step by step: `clickflow stack up`, "
         "`clickflow generate sample.csv`, `clickflow replay sample.csv`, `clickflow run --bounded`, "
-        "`clickflow tail --stream clickflow-anomalies`. Each command has its own --help.",
+        "`clickflow tail --stream clickflow-anomalies`. Each command has its own --help.\n\n" + EXIT_CODES,
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"clickflow {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -456,7 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
             parents=[config],
             help=help_text,
             description=description,
-            epilog=EPILOG_CONFIG,
+            epilog=EPILOG_CONFIG + "\n" + EXIT_CODES,
             formatter_class=_HelpFormatter,
         )
 
@@ -491,20 +574,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="column whose value is the partition key (default: category_id)",
     )
     pace = p.add_mutually_exclusive_group()
-    pace.add_argument("--rate", type=float, metavar="N", help="send N records per second")
+    pace.add_argument("--rate", type=_positive_number, metavar="N", help="send N records per second")
     pace.add_argument(
         "--speedup",
-        type=float,
+        type=_positive_number,
         metavar="X",
         help="keep the file's own timing between events, X times faster (1 = real time)",
     )
-    p.add_argument("--limit", type=int, metavar="N", help="stop after sending N records")
     p.add_argument(
+        "--limit",
+        type=_count(1),
+        metavar="N",
+        help="stop after sending N records (with --resume: N in all, the earlier runs' records included)",
+    )
+    resuming = p.add_mutually_exclusive_group()
+    resuming.add_argument(
         "--resume-from",
-        type=int,
+        type=_count(0),
         default=0,
         metavar="LINE",
-        help="skip every line up to and including LINE (the 'last line sent' of an interrupted run)",
+        help="skip every line up to and including LINE",
+    )
+    resuming.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an earlier replay of this SOURCE into this stream from its progress file "
+        "(kept under .clickflow/replay/ as it goes, so even a killed replay can continue)",
     )
     p.add_argument("--retime", action="store_true", help="shift every event_time so the replay starts now")
     p.add_argument(
@@ -529,7 +624,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  clickflow generate sample.csv --events 50000 --bots 3 --spikes 2 --abandoned 5 --seed 42",
     )
     p.add_argument("output", help="the CSV to write (.csv or .csv.gz)")
-    p.add_argument("--events", type=int, default=100_000, help="how many events (default: 100000)")
+    p.add_argument("--events", type=_count(1), default=100_000, help="how many events (default: 100000)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default: 1)")
     p.add_argument(
         "--start",
@@ -537,13 +632,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=datetime(2019, 10, 1, tzinfo=UTC),
         help="time of the first event, UTC (default: 2019-10-01 00:00:00)",
     )
-    p.add_argument("--rate", type=float, default=50.0, help="mean events per second (default: 50)")
-    p.add_argument("--users", type=int, default=20_000, help="size of the visitor pool (default: 20000)")
-    p.add_argument("--categories", type=int, default=200, help="number of categories (default: 200)")
-    p.add_argument("--products", type=int, default=5_000, help="number of products (default: 5000)")
-    p.add_argument("--bots", type=int, default=0, help="bot bursts to inject (default: 0)")
-    p.add_argument("--spikes", type=int, default=0, help="traffic spikes to inject (default: 0)")
-    p.add_argument("--abandoned", type=int, default=0, help="abandoned-cart sessions to inject (default: 0)")
+    p.add_argument("--rate", type=_positive_number, default=50.0, help="mean events per second (default: 50)")
+    p.add_argument("--users", type=_count(1), default=20_000, help="size of the visitor pool (default: 20000)")
+    p.add_argument("--categories", type=_count(1), default=200, help="number of categories (default: 200)")
+    p.add_argument("--products", type=_count(1), default=5_000, help="number of products (default: 5000)")
+    p.add_argument("--bots", type=_count(0), default=0, help="bot bursts to inject (default: 0)")
+    p.add_argument("--spikes", type=_count(0), default=0, help="traffic spikes to inject (default: 0)")
+    p.add_argument("--abandoned", type=_count(0), default=0, help="abandoned-cart sessions to inject (default: 0)")
     p.add_argument("--labels", metavar="FILE", help="labels file (default: OUTPUT.labels.json)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=cmd_generate)
@@ -576,8 +671,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="WHERE",
         help="trim_horizon (the oldest record), latest (default: new records only), or a UTC time",
     )
-    p.add_argument("--limit", type=int, metavar="N", help="stop after N records")
-    p.add_argument("--idle-exit", type=float, metavar="SECONDS", help="stop after SECONDS without a new record")
+    p.add_argument("--limit", type=_count(1), metavar="N", help="stop after N records")
+    p.add_argument(
+        "--idle-exit", type=_positive_number, metavar="SECONDS", help="stop after SECONDS without a new record"
+    )
     p.add_argument("--with-meta", action="store_true", help="wrap each record with its shard, sequence number and key")
     p.set_defaults(func=cmd_tail)
 
@@ -677,12 +774,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--package", metavar="ZIP", help="deploy this zip from `clickflow package` instead of building one")
     p.add_argument("--application", default="clickflow", help="the application's name (default: clickflow)")
     p.add_argument("--role-arn", metavar="ARN", help="use this service role instead of creating clickflow-<app>-msf")
-    p.add_argument("--parallelism", type=int, metavar="N", help="default: the profile's flink.parallelism")
-    p.add_argument("--parallelism-per-kpu", type=int, default=1, metavar="N", help="default: 1")
+    p.add_argument("--parallelism", type=_count(1), metavar="N", help="default: the profile's flink.parallelism")
+    p.add_argument("--parallelism-per-kpu", type=_count(1), default=1, metavar="N", help="default: 1")
     p.add_argument("--log-level", choices=["INFO", "WARN", "ERROR", "DEBUG"], default="INFO")
     p.add_argument("--no-start", action="store_true", help="create or update only; do not start")
     p.add_argument("--no-wait", action="store_true", help="do not wait for RUNNING")
-    p.add_argument("--timeout", type=float, default=900.0, metavar="SECONDS", help="how long to wait (default: 900)")
+    p.add_argument(
+        "--timeout", type=_positive_number, default=900.0, metavar="SECONDS", help="how long to wait (default: 900)"
+    )
     p.add_argument("--dry-run", action="store_true", help="print what would be done; change nothing")
     p.add_argument("--policy-out", default="out/msf/iam-policy.json", metavar="FILE", help="where to write the policy")
     p.set_defaults(func=cmd_deploy)
@@ -705,9 +804,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-e", "--execute", metavar="SQL", help="run this one statement, print its rows, exit")
     p.add_argument("--mode", default="update", help="update (default), append or single")
-    p.add_argument("--max-rows", type=int, metavar="N", help="append: stop after N rows; update: show at most N")
+    p.add_argument("--max-rows", type=_count(1), metavar="N", help="append: stop after N rows; update: show at most N")
     p.add_argument(
-        "--timeout", type=float, metavar="S", help="stop a query after S seconds (-e default: 60, none with --bounded)"
+        "--timeout",
+        type=_positive_number,
+        metavar="S",
+        help="stop a query after S seconds (-e default: 60, none with --bounded)",
     )
     p.add_argument(
         "--from",
@@ -781,7 +883,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 
     from clickflow.alerts.deploy import AlertsDeployError
     from clickflow.alerts.local import AlertsError
@@ -798,7 +900,9 @@ def main(argv: list[str] | None = None) -> int:
     from producer.source import SourceError
 
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv
     try:
         return args.func(args)
     except (
@@ -835,8 +939,6 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-        print(f"clickflow {args.command}: error: {exc}", file=sys.stderr)
-        return 1
     except EndpointConnectionError as exc:
         hint = " Is the local stack up? Run `clickflow stack up`." if args.profile in (None, "local") else ""
         print(
@@ -844,8 +946,15 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    except BotoCoreError as exc:  # timeouts, a connection cut off, a bad region name: one line, no traceback
+        print(f"clickflow {args.command}: error: AWS: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"clickflow {args.command}: stopped", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `clickflow tail | head`
         return 0
+    except OSError as exc:  # a file that cannot be read or written
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"clickflow {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1

@@ -81,6 +81,8 @@ class ProducerConfig:
     backoff_base: Duration = Duration(0.1)
     backoff_max: Duration = Duration(5.0)
     linger: Duration = Duration(0.2)  # longest a record waits in a part-filled batch when pacing
+    # event times later than now + this are refused (and all at or before 1970-01-01 00:00:00 UTC)
+    max_event_time_ahead: Duration = Duration(86400.0)
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,10 @@ def sql_interval(seconds: float) -> str:
     return f"INTERVAL '{days} {hours:02d}:{minutes:02d}:{secs:02d}.{millis:03d}' DAY TO SECOND(3)"
 
 
+def _millis(seconds: float) -> str:
+    return str(round(seconds * 1000))
+
+
 def parameters(config: Config, name: str) -> dict[str, str]:
     """The values one SQL file may use, all from config."""
     a = config.analytics
@@ -66,6 +70,16 @@ def parameters(config: Config, name: str) -> dict[str, str]:
             "baseline_windows": str(spike.baseline_windows),
             "min_baseline_windows": str(spike.min_baseline_windows),
             "stddevs": repr(float(spike.stddevs)),
+        }
+    if name == "late_events":
+        ms = _millis
+        return {
+            "unique_visitors_ms": ms(a.unique_visitors.window),
+            "active_page_views_ms": ms(a.active_page_views.window),
+            "top_categories_ms": ms(a.top_categories.window),
+            "session_gap_ms": ms(a.cart_abandonment.session_gap),
+            "bot_window_ms": ms(a.bot_burst.window),
+            "spike_window_ms": ms(a.traffic_spike.window),
         }
     raise ValueError(f"no analytic named {name!r} (known: {', '.join(ANALYTICS)})")
 
@@ -188,10 +202,12 @@ def execute_script(env, sql: str) -> None:
 
 
 def register(env, config: Config, events_options: Mapping[str, str], names: Iterable[str]) -> None:
-    """Create the events table, the clicks view and each analytic's views."""
+    """Create the events table, the clicks view, each analytic's views, and ``late_events`` (what
+    the windows drop as late, per analytic)."""
     execute_script(env, events_sql(config, events_options))
     for name in names:
         execute_script(env, analytic_sql(config, name))
+    execute_script(env, analytic_sql(config, "late_events"))
 
 
 def columns_of(env, name: str) -> list[tuple[str, str]]:

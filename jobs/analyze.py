@@ -16,7 +16,6 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 
 from connectors import aws
@@ -24,8 +23,10 @@ from connectors.config import Config
 from jobs import analytics
 from producer.progress import ProgressLine, human_duration
 from producer.rejects import RejectsFile
-from producer.rows import COLUMNS, Event, RowError, RowParser, raw_row, read_rows
-from producer.source import CSV, JSON_LINES, is_json_lines, open_source
+from producer.rows import COLUMNS, Event, RowError, RowParser, TimeBounds, raw_row, read_rows
+from producer.source import CSV, JSON_LINES, READ_ERRORS, guarded, is_json_lines, open_source, read_failure
+
+LATE = "late_events"  # what the windows dropped as late, one row per event and analytic (sql/late_events.sql)
 
 # A bounded run over a file is a throughput job: the parallel collector measured 14% faster than
 # G1 in Flink here (benchmarks/analyze.py, all five analytics, 1M events) and used less memory.
@@ -43,7 +44,7 @@ class AnalyzeSummary:
     rows_read: int = 0
     events: int = 0
     rows_rejected: int = 0
-    out_of_order: int = 0  # events later than the watermark bound allows: windows may have closed
+    late: dict[str, int] = field(default_factory=dict)  # events each analytic dropped: their window had closed
     outputs: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     flink_seconds: float = 0.0
@@ -55,13 +56,17 @@ class AnalyzeSummary:
             f"rows rejected    {self.rows_rejected:>10,}"
             + (f"   (line, field and reason in {self.output_dir / '_rejects.jsonl'})" if self.rows_rejected else ""),
         ]
-        if self.out_of_order:
-            lines.append(
-                f"late events      {self.out_of_order:>10,}   (more out of order than analytics.watermark_delay; "
-                "windows they belong to may already have closed)"
-            )
         for name, count in self.outputs.items():
-            lines.append(f"{name:<17}{count:>10,} rows   {self.output_dir / name}/")
+            if name == LATE:
+                continue
+            late = self.late.get(name, 0)
+            dropped = f"   ({late:,} late events dropped)" if late else ""
+            lines.append(f"{name:<17}{count:>10,} rows   {self.output_dir / name}/{dropped}")
+        if any(self.late.values()):
+            lines.append(
+                f"late events: {sum(self.late.values()):,} in all, each more out of order than "
+                f"analytics.watermark_delay allows for its window; listed in {self.output_dir / LATE}/"
+            )
         lines.append(f"took {self.seconds:.1f}s ({self.flink_seconds:.1f}s in Flink)")
         return lines
 
@@ -90,15 +95,17 @@ def prepare_events(
     """Validate the input row by row and write the valid events as JSON lines for Flink."""
     s3 = aws.client(config, "s3") if source.startswith("s3://") else None
     json_input = is_json_lines(source)
-    delay = timedelta(seconds=config.analytics.watermark_delay)
-    latest = None
+    bounds = TimeBounds.ahead_of_now(config.producer.max_event_time_ahead)
     with open_source(source, s3, JSON_LINES if json_input else CSV) as opened:
-        if json_input:
-            parser, rows = RowParser(), _json_rows(opened.text)
-        else:
-            parser, rows = read_rows(opened.text, source)
+        try:
+            if json_input:
+                parser, rows = RowParser(bounds=bounds), _json_rows(opened.text)
+            else:
+                parser, rows = read_rows(opened.text, source, bounds)
+        except READ_ERRORS as exc:
+            raise read_failure(source, exc, 0) from None
         with open(events_path, "w", encoding="utf-8") as out:
-            for line, fields, problem in rows:
+            for line, fields, problem in guarded(rows, source):
                 summary.rows_read += 1
                 try:
                     if problem:
@@ -106,21 +113,23 @@ def prepare_events(
                     event: Event = parser.parse(line, fields)
                     text = event.to_json()
                 except RowError as err:
-                    row_text = fields[0] if json_input or problem else raw_row(fields)
+                    # a row the CSV reader could not split comes with no fields at all
+                    row_text = (fields[0] if fields else "") if json_input or problem else raw_row(fields)
                     summary.rows_rejected += 1
                     rejects.write("rejected", line, err.reason, field=err.field, row=row_text)
                     continue
-                if latest is None or event.event_time > latest:
-                    latest = event.event_time
-                elif event.event_time < latest - delay:
-                    summary.out_of_order += 1
                 out.write(text)
                 out.write("\n")
                 summary.events += 1
 
 
 def _check_output(output_dir: Path, names: Iterable[str], overwrite: bool) -> None:
-    taken = [name for name in names if (output_dir / name).exists() and any((output_dir / name).iterdir())]
+    if output_dir.exists() and not output_dir.is_dir():
+        raise AnalyzeError(f"--output {output_dir}: this is a file; give a directory for the results")
+    for parent in output_dir.parents:
+        if parent.exists() and not parent.is_dir():
+            raise AnalyzeError(f"--output {output_dir}: {parent} is a file, so no directory can be made there")
+    taken = [name for name in names if (output_dir / name).is_dir() and any((output_dir / name).iterdir())]
     if taken and not overwrite:
         raise AnalyzeError(
             f"{output_dir} already holds results for {', '.join(taken)}; pass --overwrite to replace them"
@@ -155,8 +164,8 @@ def analyze(
     if unknown:
         raise AnalyzeError(f"no analytic named {', '.join(unknown)} (known: {', '.join(analytics.ANALYTICS)})")
     started = time.monotonic()
+    _check_output(output_dir, [*names, LATE], overwrite)
     output_dir.mkdir(parents=True, exist_ok=True)
-    _check_output(output_dir, names, overwrite)
     summary = AnalyzeSummary(source, output_dir)
     rejects_path = output_dir / "_rejects.jsonl"
     rejects_path.unlink(missing_ok=True)
@@ -178,7 +187,8 @@ def analyze(
         try:
             env = analytics.create_table_env(config, jvm_args=BATCH_JVM_ARGS)
             analytics.register(env, config, file_options(events_path), names)
-            statement_set = analytics.insert_all(env, names, lambda name: file_options(output_dir / name))
+            outputs = [*names, LATE]
+            statement_set = analytics.insert_all(env, outputs, lambda name: file_options(output_dir / name))
             with ProgressLine(
                 lambda: f"Flink: running for {human_duration(time.monotonic() - flink_started)}", enabled=progress
             ):
@@ -189,6 +199,8 @@ def analyze(
             raise AnalyzeError(f"Flink failed: {flink_root_cause(exc)}") from exc
         summary.flink_seconds = time.monotonic() - flink_started
     summary.outputs = {name: len(read_output(output_dir, name)) for name in names}
+    late = [row["analytic"] for row in read_output(output_dir, LATE)]
+    summary.late = {name: late.count(name) for name in names}
     summary.seconds = time.monotonic() - started
     (output_dir / "_summary.json").write_text(
         json.dumps({k: (str(v) if isinstance(v, Path) else v) for k, v in summary.__dict__.items()}, indent=2) + "\n"

@@ -22,6 +22,7 @@ import dataclasses
 import datetime as dt
 import decimal
 import json
+import math
 import queue
 import threading
 import time
@@ -127,7 +128,11 @@ def json_value(value):
     if isinstance(value, (dt.datetime, dt.date, dt.time)):
         return show_value(value)
     if isinstance(value, decimal.Decimal):
+        if not value.is_finite():
+            return None
         return float(value) if value != value.to_integral_value() else int(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN or Infinity: a SQL DOUBLE that is not a number prints as null
     return value
 
 
@@ -427,7 +432,7 @@ def print_rows(outcome: Outcome, out, output_format: str, max_rows: int | None) 
     view = outcome.view
     if output_format == "json":
         for row in view.rows if max_rows is None or isinstance(view, SingleValue) else view.rows[:max_rows]:
-            out.write(json.dumps(dict(zip(view.columns, map(json_value, row), strict=False))) + "\n")
+            out.write(json.dumps(dict(zip(view.columns, map(json_value, row), strict=False)), allow_nan=False) + "\n")
     else:
         Screen(out, False, max_rows).finish(outcome)
     out.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,10 +16,11 @@ class Pacer:
     def __post_init__(self) -> None:
         if self.rate is not None and self.speedup is not None:
             raise ValueError("choose --rate or --speedup, not both")
-        if self.rate is not None and self.rate <= 0:
-            raise ValueError(f"--rate must be more than 0, got {self.rate}")
-        if self.speedup is not None and self.speedup <= 0:
-            raise ValueError(f"--speedup must be more than 0, got {self.speedup}")
+        for name in ("rate", "speedup"):
+            value = getattr(self, name)
+            # NaN compares false with everything, so "<= 0" alone would let it through (and hang)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ValueError(f"--{name} must be a finite number above 0, got {value}")
 
     @property
     def paced(self) -> bool:

@@ -43,7 +43,10 @@ def put_record(client, stream: str, document: dict, partition_key: str | None = 
     key = str(key)
     if len(key) > MAX_PARTITION_KEY_CHARS:
         raise ValueError(f"the partition key is longer than {MAX_PARTITION_KEY_CHARS} characters")
-    data = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+    try:
+        data = json.dumps(document, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    except ValueError:
+        raise ValueError("the record holds NaN or Infinity, which JSON does not allow (write null)") from None
     response = client.put_record(StreamName=stream, Data=data, PartitionKey=key)
     return {"ShardId": response["ShardId"], "SequenceNumber": response["SequenceNumber"], "PartitionKey": key}
 

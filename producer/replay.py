@@ -22,15 +22,17 @@ from botocore.exceptions import ClientError
 
 from connectors import aws
 from connectors.config import Config
+from producer import resume
 from producer.batching import BatchBuilder, Entry, entry_problem
 from producer.delivery import Delivery, FatalKinesisError, RetryPolicy, deliver
 from producer.kinesis_wire import Boto3Kinesis, KinesisHttp
 from producer.pacing import Pacer
 from producer.progress import Meter, ProgressLine, human_duration
 from producer.rejects import RejectsFile
+from producer.resume import Progress
 from producer.routing import by_key_hash, shard_router
-from producer.rows import COLUMNS, RowError, raw_row, read_rows
-from producer.source import open_source
+from producer.rows import COLUMNS, RowError, TimeBounds, raw_row, read_rows
+from producer.source import READ_ERRORS, SourceError, guarded, open_source, read_failure
 
 
 @dataclass(frozen=True)
@@ -40,12 +42,31 @@ class ReplayOptions:
     partition_key: str = "category_id"
     rate: float | None = None
     speedup: float | None = None
-    limit: int | None = None
+    limit: int | None = None  # records to send over the whole replay (resumed runs included)
     resume_from: int = 0  # skip every line up to and including this one
+    resume: bool = False  # continue from the progress file (``progress_path``)
     retime: bool = False
     rejects_path: Path | None = None
+    progress_path: Path | None = None  # where progress is kept; None: default_progress_path()
     client: str = "http"  # "http" (clickflow's own PutRecords client) or "boto3"
     progress: bool = True
+
+    def validate(self) -> None:
+        """Values, not just types: in range and consistent with each other."""
+        import math
+
+        for name in ("rate", "speedup"):
+            value = getattr(self, name)
+            if value is not None and (not math.isfinite(value) or value <= 0):
+                raise ValueError(f"--{name} must be a finite number above 0, got {value}")
+        if self.rate is not None and self.speedup is not None:
+            raise ValueError("choose --rate or --speedup, not both")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"--limit must be 1 or more, got {self.limit}")
+        if self.resume_from < 0:
+            raise ValueError(f"--resume-from must be a line number (0 or more), got {self.resume_from}")
+        if self.resume and self.resume_from:
+            raise ValueError("choose --resume (the progress file) or --resume-from LINE, not both")
 
 
 @dataclass
@@ -60,34 +81,83 @@ class ReplaySummary:
     rows_rejected: int = 0
     records_undelivered: int = 0
     last_line: int = 0
-    interrupted: bool = False
+    interrupted: bool = False  # stopped by Ctrl-C or SIGTERM, after waiting for every acknowledgement
+    abandoned: bool = False  # stopped at once (a second Ctrl-C): calls in flight were not waited for
     fatal: str | None = None
+    input_error: str | None = None  # the file could not be read to its end
+    limit_reached: bool = False
     elapsed: float = 0.0
     cpu_seconds: float = 0.0
     rejects_path: Path | None = None
+    # where a continuation starts: every row up to ``resume_line`` is done, and ``done_beyond`` more
+    # after it; ``unknown`` records were in calls whose outcome is not known
+    resume_line: int = 0
+    done_beyond: int = 0
+    unknown: int = 0
+    not_sent: int = 0  # read, but never handed to Kinesis (or given up on): a resume sends them
+    acknowledged_total: int = 0
+    progress_path: Path | None = None
 
     @property
     def complete(self) -> bool:
-        return not self.fatal and not self.records_undelivered
+        return (
+            not self.fatal
+            and not self.input_error
+            and not self.records_undelivered
+            and not self.interrupted
+            and not self.abandoned
+        )
+
+    @property
+    def stopped_early(self) -> bool:
+        """Stopped before the end of the file (and not at --limit): a continuation is due."""
+        return bool(self.fatal or self.input_error or self.interrupted or self.abandoned or self.records_undelivered)
 
     def report(self) -> list[str]:
         rate = self.records_sent / self.elapsed if self.elapsed else 0.0
         lines = [
             f"rows read         {self.rows_read:>12,}"
-            + (f"   (skipped {self.rows_skipped:,} to resume)" if self.rows_skipped else ""),
+            + (f"   (skipped {self.rows_skipped:,} done before)" if self.rows_skipped else ""),
             f"records sent      {self.records_sent:>12,}   to {self.stream} "
-            f"in {self.elapsed:.1f}s ({rate:,.0f} records/s)",
+            f"in {self.elapsed:.1f}s ({rate:,.0f} records/s, acknowledged by Kinesis)",
             f"records retried   {self.records_retried:>12,}"
             + (f"   ({self.records_throttled:,} throttled)" if self.records_throttled else ""),
             f"rows rejected     {self.rows_rejected:>12,}",
         ]
         if self.records_undelivered:
-            lines.append(f"records NOT sent  {self.records_undelivered:>12,}   (gave up after retries)")
+            lines.append(f"records NOT sent  {self.records_undelivered:>12,}   (gave up, or stopped before sending)")
         if self.rejects_path and (self.rows_rejected or self.records_undelivered):
             lines.append(f"rejected rows and unsent records, with line numbers and reasons: {self.rejects_path}")
         if self.records_sent:
             lines.append(f"producer CPU      {self.cpu_seconds * 1e6 / self.records_sent:>12.1f} µs per record")
         lines.append(f"last line sent    {self.last_line:>12,}")
+        return lines
+
+    def stop_report(self) -> list[str]:
+        """Why it stopped and where a continuation stands (the command itself is the caller's)."""
+        if self.abandoned:
+            why = "stopped at once (second Ctrl-C)"
+        elif self.interrupted:
+            why = "interrupted; every record handed to Kinesis was acknowledged first"
+        elif self.input_error:
+            why = f"the input could not be read to its end: {self.input_error}"
+        elif self.fatal:
+            why = f"stopped on an error: {self.fatal}"
+        else:
+            why = f"{self.records_undelivered:,} records could not be delivered after every retry"
+        lines = [
+            why,
+            f"acknowledged: {self.acknowledged_total:,} records in all; "
+            f"every row up to line {self.resume_line:,} is done"
+            + (f", and {self.done_beyond:,} rows after it" if self.done_beyond else ""),
+        ]
+        if self.unknown:
+            lines.append(
+                f"{self.unknown:,} records were in calls still in flight: their outcome is unknown. The "
+                f"continuation sends them again, so up to {self.unknown:,} of them may be in the stream twice"
+            )
+        elif self.not_sent:
+            lines.append(f"{self.not_sent:,} records read but not acknowledged: the continuation sends them")
         return lines
 
 
@@ -112,7 +182,14 @@ class _Lane(threading.Thread):
     written off as undelivered (in the rejects file), never dropped unseen."""
 
     def __init__(
-        self, index: int, make_client: Callable, stream: str, policy: RetryPolicy, tally: _Tally, abort: threading.Event
+        self,
+        index: int,
+        make_client: Callable,
+        stream: str,
+        policy: RetryPolicy,
+        tally: _Tally,
+        abort: threading.Event,
+        progress: Progress,
     ):
         super().__init__(name=f"lane-{index}", daemon=True)
         self.queue: queue.Queue[list[Entry] | None] = queue.Queue(maxsize=1)
@@ -121,7 +198,9 @@ class _Lane(threading.Thread):
         self._policy = policy
         self._tally = tally
         self._abort = abort
+        self._progress = progress
         self.fatal: str | None = None
+        self.in_call: list[Entry] | None = None  # the batch of a PutRecords call under way
 
     def run(self) -> None:
         client = self._make_client()
@@ -132,12 +211,19 @@ class _Lane(threading.Thread):
                         Delivery(undelivered=[(e, "not sent: the replay stopped on an error") for e in batch])
                     )
                     continue
+                self.in_call = batch
                 try:
-                    self._tally.add(deliver(client, self._stream, batch, self._policy))
+                    result = deliver(client, self._stream, batch, self._policy)
                 except FatalKinesisError as exc:
                     self.fatal = str(exc)
                     self._abort.set()
                     self._tally.add(Delivery(undelivered=[(e, str(exc)) for e in batch]))
+                    continue
+                finally:
+                    self.in_call = None
+                given_up = {id(entry) for entry, _ in result.undelivered}
+                self._progress.acknowledge(e.line for e in batch if id(e) not in given_up)
+                self._tally.add(result)
         finally:
             client.close()
 
@@ -174,6 +260,17 @@ def default_rejects_path(config: Config, source: str) -> Path:
     return state_dir(config) / "rejects" / f"{stem}.{stamp}.jsonl"
 
 
+# After a second Ctrl-C, PutRecords calls already under way get this long to answer, so their
+# records' outcome is known (a call normally takes milliseconds); the rest is not waited for.
+ABANDON_GRACE = 1.0
+
+
+def default_progress_path(config: Config, source: str, stream: str) -> Path:
+    from connectors.local_stack.stack import state_dir
+
+    return resume.default_path(state_dir(config), source, stream)
+
+
 def replay(
     config: Config,
     options: ReplayOptions,
@@ -181,11 +278,22 @@ def replay(
     make_client: Callable | None = None,
 ) -> ReplaySummary:
     """Replay ``options.source`` into ``options.stream``. ``make_client`` builds one PutRecords client
-    per lane; by default the stream is checked first and clients follow ``options.client``."""
+    per lane; by default the stream is checked first and clients follow ``options.client``.
+
+    However it ends — the end of the file, ``--limit``, ``interrupt`` (finish what is in flight),
+    KeyboardInterrupt (stop at once), an unreadable input, the stream going away — it returns a
+    summary saying where a continuation starts, and the progress file says it too."""
+    options.validate()
     if options.partition_key not in COLUMNS:
         raise ValueError(
             f"--partition-key {options.partition_key!r} is not a column (choose from {', '.join(COLUMNS)})"
         )
+    progress_path = options.progress_path or default_progress_path(config, options.source, options.stream)
+    if options.resume:
+        start = resume.load(progress_path, options.source, options.stream)
+    else:
+        start = resume.Checkpoint(options.source, options.stream, prefix=options.resume_from)
+    skip_beyond = set(start.beyond)
     pacer = Pacer(options.rate, options.speedup)
     interrupt = interrupt or threading.Event()
     route = by_key_hash(config.producer.in_flight)
@@ -194,18 +302,22 @@ def replay(
         make_client = _client_factory(config, options.client)
         route = shard_router(aws.client(config, "kinesis"), options.stream, config.producer.in_flight)
     rejects = RejectsFile(options.rejects_path or default_rejects_path(config, options.source), options.source)
-    summary = ReplaySummary(options.source, options.stream, rejects_path=rejects.path)
+    summary = ReplaySummary(options.source, options.stream, rejects_path=rejects.path, progress_path=progress_path)
+    progress = resume.Progress(progress_path, start)
     tally = _Tally(rejects)
     abort = threading.Event()
     policy = RetryPolicy(config.producer.max_retries, config.producer.backoff_base, config.producer.backoff_max)
     s3 = aws.client(config, "s3") if options.source.startswith("s3://") else None
-    lanes = [_Lane(i, make_client, options.stream, policy, tally, abort) for i in range(config.producer.in_flight)]
+    lanes = [
+        _Lane(i, make_client, options.stream, policy, tally, abort, progress) for i in range(config.producer.in_flight)
+    ]
     builders = [BatchBuilder(config.producer.batch_records) for _ in lanes]
     key_column = COLUMNS.index(options.partition_key)
     linger = config.producer.linger
 
     started, cpu_started = time.monotonic(), time.process_time()
     meter = Meter()
+    source = None
 
     def render() -> str:
         sent = tally.sent
@@ -215,9 +327,9 @@ def replay(
         )
         if tally.undelivered:
             text += f"  NOT sent {tally.undelivered:,}"
-        fraction = source.fraction()
+        fraction = source.fraction() if source else None
         if options.limit:  # the replay ends at the limit or the end of the file, whichever is first
-            fraction = max(fraction or 0.0, min(1.0, sent / options.limit))
+            fraction = max(fraction or 0.0, min(1.0, (start.acknowledged + sent) / options.limit))
         if fraction:
             elapsed = time.monotonic() - started
             text += f"  {fraction:.0%}  ETA {human_duration(elapsed * (1 - fraction) / fraction)}"
@@ -227,22 +339,31 @@ def replay(
         if builders[index].entries:
             lanes[index].queue.put(builders[index].take())
 
-    with open_source(options.source, s3) as source:
-        parser, rows = read_rows(source.text, options.source)
+    shift: timedelta | None = timedelta(seconds=start.retime_shift) if start.retime_shift is not None else None
+    sent_count = start.acknowledged  # --limit counts the whole replay
+    try:
+        source = open_source(options.source, s3)
+        try:
+            bounds = TimeBounds.ahead_of_now(config.producer.max_event_time_ahead)
+            parser, rows = read_rows(source.text, options.source, bounds)
+        except READ_ERRORS as exc:
+            raise read_failure(options.source, exc, 0) from None
         for lane in lanes:
             lane.start()
-        shift: timedelta | None = None
-        sent_count = 0
-        try:
-            with ProgressLine(render, enabled=options.progress):
-                for line, fields, csv_problem in rows:
+        with ProgressLine(render, enabled=options.progress):
+            try:
+                for line, fields, csv_problem in guarded(rows, options.source):
                     if interrupt.is_set():
                         summary.interrupted = True
                         break
                     if abort.is_set():
                         break
-                    if line <= options.resume_from:
+                    if options.limit is not None and sent_count >= options.limit:
+                        summary.limit_reached = True
+                        break
+                    if line <= start.prefix or line in skip_beyond:
                         summary.rows_skipped += 1
+                        progress.settle(line)
                         if options.retime and shift is None and not csv_problem:
                             try:
                                 shift = _retime_shift(parser.parse(line, fields).event_time)
@@ -269,33 +390,57 @@ def replay(
                     except RowError as err:
                         summary.rows_rejected += 1
                         rejects.write("rejected", line, err.reason, field=err.field, row=raw_row(fields))
+                        progress.settle(line)
                         summary.last_line = line
                         continue
                     if pacer.paced:
                         _wait_until(
-                            started + pacer.due(sent_count, event.event_time), builders, flush, linger, interrupt
+                            started + pacer.due(sent_count - start.acknowledged, event.event_time),
+                            builders,
+                            flush,
+                            linger,
+                            interrupt,
                         )
                     index = route(entry.partition_key)
+                    progress.issue(line)
                     batch = builders[index].add(entry, time.monotonic())
                     if batch is not None:
                         lanes[index].queue.put(batch)
                     summary.last_line = line
                     sent_count += 1
-                    if options.limit is not None and sent_count >= options.limit:
-                        break
-                # Send what has been read, and wait for every acknowledgement.
-                for index in range(len(lanes)):
-                    flush(index)
-                for lane in lanes:
-                    lane.queue.put(None)
-                for lane in lanes:
-                    lane.join()
-        finally:
-            rejects.close()
-            for lane in lanes:  # after an unexpected error: let the lanes finish
-                if lane.is_alive():
-                    lane.queue.put(None)
+            except SourceError as exc:  # part-way: send what was read, then say where to go on
+                summary.input_error = str(exc)
+            # Send what has been read, and wait for every acknowledgement.
+            for index in range(len(lanes)):
+                flush(index)
+            for lane in lanes:
+                lane.queue.put(None)
+            for lane in lanes:
+                lane.join()
+    except KeyboardInterrupt:  # stop at once: write off what is queued; calls in flight get one second
+        summary.abandoned = True
+        abort.set()
+        for lane in lanes:
+            try:
+                lane.queue.put_nowait(None)
+            except queue.Full:
+                pass
+        deadline = time.monotonic() + ABANDON_GRACE
+        try:
+            while any(lane.in_call is not None for lane in lanes) and time.monotonic() < deadline:
+                time.sleep(0.01)
+        except KeyboardInterrupt:
+            pass
+        summary.unknown = sum(len(lane.in_call or ()) for lane in lanes)
+    finally:
+        rejects.close()
+        if source is not None:
+            source.close()
+        for lane in lanes:  # after an unexpected error: let the lanes finish
+            if lane.is_alive() and not summary.abandoned:
+                lane.queue.put(None)
 
+    progress.retime_shift = shift.total_seconds() if shift is not None and options.retime else None
     summary.records_sent = tally.sent
     summary.records_retried = tally.retried
     summary.records_throttled = tally.throttled
@@ -303,6 +448,12 @@ def replay(
     summary.fatal = next((lane.fatal for lane in lanes if lane.fatal), None)
     summary.elapsed = time.monotonic() - started
     summary.cpu_seconds = time.process_time() - cpu_started
+    snapshot = progress.snapshot()
+    summary.resume_line = snapshot.prefix
+    summary.done_beyond = len(snapshot.beyond)
+    summary.not_sent = progress.pending - summary.unknown
+    summary.acknowledged_total = snapshot.acknowledged
+    progress.save(complete=summary.complete)
     return summary
 
 

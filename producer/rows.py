@@ -124,10 +124,43 @@ _quote = json.encoder.encode_basestring  # C: JSON string literal, non-ASCII kep
 _EVENT_TYPES_JSON = {name: _quote(name) for name in EVENT_TYPES}
 
 
+BIGINT_MAX = 2**63 - 1  # the SQL column type of the ids
+
+
 def _whole_number(value: str, line: int, name: str) -> str:
     if not (value.isascii() and value.isdigit()):
         raise RowError(line, f"not a whole number: {value[:40]!r}", name)
+    if len(value) >= 19 and int(value) > BIGINT_MAX:
+        raise RowError(line, f"too large for a 64-bit id (at most {BIGINT_MAX}): {value[:40]!r}", name)
     return value if value[0] != "0" or len(value) == 1 else str(int(value))
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class TimeBounds:
+    """Event times a producer accepts: after ``after`` and no later than ``until``. An absurd time
+    (year 9999) would push a streaming job's watermark so far that every other event is late."""
+
+    after: datetime = EPOCH  # exclusive: the job maps an unreadable time to the epoch itself
+    until: datetime | None = None  # None: no upper bound
+
+    @classmethod
+    def ahead_of_now(cls, seconds: float, after: datetime = EPOCH) -> TimeBounds:
+        from datetime import timedelta
+
+        return cls(after, datetime.now(UTC) + timedelta(seconds=seconds))
+
+    def problem(self, moment: datetime) -> str | None:
+        if moment <= self.after:
+            return f"not after {self.after.strftime('%Y-%m-%d %H:%M:%S')} UTC"
+        if self.until is not None and moment > self.until:
+            return (
+                f"more than producer.max_event_time_ahead in the future (after "
+                f"{self.until.strftime('%Y-%m-%d %H:%M:%S')} UTC)"
+            )
+        return None
 
 
 class RowParser:
@@ -136,8 +169,9 @@ class RowParser:
     It is on the replay's hot path, so each column is handled by name rather than by a generic loop.
     """
 
-    def __init__(self, order: tuple[int, ...] = tuple(range(len(COLUMNS)))):
+    def __init__(self, order: tuple[int, ...] = tuple(range(len(COLUMNS))), bounds: TimeBounds | None = None):
         self._order = None if order == tuple(range(len(COLUMNS))) else order
+        self._bounds = bounds or TimeBounds()
 
     def parse(self, line: int, fields: list[str]) -> Event:
         if len(fields) != len(COLUMNS):
@@ -178,6 +212,9 @@ class RowParser:
                 f"not a UTC time like 2019-10-01 00:00:00 UTC or 2019-10-01T00:00:00Z: {event_time[:40]!r}",
                 "event_time",
             ) from None
+        out_of_range = self._bounds.problem(moment)
+        if out_of_range:
+            raise RowError(line, f"implausible event time {event_time[:40]!r}: {out_of_range}", "event_time")
         try:
             amount = float(price)
         except ValueError:
@@ -199,7 +236,7 @@ class RowParser:
 
 
 def read_rows(
-    text: io.TextIOBase | Iterable[str], source: str
+    text: io.TextIOBase | Iterable[str], source: str, bounds: TimeBounds | None = None
 ) -> tuple[RowParser, Iterator[tuple[int, list[str], str | None]]]:
     """Read the header; return a parser for this file's column order and its rows.
 
@@ -214,7 +251,7 @@ def read_rows(
         raise SchemaError(f"{source}: the file is empty (expected a header line)") from None
     except csv.Error as exc:
         raise SchemaError(f"{source}, line 1: cannot read the header: {exc}") from None
-    parser = RowParser(_column_order(header, source))
+    parser = RowParser(_column_order(header, source), bounds)
 
     def rows() -> Iterator[tuple[int, list[str], str | None]]:
         while True:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import gzip
 import io
+import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 
 class SourceError(OSError):
@@ -114,3 +116,42 @@ def open_source(uri: str, s3_client=None, suffixes: tuple[str, ...] = CSV) -> Op
     # surrogateescape keeps a row with bad bytes readable, so it is rejected alone (see rows.Event)
     text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape", newline="")
     return OpenSource(uri, text, size, counter)
+
+
+# What reading a file can raise part-way: a truncated or corrupt gzip stream, a plain file named
+# .gz, a disk or network error, an S3 response cut off.
+READ_ERRORS = (EOFError, OSError, zlib.error, BotoCoreError)
+
+
+def read_failure(uri: str, exc: BaseException, after_line: int) -> SourceError:
+    """A one-line error naming the file, where reading stopped, and why."""
+    if isinstance(exc, SourceError):
+        return exc
+    if isinstance(exc, EOFError):
+        what = "the compressed data ends early (a truncated .gz file)"
+    elif isinstance(exc, gzip.BadGzipFile):
+        what = "not gzip data, though the name ends in .gz"
+    elif isinstance(exc, zlib.error):
+        what = f"corrupt compressed data ({exc})"
+    elif isinstance(exc, OSError) and exc.strerror:
+        what = f"cannot read it: {exc.strerror}"
+    else:
+        what = f"cannot read it: {type(exc).__name__}: {exc}"
+    where = f"after line {after_line:,}" if after_line else "at its start"
+    return SourceError(f"{uri}: {what}, {where}")
+
+
+def guarded(rows: Iterable[tuple], uri: str) -> Iterator[tuple]:
+    """``rows`` (tuples whose first item is the line number), with read errors turned into one
+    SourceError that names the file and the last line read."""
+    last = 0
+    iterator = iter(rows)
+    while True:
+        try:
+            item = next(iterator)
+        except StopIteration:
+            return
+        except READ_ERRORS as exc:
+            raise read_failure(uri, exc, last) from None
+        last = item[0]
+        yield item

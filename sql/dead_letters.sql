@@ -8,7 +8,9 @@ CREATE TABLE events_raw (
 ${connector_options}
 );
 
--- COUNT_DEAD_LETTER returns the reason and counts it in the job's `deadLetters` metric.
+-- COUNT_DEAD_LETTER returns the reason and counts it in the job's `deadLetters` metric. Besides the
+-- records the analytics cannot use, the valid events a window dropped as late (sql/late_events.sql)
+-- are dead letters too, one per analytic that dropped them, with the reason 'late for <analytic>'.
 CREATE TEMPORARY VIEW dead_letters AS
 SELECT COUNT_DEAD_LETTER(reason) AS reason,
        payload,
@@ -39,4 +41,17 @@ FROM (
            END AS reason
     FROM events_raw
 )
-WHERE reason IS NOT NULL;
+WHERE reason IS NOT NULL
+UNION ALL
+SELECT COUNT_DEAD_LETTER(CONCAT('late for ', analytic)) AS reason,
+       JSON_OBJECT(
+           'event_time'   VALUE DATE_FORMAT(event_ts, 'yyyy-MM-dd HH:mm:ss.SSS'),
+           'event_type'   VALUE event_type,
+           'product_id'   VALUE product_id,
+           'category_id'  VALUE category_id,
+           'user_id'      VALUE user_id,
+           'user_session' VALUE user_session,
+           'watermark'    VALUE DATE_FORMAT(watermark_ts, 'yyyy-MM-dd HH:mm:ss.SSS')
+       ) AS payload,
+       CURRENT_TIMESTAMP AS seen_at
+FROM late_events;

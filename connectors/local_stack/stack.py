@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from connectors import aws
 from connectors.config import Config, ConfigError, is_loopback_url
@@ -325,18 +325,27 @@ def ensure_resources(config: Config, say: Callable[[str], None] = lambda _: None
 
 def up(config: Config, say: Callable[[str], None] = lambda _: None) -> list[ServiceState]:
     """Start what is not running, wait until it answers, create the profile's streams and bucket."""
-    states = []
-    for service in services(config):
-        state = _start(config, service)
-        if state.started_here:
-            say(f"started {service.label} on {service.url} (pid {state.pid}, log {_log_file(config, service)})")
-        else:
-            say(f"{service.label} already running on {service.url} (pid {state.pid})")
-        states.append(state)
+    states: list[ServiceState] = []
     try:
-        ensure_resources(config, say)
-    except (ClientError, ConfigError) as exc:
-        raise StackError(f"the stack is up but creating the profile's streams and bucket failed: {exc}") from exc
+        for service in services(config):
+            state = _start(config, service)
+            if state.started_here:
+                say(f"started {service.label} on {service.url} (pid {state.pid}, log {_log_file(config, service)})")
+            else:
+                say(f"{service.label} already running on {service.url} (pid {state.pid})")
+            states.append(state)
+        try:
+            ensure_resources(config, say)
+        except (ClientError, ConfigError, BotoCoreError) as exc:
+            raise StackError(f"the stack started, but creating the profile's streams and bucket failed: {exc}") from exc
+    except BaseException:
+        # A failed `up` leaves nothing of its own running (what was already running stays).
+        for state in states:
+            if state.started_here:
+                _terminate(state.pid)
+                _pid_file(config, state.service).unlink(missing_ok=True)
+                say(f"stopped {state.service.label} again (pid {state.pid}), since the stack did not come up")
+        raise
     return states
 
 

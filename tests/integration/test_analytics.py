@@ -4,6 +4,8 @@ independent computation in plain Python (tests/reference.py) over the same input
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -241,3 +243,68 @@ def test_output_paths_exist(generated):
     assert Path(out / "_summary.json").is_file()
     written = json.loads((out / "_summary.json").read_text())
     assert written["events"] == summary.events and written["seconds"] > 0
+
+
+LATE_DELAY = 5.0
+
+
+def window_closed(moment: datetime, watermark: datetime, window: float) -> bool:
+    seconds = moment.timestamp()
+    end = datetime.fromtimestamp(seconds - seconds % window + window, UTC)
+    return end - timedelta(milliseconds=1) <= watermark
+
+
+def late_expected(times: list[datetime], sessions: list[str | None], kinds: list[str], config) -> dict[str, set]:
+    """Which events each analytic drops as late, worked out here: the watermark before an event is
+    the largest earlier event time minus the delay (the data moves in whole seconds, so Flink emits
+    each advance); a window has closed when its end minus 1 ms is at or before that watermark."""
+    a = config.analytics
+    late = {name: set() for name in ANALYTICS}
+    highest = None
+    for i, moment in enumerate(times):
+        if highest is not None:
+            watermark = highest - timedelta(seconds=LATE_DELAY)
+            closed = partial(window_closed, moment, watermark)
+            if closed(a.unique_visitors.window):
+                late["unique_visitors"].add(i)
+            if kinds[i] == "view" and closed(a.active_page_views.window):
+                late["active_page_views"].add(i)
+            if closed(a.top_categories.window):
+                late["top_categories"].add(i)
+            if sessions[i] and moment + timedelta(seconds=a.cart_abandonment.session_gap, milliseconds=-2) <= watermark:
+                late["cart_abandonment"].add(i)
+            if closed(a.bot_burst.window) or closed(a.traffic_spike.window):
+                late["anomalies"].add(i)
+        highest = moment if highest is None else max(highest, moment)
+    return late
+
+
+def test_events_dropped_as_late_are_counted_per_analytic(tmp_path):
+    start = datetime(2019, 10, 1, tzinfo=UTC)
+    rows = [(start + timedelta(seconds=2 * i), "view", f"s-{i // 20}") for i in range(2100)]  # 70 minutes
+    # 10 min late (closed for the minute windows, not for the hour), 64 min late (closed for all),
+    # and 3 s out of order (within the 5 s delay: on time everywhere)
+    rows.insert(900, (start + timedelta(minutes=20, seconds=1), "view", "late-1"))
+    rows.insert(1950, (start + timedelta(minutes=1), "cart", "late-2"))
+    rows.insert(1200, (start + timedelta(minutes=40), "view", "on-time"))
+    text = [
+        f"{moment.strftime('%Y-%m-%d %H:%M:%S')} UTC,{kind},1,{10 + n % 3},,b,1.00,{n},{session}"
+        for n, (moment, kind, session) in enumerate(rows)
+    ]
+    path = write_csv(tmp_path / "late.csv", text)
+    config = load_config("local")
+    summary = analyze(config, str(path), tmp_path / "out")
+
+    expected = late_expected([r[0] for r in rows], [r[2] for r in rows], [r[1] for r in rows], config)
+    assert summary.late == {name: len(expected[name]) for name in ANALYTICS}
+    assert summary.late["unique_visitors"] == 2 and summary.late["top_categories"] == 1  # the data is as meant
+    listed = read_output(tmp_path / "out", "late_events")
+    for name in ANALYTICS:
+        got = sorted(r["event_ts"] for r in listed if r["analytic"] == name)
+        assert got == sorted(rows[i][0].strftime("%Y-%m-%d %H:%M:%S") for i in expected[name]), name
+    # nothing lost silently: every event is in a window's count or in late_events
+    counted = sum(r["events"] for r in read_output(tmp_path / "out", "unique_visitors"))
+    assert counted + summary.late["unique_visitors"] == len(rows)
+    views = sum(r["page_views"] for r in read_output(tmp_path / "out", "active_page_views"))
+    assert views + summary.late["active_page_views"] == sum(1 for r in rows if r[1] == "view")
+    assert "late events dropped" in "\n".join(summary.report())

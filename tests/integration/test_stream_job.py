@@ -40,6 +40,14 @@ MALFORMED = [
 ]
 
 
+# Valid, but two hours before the sample starts: when it arrives (last in its shard) every window it
+# belongs to has closed, so each analytic drops it — and says so in the dead letters.
+LATE = (
+    b'{"event_time": "2019-09-30 22:00:00 UTC", "event_type": "view", "product_id": 1, "category_id": 2, '
+    b'"category_code": null, "brand": null, "price": 1.0, "user_id": 3, "user_session": "late"}'
+)
+
+
 def dead_letter_metric(port: int, job_id: str) -> int:
     """The job's deadLetters counter, summed over subtasks, from Flink's REST API (loopback)."""
     import urllib.request
@@ -83,7 +91,8 @@ def test_bounded_job_equals_analyze_and_dead_letters_keep_the_malformed(job_conf
     kinesis = aws.client(config, "kinesis")
     kinesis.put_records(
         StreamName=config.stream("events").name,
-        Records=[{"Data": data, "PartitionKey": f"bad{i}"} for i, (data, _) in enumerate(MALFORMED)],
+        Records=[{"Data": data, "PartitionKey": f"bad{i}"} for i, (data, _) in enumerate(MALFORMED)]
+        + [{"Data": LATE, "PartitionKey": "late"}],
     )
 
     stream.start(config, stream.RunOptions(bounded=True)).wait()
@@ -104,10 +113,14 @@ def test_bounded_job_equals_analyze_and_dead_letters_keep_the_malformed(job_conf
         assert all(p.startswith("dt=2019-10-01/hour=") for p in partitions), partitions
 
     dead = [r["row"] for r in read_stream(kinesis, config.output_stream("dead_letters").name)]
-    assert Counter((d["payload"], d["reason"]) for d in dead) == Counter(
+    malformed = [d for d in dead if not d["reason"].startswith("late for ")]
+    assert Counter((d["payload"], d["reason"]) for d in malformed) == Counter(
         (data.decode(), reason) for data, reason in MALFORMED
     )
-    assert len(read_output(tmp_path / "archive", "events")) == 20000
+    late = [d for d in dead if d["reason"].startswith("late for ")]
+    assert sorted(d["reason"] for d in late) == sorted(f"late for {name}" for name in ANALYTICS)
+    assert all(json.loads(d["payload"])["event_time"] == "2019-09-30 22:00:00.000" for d in late)
+    assert len(read_output(tmp_path / "archive", "events")) == 20001  # the late event is archived all the same
 
 
 def test_killed_mid_stream_then_restored_from_its_checkpoint_archives_every_row_once(job_config, tmp_path):

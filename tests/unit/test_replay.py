@@ -54,6 +54,7 @@ def sample(tmp_path, n=200):
 
 
 def run(tmp_path, path, memory, interrupt=None, **options):
+    options.setdefault("progress_path", tmp_path / "progress.json")
     opts = ReplayOptions(str(path), "s", progress=False, rejects_path=tmp_path / "rejects.jsonl", **options)
     return replay(CONFIG, opts, make_client=lambda: memory, interrupt=interrupt)
 

@@ -57,9 +57,9 @@ def test_with_clause_escapes_quotes():
     assert with_clause({"path": "/tmp/it's"}) == "    'path' = '/tmp/it''s'"
 
 
-def test_every_sql_file_is_one_analytic_the_events_table_or_the_dead_letters():
+def test_every_sql_file_is_one_analytic_the_events_table_the_dead_letters_or_the_late_events():
     names = {p.stem for p in analytics.SQL_DIR.glob("*.sql")}
-    assert names == {"events", "dead_letters", *analytics.ANALYTICS}
+    assert names == {"events", "dead_letters", "late_events", *analytics.ANALYTICS}
     for name in names:
         text = (analytics.SQL_DIR / f"{name}.sql").read_text()
         placeholders = {m.group(1) for m in re.finditer(r"\$\{(\w+)\}", text)}
