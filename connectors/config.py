@@ -160,6 +160,23 @@ class JobConfig:
 
 
 @dataclass(frozen=True)
+class InsightsConfig:
+    """Batch insights over the archive (``clickflow insights``, ``sql/batch/``)."""
+
+    top_n: int = 10  # category_weekday: categories per weekday
+    min_views: int = 100  # brand_marketing: brands with fewer views are left out
+    factor: float = 0.5  # brand_marketing: flagged below factor x the overall view-to-purchase ratio
+
+
+@dataclass(frozen=True)
+class CatalogConfig:
+    """The archive's tables in the AWS Glue Data Catalog, for Athena (``clickflow catalog``)."""
+
+    database: str = "clickflow"
+    first_day: str = "2019-10-01"  # partition projection: dt from this day to NOW
+
+
+@dataclass(frozen=True)
 class BotSeverity:
     """Score thresholds of bot_burst (score = events / analytics.bot_burst.threshold): at or above
     ``warning`` a warning, at or above ``critical`` critical, below ``warning`` info."""
@@ -217,6 +234,8 @@ class Config:
     flink: FlinkConfig = field(default_factory=FlinkConfig)
     job: JobConfig = field(default_factory=JobConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    insights: InsightsConfig = field(default_factory=InsightsConfig)
+    catalog: CatalogConfig = field(default_factory=CatalogConfig)
 
     def output_stream(self, role: str) -> StreamSpec:
         """Where an analytic (or ``dead_letters``) goes: the profile's stream for that role, else
@@ -522,6 +541,7 @@ def _check(config: Config, origins: _Origins) -> None:
     _check_analytics(config.analytics, origins)
     _check_job(config.job, origins)
     _check_alerts(config.alerts, origins)
+    _check_insights(config, origins)
     if config.flink.parallelism < 1:
         raise _fail(origins, ("flink", "parallelism"), f"must be at least 1, got {config.flink.parallelism}")
 
@@ -550,6 +570,26 @@ def _check_job(job: JobConfig, origins: _Origins) -> None:
         raise _fail(origins, ("job", "checkpoint_interval"), f"must be at least 100ms, got {job.checkpoint_interval}")
     if not re.match(r"^\d+(\.\d+)?\s*(b|kb|mb|gb)$", job.archive_roll_size.lower()):
         raise _fail(origins, ("job", "archive_roll_size"), f"expected a size like 128mb, got {job.archive_roll_size!r}")
+
+
+def _check_insights(config: Config, origins: _Origins) -> None:
+    insights = config.insights
+    if insights.top_n < 1:
+        raise _fail(origins, ("insights", "top_n"), f"must be at least 1, got {insights.top_n}")
+    if insights.min_views < 1:
+        raise _fail(origins, ("insights", "min_views"), f"must be at least 1, got {insights.min_views}")
+    if not (0 < insights.factor <= 1000):
+        raise _fail(origins, ("insights", "factor"), f"must be above 0 (and sensible), got {insights.factor}")
+    if not re.match(r"^[a-z0-9_]{1,255}$", config.catalog.database):
+        raise _fail(
+            origins,
+            ("catalog", "database"),
+            f"a Glue database for Athena: lower-case letters, digits and _, got {config.catalog.database!r}",
+        )
+    if not re.match(r"^\d{4}-\d{2}-\d{2}$", config.catalog.first_day):
+        raise _fail(
+            origins, ("catalog", "first_day"), f"expected a day like 2019-10-01, got {config.catalog.first_day!r}"
+        )
 
 
 SEVERITIES = ("info", "warning", "critical")

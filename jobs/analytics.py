@@ -167,16 +167,19 @@ def _stop_gateways() -> None:
             process.wait()
 
 
-def create_table_env(config: Config, pipeline_jars: Iterable[Path] = (), jvm_args: Iterable[str] = ()):
-    """A streaming TableEnvironment configured from the profile. Nothing runs at import time:
-    PyFlink (and its JVM) is loaded here. ``jvm_args`` reach the JVM only if this is the first
-    environment of the process (PyFlink starts one JVM per process) and JVM_ARGS is not set."""
+def create_table_env(
+    config: Config, pipeline_jars: Iterable[Path] = (), jvm_args: Iterable[str] = (), batch: bool = False
+):
+    """A TableEnvironment configured from the profile, streaming unless ``batch``. Nothing runs at
+    import time: PyFlink (and its JVM) is loaded here. ``jvm_args`` reach the JVM only if this is the
+    first environment of the process (PyFlink starts one JVM per process) and JVM_ARGS is not set."""
     if jvm_args and not _gateway_processes and "JVM_ARGS" not in os.environ:
         os.environ["JVM_ARGS"] = " ".join(jvm_args)  # read by PyFlink's gateway launcher
     _keep_gateway_process()
     from pyflink.table import EnvironmentSettings, TableEnvironment
 
-    env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
+    settings = EnvironmentSettings.in_batch_mode() if batch else EnvironmentSettings.in_streaming_mode()
+    env = TableEnvironment.create(settings)
     conf = env.get_config()
     conf.set("parallelism.default", str(config.flink.parallelism))
     conf.set("table.exec.source.idle-timeout", "1 s")  # idle readers must not hold the watermark back

@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from connectors import aws
@@ -44,6 +45,7 @@ class AnalyzeSummary:
     rows_read: int = 0
     events: int = 0
     rows_rejected: int = 0
+    outside_range: int = 0  # valid events outside the chosen days (insights --from/--to), left out
     late: dict[str, int] = field(default_factory=dict)  # events each analytic dropped: their window had closed
     outputs: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
@@ -90,9 +92,16 @@ def _json_rows(text: Iterable[str]) -> Iterator[tuple[int, list[str], str | None
 
 
 def prepare_events(
-    config: Config, source: str, events_path: Path, rejects: RejectsFile, summary: AnalyzeSummary
+    config: Config,
+    source: str,
+    events_path: Path,
+    rejects: RejectsFile,
+    summary: AnalyzeSummary,
+    day_range: tuple[date | None, date | None] = (None, None),
 ) -> None:
-    """Validate the input row by row and write the valid events as JSON lines for Flink."""
+    """Validate the input row by row and write the valid events as JSON lines for Flink; with
+    ``day_range`` (first, last UTC day, both included) only the events of those days."""
+    first, last = day_range
     s3 = aws.client(config, "s3") if source.startswith("s3://") else None
     json_input = is_json_lines(source)
     bounds = TimeBounds.ahead_of_now(config.producer.max_event_time_ahead)
@@ -117,6 +126,10 @@ def prepare_events(
                     row_text = (fields[0] if fields else "") if json_input or problem else raw_row(fields)
                     summary.rows_rejected += 1
                     rejects.write("rejected", line, err.reason, field=err.field, row=row_text)
+                    continue
+                day = event.event_time.date()
+                if (first and day < first) or (last and day > last):
+                    summary.outside_range += 1
                     continue
                 out.write(text)
                 out.write("\n")

@@ -22,6 +22,8 @@ from connectors.local_stack import stack
 from jobs import stream as streaming
 from jobs.analytics import ANALYTICS
 from jobs.analyze import analyze, read_output
+from jobs.insights import insights
+from jobs.report import render_report
 from producer.generate import GenerateOptions, write_generated
 from producer.records import iter_stream
 from producer.replay import ReplayOptions, replay
@@ -29,11 +31,11 @@ from producer.replay import ReplayOptions, replay
 
 def run_demo(config: Config, workdir: Path, keep_stack: bool = False, say: Callable[[str], None] = print) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
-    say("== 1/6  local AWS stack")
+    say("== 1/7  local AWS stack")
     already = all(state.running for state in stack.status(config))
     stack.up(config, say)
     try:
-        say("== 2/6  generate a sample with injected bots, spikes and abandoned carts")
+        say("== 2/7  generate a sample with injected bots, spikes and abandoned carts")
         sample = workdir / "sample.csv.gz"
         options = GenerateOptions(events=20_000, rate=20.0, seed=2019, bots=2, spikes=1, abandoned=3)
         count, labels_path = write_generated(options, sample)
@@ -43,7 +45,7 @@ def run_demo(config: Config, workdir: Path, keep_stack: bool = False, say: Calla
             who = label.get("user_id", "everyone")
             say(f"   injected {label['kind']:<15} {label['start']} .. {label['end']}  ({who})")
 
-        say("== 3/6  upload to S3 and replay from s3:// into Kinesis")
+        say("== 3/7  upload to S3 and replay from s3:// into Kinesis")
         # Only this run's records and results count, even on a stack that was already running.
         since = datetime.now(UTC) - timedelta(seconds=1)
         key = f"raw/{sample.name}"
@@ -72,7 +74,7 @@ def run_demo(config: Config, workdir: Path, keep_stack: bool = False, say: Calla
         )
         say(f"   and {len(bad)} malformed records, as a faulty producer might send (for the dead letters)")
 
-        say("== 4/6  read the stream back")
+        say("== 4/7  read the stream back")
         kinesis = aws.client(config, "kinesis")
         records = list(iter_stream(kinesis, stream, since, idle_timeout=2.0))
         types = Counter(_event_type(r.data) for r in records)
@@ -85,7 +87,7 @@ def run_demo(config: Config, workdir: Path, keep_stack: bool = False, say: Calla
             say(f"   MISSING: sent {summary.records_sent:,}, read back {len(records):,}")
             return 1
 
-        say("== 5/6  the streaming job over the stream (bounded: ends at the stream's end, closes every window)")
+        say("== 5/7  the streaming job over the stream (bounded: ends at the stream's end, closes every window)")
         job_config = replace(
             config,
             job=replace(
@@ -103,7 +105,7 @@ def run_demo(config: Config, workdir: Path, keep_stack: bool = False, say: Calla
             say(line)
 
         say("")
-        say("== 6/6  check: the same SQL over the file (clickflow analyze) against what streamed out")
+        say("== 6/7  check: the same SQL over the file (clickflow analyze) against what streamed out")
         results = workdir / "analysis"
         analyze(config, str(sample), results, overwrite=True)
         same = True
@@ -112,6 +114,13 @@ def run_demo(config: Config, workdir: Path, keep_stack: bool = False, say: Calla
             equal = _canonical(expected) == _canonical(outputs[name])
             same = same and equal
             say(f"   {name:<18} {len(expected):>6,} rows  {'equal' if equal else 'DIFFERENT'}")
+        say("")
+        say("== 7/7  batch insights over the archive, and a report to look at")
+        found = insights(config, str(workdir / "archive"), workdir / "insights", overwrite=True)
+        for name, count in found.outputs.items():
+            say(f"   {name:<18} {count:>6,} rows")
+        report = render_report(workdir / "insights")
+        say(f"   report: {report.resolve()}  (open it in a browser; it works offline)")
         say("")
         say(f"Sample, labels and the file analysis: {workdir}")
         say(f"Archive (JSON, dt=/hour= partitions): {workdir / 'archive'}   — remove with: rm -rf {workdir}")

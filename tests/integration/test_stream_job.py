@@ -194,3 +194,12 @@ def test_killed_mid_stream_then_restored_from_its_checkpoint_archives_every_row_
         archived = read_output(tmp_path / "archive", name)
         assert canonical(archived) == canonical(read_output(expected_dir, name)), name  # each row exactly once
     assert len(read_output(tmp_path / "archive", "events")) == 12000
+
+    # the batch insights over the archive the job wrote equal those over the file it came from
+    from jobs.insights import INSIGHTS, insights
+
+    insights(config, str(tmp_path / "archive"), tmp_path / "from-archive")
+    insights(config, str(sample), tmp_path / "from-file")
+    for name in INSIGHTS:
+        from_file = read_output(tmp_path / "from-file", name)
+        assert from_file and canonical(read_output(tmp_path / "from-archive", name)) == canonical(from_file), name
