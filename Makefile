@@ -3,13 +3,19 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup connector demo test test-unit test-integration lint bench clean stack-down
+.PHONY: setup connector dashboard demo test test-unit test-integration lint bench clean stack-down
 
-setup: $(VENV)/.installed node_modules/.installed connector
+setup: $(VENV)/.installed node_modules/.installed connector dashboard
 
 # clickflow's local Kinesis connector and the job's Java functions: javac against the wheel's jars; rebuilt only when a source changes
 connector: $(VENV)/.installed
 	@$(BIN)/python -m connectors.kinesis_connector >/dev/null
+
+# the dashboard page's script: src/main.js + Chart.js, bundled by esbuild (both pinned in package-lock.json)
+dashboard: clickflow/dashboard/static/dist/app.js
+
+clickflow/dashboard/static/dist/app.js: clickflow/dashboard/src/main.js node_modules/.installed
+	@npm run -s build:dashboard >/dev/null
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "clickflow needs Python 3.11 or newer; set PYTHON=python3.11 (or 3.12)")'
@@ -19,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
-	@command -v npm >/dev/null || { echo "npm (Node.js 18+) is needed for the local Kinesis server: apt-get install nodejs npm, or see nodejs.org"; exit 1; }
+	@command -v npm >/dev/null || { echo "npm (Node.js 18+) is needed for the local Kinesis server and the dashboard's build: apt-get install nodejs npm, or see nodejs.org"; exit 1; }
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
@@ -46,4 +52,4 @@ stack-down:
 	-$(BIN)/clickflow stack down
 
 clean: stack-down
-	rm -rf $(VENV) node_modules .clickflow out connectors/kinesis/build connectors/udf/build .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) node_modules .clickflow out connectors/kinesis/build connectors/udf/build clickflow/dashboard/static/dist .pytest_cache .ruff_cache *.egg-info

@@ -533,6 +533,17 @@ def cmd_catalog(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- dashboard
+
+
+def cmd_dashboard(args) -> int:
+    from clickflow.dashboard.app import DashboardOptions, serve
+
+    config = _load(args)
+    serve(config, DashboardOptions(port=args.port, start=args.start, open_browser=args.open), say=_say)
+    return 0
+
+
 # --------------------------------------------------------------------------- alerts
 
 
@@ -570,7 +581,11 @@ def cmd_alerts(args) -> int:
 def cmd_demo(args) -> int:
     from jobs.demo import run_demo
 
-    return run_demo(_load(args), Path(args.workdir), keep_stack=args.keep_stack, say=_say)
+    port = args.dashboard_port if args.dashboard else None
+    try:
+        return run_demo(_load(args), Path(args.workdir), keep_stack=args.keep_stack, say=_say, dashboard_port=port)
+    except KeyboardInterrupt:  # Ctrl-C ends the dashboard; the demo has stopped the stack on its way out
+        return 0 if args.dashboard else 130
 
 
 # --------------------------------------------------------------------------- parser
@@ -879,6 +894,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_explore)
 
     p = add(
+        "dashboard",
+        "a live web page of the job's output streams (charts update as rows arrive)",
+        "Serve a page on http://127.0.0.1:PORT that follows the job's output streams — the five analytics and "
+        "the dead letters, read from Kinesis, so it works the same against the local stack, compose and AWS — "
+        "and redraws itself as rows arrive, without reloading: unique visitors and sessions, active page views, "
+        "the top categories of the current and the previous hour, abandoned carts per hour and the latest ones, "
+        "an anomaly feed and the dead letters per reason. Its header says which streams it follows, when each "
+        "last gave a record, how far behind it is, and plainly when a stream is empty, missing or unreachable. "
+        "Memory is bounded (it keeps what the charts show); a stream made anew is read from its start. "
+        "GET /api/state gives the same as JSON.\n\n"
+        "examples:\n  clickflow dashboard --open\n  clickflow dashboard --from latest --port 8060\n"
+        "  clickflow demo --dashboard        # the demo's results, the stack kept up until Ctrl-C",
+    )
+    p.add_argument("--port", type=_count(1), default=8050, help="port on 127.0.0.1 (default: 8050)")
+    p.add_argument(
+        "--from",
+        dest="start",
+        choices=["trim_horizon", "latest"],
+        default="trim_horizon",
+        help="read the streams from their start (default) or only what arrives from now on",
+    )
+    p.add_argument("--open", action="store_true", help="open the page in the default browser")
+    p.set_defaults(func=cmd_dashboard)
+
+    p = add(
         "insights",
         "batch insights over the archive or a file: weekday tops, brands to market, funnel, daily visitors",
         "Run the batch questions of sql/batch/ in Flink's batch mode over SOURCE: the streaming job's archive (a "
@@ -989,6 +1029,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--workdir", default="out/demo", help="where the sample and results go (default: out/demo)")
     p.add_argument("--keep-stack", action="store_true", help="leave the local stack running afterwards")
+    p.add_argument(
+        "--dashboard",
+        action="store_true",
+        help="end by serving the live dashboard over the demo's streams; Ctrl-C stops it and the stack",
+    )
+    p.add_argument("--dashboard-port", type=_count(1), default=8050, metavar="N", help="its port (default: 8050)")
     p.set_defaults(func=cmd_demo)
     return parser
 
@@ -998,6 +1044,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from clickflow.alerts.deploy import AlertsDeployError
     from clickflow.alerts.local import AlertsError
+    from clickflow.dashboard.app import DashboardError
     from connectors.config import ConfigError
     from connectors.local_stack.stack import StackError
     from connectors.official import ConnectorJarError
@@ -1035,6 +1082,7 @@ def main(argv: list[str] | None = None) -> int:
         AlertsDeployError,
         CatalogError,
         ReportError,
+        DashboardError,
         ValueError,
     ) as exc:
         print(f"clickflow {args.command}: error: {exc}", file=sys.stderr)

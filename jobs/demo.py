@@ -29,7 +29,15 @@ from producer.records import iter_stream
 from producer.replay import ReplayOptions, replay
 
 
-def run_demo(config: Config, workdir: Path, keep_stack: bool = False, say: Callable[[str], None] = print) -> int:
+def run_demo(
+    config: Config,
+    workdir: Path,
+    keep_stack: bool = False,
+    say: Callable[[str], None] = print,
+    dashboard_port: int | None = None,
+) -> int:
+    """The demo; with ``dashboard_port`` it ends by serving the live dashboard over the demo's output
+    streams until Ctrl-C, and only then stops the stack."""
     workdir.mkdir(parents=True, exist_ok=True)
     say("== 1/7  local AWS stack")
     already = all(state.running for state in stack.status(config))
@@ -127,6 +135,14 @@ def run_demo(config: Config, workdir: Path, keep_stack: bool = False, say: Calla
         if not same:
             say("the streamed results differ from the file analysis (see above)")
             return 1
+        if dashboard_port is None:
+            say("To watch the results live in a browser: clickflow demo --dashboard (the stack and a dashboard on ")
+            say("http://127.0.0.1:8050 stay up until Ctrl-C), or, with the stack up, clickflow dashboard --open")
+        else:
+            say("")
+            from clickflow.dashboard.app import DashboardOptions, serve
+
+            serve(config, DashboardOptions(port=dashboard_port), say=say)
         return 0
     finally:
         if keep_stack or already:

@@ -108,7 +108,9 @@ def test_a_signalled_replay_prints_a_command_that_continues_it_exactly(local_sta
         process.send_signal(sig)
         time.sleep(0.01)
     out, err = finish(process)
-    assert process.returncode == 130, out + err
+    # 130; or, when the second Ctrl-C lands after the replay has finished and printed everything,
+    # killed by it on the way out (-2 here; a shell shows 130 all the same)
+    assert process.returncode in (130, -signal.SIGINT), out + err
     assert "to continue with no gap" in out and "Traceback" not in err
     assert "--set producer.in_flight=2" in out and f"--stream {stream}" in out  # every option kept
     found = re.search(r"([\d,]+) records were in calls still in flight", out)

@@ -1,0 +1,150 @@
+"""`clickflow dashboard`: a live page of the job's output streams, served on 127.0.0.1.
+
+One Starlette (ASGI) app, served by uvicorn: ``/`` the page (``templates/index.html``, its script
+built from ``src/main.js`` with Chart.js by esbuild in ``make setup``), ``/api/state`` everything the
+page shows as JSON, ``/api/events`` the same as server-sent events — a snapshot when the page
+connects, then one whenever rows arrive (at most ``PUSH_INTERVAL`` apart), so the page updates
+without reloading. The streams are followed by ``reader.StreamFollower`` threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from clickflow.dashboard.reader import StreamFollower
+from clickflow.dashboard.state import DashboardState, Limits
+from connectors.config import Config
+
+HERE = Path(__file__).resolve().parent
+BUNDLE = HERE / "static" / "dist" / "app.js"
+ROLES = ("unique_visitors", "active_page_views", "top_categories", "cart_abandonment", "anomalies", "dead_letters")
+PUSH_INTERVAL = 0.25  # seconds: at most four snapshots a second per page
+HEARTBEAT = 15.0  # seconds: a comment line, so proxies and the browser keep the connection
+
+
+class DashboardError(RuntimeError):
+    """The dashboard cannot start; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class DashboardOptions:
+    port: int = 8050
+    start: str = "trim_horizon"  # trim_horizon | latest: where the streams are read from
+    open_browser: bool = False
+    limits: Limits = Limits()
+
+
+def create_app(state: DashboardState):
+    """The ASGI app over ``state`` (the followers feed it)."""
+    from starlette.applications import Starlette
+    from starlette.responses import HTMLResponse, JSONResponse, StreamingResponse
+    from starlette.routing import Mount, Route
+    from starlette.staticfiles import StaticFiles
+
+    page = (HERE / "templates" / "index.html").read_text(encoding="utf-8")
+
+    async def index(request):
+        return HTMLResponse(page)
+
+    async def api_state(request):
+        return JSONResponse(state.snapshot())
+
+    async def api_events(request):
+        async def stream():
+            sent, last_sent = -1, 0.0
+            while True:
+                if await request.is_disconnected():
+                    return
+                now = time.monotonic()
+                if state.version != sent and now - last_sent >= PUSH_INTERVAL:
+                    snapshot = state.snapshot()
+                    sent, last_sent = snapshot["version"], now
+                    yield f"data: {json.dumps(snapshot, separators=(',', ':'))}\n\n"
+                elif now - last_sent >= HEARTBEAT:
+                    last_sent = now
+                    yield ": still here\n\n"
+                await asyncio.sleep(0.05)
+
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+    return Starlette(
+        routes=[
+            Route("/", index),
+            Route("/api/state", api_state),
+            Route("/api/events", api_events),
+            Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+        ]
+    )
+
+
+def _check_port(port: int) -> None:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise DashboardError(
+                f"port {port} on 127.0.0.1 is in use (another dashboard?); choose another with --port N"
+            ) from None
+
+
+def start_followers(config: Config, state: DashboardState, start: str, stop: threading.Event) -> list[StreamFollower]:
+    from connectors import aws
+
+    followers = []
+    for role in ROLES:
+        name = config.output_stream(role).name
+        state.watch(role, name)
+        follower = StreamFollower(role, name, state, lambda: aws.client(config, "kinesis"), start, stop)
+        follower.start()
+        followers.append(follower)
+    return followers
+
+
+def serve(
+    config: Config,
+    options: DashboardOptions,
+    say: Callable[[str], None] = print,
+    stop: threading.Event | None = None,
+) -> None:
+    """Follow the streams and serve the page until Ctrl-C (or ``stop``)."""
+    import uvicorn
+
+    if not BUNDLE.is_file():
+        raise DashboardError(f"the page's script {BUNDLE} is not built: run `make setup` (it runs npm ci and esbuild)")
+    if options.start not in ("trim_horizon", "latest"):
+        raise DashboardError(f"--from {options.start!r}: expected trim_horizon or latest")
+    _check_port(options.port)
+    stop = stop or threading.Event()
+    state = DashboardState(config.profile, options.limits)
+    followers = start_followers(config, state, options.start, stop)
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(state), host="127.0.0.1", port=options.port, log_level="warning", lifespan="off")
+    )
+    url = f"http://127.0.0.1:{server.config.port}/"
+    streams = ", ".join(config.output_stream(r).name for r in ROLES)
+    say(f"dashboard on {url} — following {streams} from {options.start} (Ctrl-C to stop)")
+    if options.open_browser:
+        import webbrowser
+
+        threading.Timer(1.0, webbrowser.open, args=(url,)).start()
+
+    def stop_watch():
+        stop.wait()
+        server.should_exit = True
+
+    threading.Thread(target=stop_watch, daemon=True).start()
+    try:
+        server.run()
+    finally:
+        stop.set()
+        for follower in followers:
+            follower.join(timeout=3)

@@ -1,0 +1,139 @@
+"""Following the job's output streams for the dashboard: one thread per stream, every shard read
+with GetRecords, rows decoded and folded into the ``DashboardState``.
+
+A follower survives what a live stream does: a stream that does not exist yet (or was deleted) is
+shown as missing and looked for again; one that is made anew (its creation time changed) is read
+from its start and its panel starts over; an unreachable endpoint is shown and retried; expired
+iterators are renewed after the last record read; shards that appear are picked up.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from clickflow.dashboard.state import DashboardState
+
+
+@dataclass
+class _Shard:
+    iterator: str | None
+    last_sequence: str | None = None
+    finished: bool = False
+
+
+class StreamFollower(threading.Thread):
+    """Reads one stream into the state until ``stop`` is set."""
+
+    def __init__(
+        self,
+        role: str,
+        stream: str,
+        state: DashboardState,
+        make_client: Callable[[], object],
+        start: str,
+        stop: threading.Event,
+        poll_interval: float = 0.25,
+        rediscover_every: float = 2.0,
+    ):
+        super().__init__(name=f"follow-{role}", daemon=True)
+        self.role, self.stream, self.state = role, stream, state
+        self._make_client = make_client
+        self._start = start  # "trim_horizon" or "latest", for the shards there when the dashboard starts
+        self._stop = stop
+        self._poll = poll_interval
+        self._rediscover = rediscover_every
+
+    def run(self) -> None:
+        kinesis = self._make_client()
+        shards: dict[str, _Shard] = {}
+        created = None
+        first_listing = True
+        while not self._stop.is_set():
+            try:
+                summary = kinesis.describe_stream_summary(StreamName=self.stream)["StreamDescriptionSummary"]
+                if created is not None and summary["StreamCreationTimestamp"] != created:
+                    self.state.stream_recreated(self.role)  # a new stream of the same name: from its start
+                    shards.clear()
+                    first_listing = False
+                created = summary["StreamCreationTimestamp"]
+                self._discover(
+                    kinesis, shards, "LATEST" if first_listing and self._start == "latest" else "TRIM_HORIZON"
+                )
+                first_listing = False
+                self._read_for(kinesis, shards, self._rediscover)
+            except ClientError as exc:
+                code = exc.response["Error"]["Code"]
+                if code == "ResourceNotFoundException":
+                    self.state.set_status(self.role, "missing", f"stream {self.stream} does not exist")
+                    shards.clear()
+                    first_listing = False  # when it comes, everything in it is new
+                else:
+                    self.state.set_status(
+                        self.role, "unreachable", f"{code}: {exc.response['Error'].get('Message', '')}"
+                    )
+                self._stop.wait(1.0)
+            except BotoCoreError as exc:  # connection refused, timeouts
+                self.state.set_status(self.role, "unreachable", str(exc))
+                self._stop.wait(1.0)
+
+    def _discover(self, kinesis, shards: dict[str, _Shard], position: str) -> None:
+        listed = kinesis.list_shards(StreamName=self.stream)["Shards"]
+        for shard in listed:
+            if shard["ShardId"] in shards:
+                continue
+            parents = [p for p in (shard.get("ParentShardId"), shard.get("AdjacentParentShardId")) if p]
+            if any(p in shards and not shards[p].finished for p in parents):
+                continue  # a child after its parents, so a window's rows keep their order
+            start = "TRIM_HORIZON" if parents and any(p in shards for p in parents) else position
+            iterator = kinesis.get_shard_iterator(
+                StreamName=self.stream, ShardId=shard["ShardId"], ShardIteratorType=start
+            )["ShardIterator"]
+            shards[shard["ShardId"]] = _Shard(iterator)
+        self.state.note_read(self.role)
+
+    def _read_for(self, kinesis, shards: dict[str, _Shard], seconds: float) -> None:
+        """Poll every open shard for ``seconds`` (then the caller looks for new shards)."""
+        import time
+
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not self._stop.is_set():
+            got = False
+            for shard_id, shard in shards.items():
+                if shard.finished or shard.iterator is None:
+                    continue
+                try:
+                    page = kinesis.get_records(ShardIterator=shard.iterator, Limit=1000)
+                except ClientError as exc:
+                    if exc.response["Error"]["Code"] == "ExpiredIteratorException" and shard.last_sequence:
+                        shard.iterator = kinesis.get_shard_iterator(
+                            StreamName=self.stream,
+                            ShardId=shard_id,
+                            ShardIteratorType="AFTER_SEQUENCE_NUMBER",
+                            StartingSequenceNumber=shard.last_sequence,
+                        )["ShardIterator"]
+                        continue
+                    raise
+                records = page["Records"]
+                if records:
+                    got = True
+                    rows = []
+                    for record in records:
+                        try:
+                            row = json.loads(record["Data"])
+                        except ValueError:
+                            continue
+                        if isinstance(row, dict):
+                            rows.append(row)
+                    shard.last_sequence = records[-1]["SequenceNumber"]
+                    self.state.add(self.role, rows, records[-1]["ApproximateArrivalTimestamp"])
+                self.state.note_read(self.role, page.get("MillisBehindLatest"))
+                shard.iterator = page.get("NextShardIterator")
+                if shard.iterator is None:
+                    shard.finished = True
+            if not got:
+                self._stop.wait(self._poll)
