@@ -263,13 +263,17 @@ def _parse_time(text: str) -> datetime:
 
 
 def cmd_generate(args) -> int:
+    if args.template:
+        return _generate_from_template(args)
     from producer.generate import GenerateOptions, write_generated
     from producer.progress import ProgressLine
 
+    if not args.output:
+        raise CliError("give OUTPUT, the CSV to write (or --template FILE for records of any schema)")
     options = GenerateOptions(
         events=args.events,
         start=args.start,
-        rate=args.rate,
+        rate=args.rate or 50.0,
         seed=args.seed,
         users=args.users,
         categories=args.categories,
@@ -297,6 +301,51 @@ def cmd_generate(args) -> int:
     _say(f"wrote {count:,} events to {args.output}")
     _say(f"labels: {labels} ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items())) or 'nothing injected'})")
     return 0
+
+
+def _generate_from_template(args) -> int:
+    from producer.progress import ProgressLine
+    from producer.templates import RenderOptions, keyed_records, load_templates, write_records
+
+    if bool(args.output) == bool(args.stream):
+        raise CliError("with --template, give either OUTPUT (a file to write) or --stream NAME (to send), not both")
+    templates = load_templates(Path(args.template), seed=args.seed, faker_pool=args.faker_pool)
+    options = RenderOptions(
+        seed=args.seed,
+        count=args.count,
+        start=args.start,
+        events_per_second=args.events_per_second,
+        session_length=args.session_length,
+        users=args.users,
+    )
+    if args.output:
+        done = [0]
+        with ProgressLine(lambda: f"rendered {done[0]:,} / {args.count:,} records", enabled=not args.quiet):
+            count = write_records(templates, options, Path(args.output), lambda n: done.__setitem__(0, n))
+        _say(f"wrote {count:,} records to {args.output} from {args.template} (seed {args.seed})")
+        return 0
+    from producer.replay import ReplayOptions, replay
+
+    config = _load(args)
+    replay_options = ReplayOptions(
+        source=f"{args.template}#seed={args.seed}",
+        stream=args.stream,
+        rate=args.rate,
+        resume_from=args.resume_from,
+        resume=args.resume,
+        progress=not args.quiet,
+    )
+    records = keyed_records(templates, options, args.partition_key)
+    with _graceful_interrupt() as interrupted:
+        summary = replay(config, replay_options, interrupted, records=records, total=args.count)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+        _report_replay(args, summary)
+    if summary.fatal or summary.input_error:
+        raise CliError(summary.fatal or summary.input_error)
+    if summary.interrupted or summary.abandoned:
+        return 130
+    return 0 if summary.complete else 1
 
 
 # --------------------------------------------------------------------------- put / tail
@@ -692,10 +741,19 @@ def build_parser() -> argparse.ArgumentParser:
         "Write a deterministic synthetic clickstream (same --seed and options, same bytes) in the REES46 "
         "schema: shopping sessions that browse, cart and sometimes buy, with skewed category and brand "
         "popularity. Optionally inject bot bursts, traffic spikes and abandoned carts; a labels file "
-        "(OUTPUT.labels.json) says exactly what was injected and when.\n\nexample:\n"
-        "  clickflow generate sample.csv --events 50000 --bots 3 --spikes 2 --abandoned 5 --seed 42",
+        "(OUTPUT.labels.json) says exactly what was injected and when.\n\n"
+        "With --template, records of any schema instead, from a template in the Kinesis Data Generator's syntax "
+        "({{random.number(...)}}, {{random.arrayElement([...])}}, {{random.weightedArrayElement({...})}}, "
+        "{{random.uuid}}, {{date.now(format)}}, {{date.between(...)}}, faker helpers name.*, address.*, "
+        "internet.*, commerce.*, lorem.*) plus a seed, --count, {{session.id}}/{{session.user}} kept for a visit, "
+        "{{event.time(format)}} moving forward at --events-per-second, and {{sequence}}: written to OUTPUT, or sent "
+        "to --stream through the replay's delivery (batches, lanes, retries, --rate, progress, Ctrl-C and resume). "
+        "An error names the template, line and column.\n\nexamples:\n"
+        "  clickflow generate sample.csv --events 50000 --bots 3 --spikes 2 --abandoned 5 --seed 42\n"
+        "  clickflow generate films.jsonl --template templates/film-streaming.json.tpl --count 100000\n"
+        "  clickflow generate --template templates/web-engagement.yaml --stream web-events --count 1000000",
     )
-    p.add_argument("output", help="the CSV to write (.csv or .csv.gz)")
+    p.add_argument("output", nargs="?", help="the file to write (.csv or .csv.gz; with --template: any, e.g. .jsonl)")
     p.add_argument("--events", type=_count(1), default=100_000, help="how many events (default: 100000)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default: 1)")
     p.add_argument(
@@ -704,7 +762,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=datetime(2019, 10, 1, tzinfo=UTC),
         help="time of the first event, UTC (default: 2019-10-01 00:00:00)",
     )
-    p.add_argument("--rate", type=_positive_number, default=50.0, help="mean events per second (default: 50)")
+    p.add_argument(
+        "--rate",
+        type=_positive_number,
+        help="REES46: mean events per second of event time (default: 50); --template with --stream: records "
+        "sent per second (default: as fast as the stream takes them)",
+    )
     p.add_argument("--users", type=_count(1), default=20_000, help="size of the visitor pool (default: 20000)")
     p.add_argument("--categories", type=_count(1), default=200, help="number of categories (default: 200)")
     p.add_argument("--products", type=_count(1), default=5_000, help="number of products (default: 5000)")
@@ -713,6 +776,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--abandoned", type=_count(0), default=0, help="abandoned-cart sessions to inject (default: 0)")
     p.add_argument("--labels", metavar="FILE", help="labels file (default: OUTPUT.labels.json)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
+    tpl = p.add_argument_group("records of any schema, from a template (Kinesis Data Generator syntax)")
+    tpl.add_argument("--template", metavar="FILE", help="a .tpl file, or a .yaml of weighted templates (templates/)")
+    tpl.add_argument("--count", type=_count(1), default=1000, help="records to make (default: 1000)")
+    tpl.add_argument("--stream", metavar="NAME", help="send them to this stream instead of writing OUTPUT")
+    tpl.add_argument("--partition-key", metavar="FIELD", help="the records' field to partition by (default: spread)")
+    tpl.add_argument(
+        "--events-per-second",
+        type=_positive_number,
+        default=50.0,
+        help="how fast {{event.time}} moves: mean events per second of event time (default: 50)",
+    )
+    tpl.add_argument(
+        "--session-length",
+        type=_positive_number,
+        default=8.0,
+        help="mean events per visit: {{session.id}} and {{session.user}} stay for a run (default: 8)",
+    )
+    tpl.add_argument(
+        "--faker-pool", type=_count(1), default=10_000, help="values Faker makes per faker helper (default: 10000)"
+    )
+    resuming = tpl.add_mutually_exclusive_group()
+    resuming.add_argument("--resume-from", type=_count(0), default=0, metavar="N", help="skip records 1..N")
+    resuming.add_argument("--resume", action="store_true", help="continue an earlier send from its progress file")
     p.set_defaults(func=cmd_generate)
 
     p = add(

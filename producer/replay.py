@@ -13,7 +13,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,6 +33,7 @@ from producer.resume import Progress
 from producer.routing import by_key_hash, shard_router
 from producer.rows import COLUMNS, RowError, TimeBounds, raw_row, read_rows
 from producer.source import READ_ERRORS, SourceError, guarded, open_source, read_failure
+from producer.templates import TemplateError
 
 
 @dataclass(frozen=True)
@@ -218,12 +219,12 @@ class _Lane(threading.Thread):
                     self.fatal = str(exc)
                     self._abort.set()
                     self._tally.add(Delivery(undelivered=[(e, str(exc)) for e in batch]))
-                    continue
-                finally:
                     self.in_call = None
+                    continue
                 given_up = {id(entry) for entry, _ in result.undelivered}
                 self._progress.acknowledge(e.line for e in batch if id(e) not in given_up)
                 self._tally.add(result)
+                self.in_call = None  # only now: until its acknowledgements are recorded, its outcome is open
         finally:
             client.close()
 
@@ -271,14 +272,22 @@ def default_progress_path(config: Config, source: str, stream: str) -> Path:
     return resume.default_path(state_dir(config), source, stream)
 
 
+# A record made elsewhere (clickflow generate --template): (number, data, partition key, event time)
+Generated = tuple[int, bytes, str, datetime]
+
+
 def replay(
     config: Config,
     options: ReplayOptions,
     interrupt: threading.Event | None = None,
     make_client: Callable | None = None,
+    records: Iterable[Generated] | None = None,
+    total: int | None = None,
 ) -> ReplaySummary:
     """Replay ``options.source`` into ``options.stream``. ``make_client`` builds one PutRecords client
-    per lane; by default the stream is checked first and clients follow ``options.client``.
+    per lane; by default the stream is checked first and clients follow ``options.client``. With
+    ``records`` (and their number, ``total``, for the progress line), those are sent instead of the
+    file's rows — the same batches, lanes, retries, pacing, progress, stops and resumes.
 
     However it ends — the end of the file, ``--limit``, ``interrupt`` (finish what is in flight),
     KeyboardInterrupt (stop at once), an unreadable input, the stream going away — it returns a
@@ -327,7 +336,7 @@ def replay(
         )
         if tally.undelivered:
             text += f"  NOT sent {tally.undelivered:,}"
-        fraction = source.fraction() if source else None
+        fraction = source.fraction() if source else (summary.rows_read / total if total else None)
         if options.limit:  # the replay ends at the limit or the end of the file, whichever is first
             fraction = max(fraction or 0.0, min(1.0, (start.acknowledged + sent) / options.limit))
         if fraction:
@@ -342,17 +351,21 @@ def replay(
     shift: timedelta | None = timedelta(seconds=start.retime_shift) if start.retime_shift is not None else None
     sent_count = start.acknowledged  # --limit counts the whole replay
     try:
-        source = open_source(options.source, s3)
-        try:
-            bounds = TimeBounds.ahead_of_now(config.producer.max_event_time_ahead)
-            parser, rows = read_rows(source.text, options.source, bounds)
-        except READ_ERRORS as exc:
-            raise read_failure(options.source, exc, 0) from None
+        if records is None:
+            source = open_source(options.source, s3)
+            try:
+                bounds = TimeBounds.ahead_of_now(config.producer.max_event_time_ahead)
+                parser, rows = read_rows(source.text, options.source, bounds)
+            except READ_ERRORS as exc:
+                raise read_failure(options.source, exc, 0) from None
+            items = ((line, fields, problem, None) for line, fields, problem in guarded(rows, options.source))
+        else:
+            items = ((number, None, None, (data, key, moment)) for number, data, key, moment in records)
         for lane in lanes:
             lane.start()
         with ProgressLine(render, enabled=options.progress):
             try:
-                for line, fields, csv_problem in guarded(rows, options.source):
+                for line, fields, csv_problem, ready in items:
                     if interrupt.is_set():
                         summary.interrupted = True
                         break
@@ -364,7 +377,7 @@ def replay(
                     if line <= start.prefix or line in skip_beyond:
                         summary.rows_skipped += 1
                         progress.settle(line)
-                        if options.retime and shift is None and not csv_problem:
+                        if options.retime and shift is None and fields and not csv_problem:
                             try:
                                 shift = _retime_shift(parser.parse(line, fields).event_time)
                             except RowError:
@@ -372,30 +385,34 @@ def replay(
                         continue
                     summary.rows_read += 1
                     try:
-                        if csv_problem:
-                            raise RowError(line, csv_problem)
-                        event = parser.parse(line, fields)
-                        if options.retime:
-                            if shift is None:
-                                shift = _retime_shift(event.event_time)
-                            event.retime(event.event_time + shift)
-                        key = event.key(key_column)
-                        if key is None:
-                            raise RowError(line, "empty, but it is the partition key", key_column)
-                        data = event.encode()
+                        if ready is not None:
+                            data, key, event_time = ready
+                        else:
+                            if csv_problem:
+                                raise RowError(line, csv_problem)
+                            event = parser.parse(line, fields)
+                            if options.retime:
+                                if shift is None:
+                                    shift = _retime_shift(event.event_time)
+                                event.retime(event.event_time + shift)
+                            key = event.key(key_column)
+                            if key is None:
+                                raise RowError(line, "empty, but it is the partition key", key_column)
+                            data, event_time = event.encode(), event.event_time
                         entry = Entry(data, key, line)
                         problem = entry_problem(entry)
                         if problem:
                             raise RowError(line, problem)
                     except RowError as err:
                         summary.rows_rejected += 1
-                        rejects.write("rejected", line, err.reason, field=err.field, row=raw_row(fields))
+                        row = raw_row(fields) if fields is not None else ready[0].decode("utf-8", "replace")
+                        rejects.write("rejected", line, err.reason, field=err.field, row=row)
                         progress.settle(line)
                         summary.last_line = line
                         continue
                     if pacer.paced:
                         _wait_until(
-                            started + pacer.due(sent_count - start.acknowledged, event.event_time),
+                            started + pacer.due(sent_count - start.acknowledged, event_time),
                             builders,
                             flush,
                             linger,
@@ -408,7 +425,7 @@ def replay(
                         lanes[index].queue.put(batch)
                     summary.last_line = line
                     sent_count += 1
-            except SourceError as exc:  # part-way: send what was read, then say where to go on
+            except (SourceError, TemplateError) as exc:  # part-way: send what was read, then say where to go on
                 summary.input_error = str(exc)
             # Send what has been read, and wait for every acknowledgement.
             for index in range(len(lanes)):

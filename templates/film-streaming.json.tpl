@@ -1,0 +1,1 @@
+{"eventType": "{{random.weightedArrayElement({"weights":[0.3,0.1,0.6],"data":["rent","buy","trailer"]})}}", "film_id": {{random.number({"min":1,"max":1000})}}, "state": "{{address.state}}", "timestamp": "{{date.now}}"}
