@@ -7,7 +7,6 @@ import contextlib
 import json
 import signal
 import sys
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -86,12 +85,22 @@ def _say(text: str) -> None:
 @contextlib.contextmanager
 def _graceful_interrupt(
     message: str = "interrupted: sending what was read and waiting for acknowledgements (Ctrl-C again to stop at once)",
+    stop_now: bool = False,
 ):
-    """First Ctrl-C sets the event (finish what is in flight); a second one stops at once."""
-    event = threading.Event()
+    """First Ctrl-C sets the event (finish what is in flight); a second one stops at once — by
+    KeyboardInterrupt, or, with ``stop_now``, by setting ``event.now`` (the replay polls it, so the
+    stop never lands half-way through its bookkeeping); later ones are ignored."""
+    from producer.replay import StopRequest
+
+    event = StopRequest()
 
     def handler(signum, frame):
+        if event.now.is_set():
+            return
         if event.is_set():
+            if stop_now:
+                event.now.set()
+                return
             raise KeyboardInterrupt
         event.set()
         print("\n" + message, file=sys.stderr, flush=True)
@@ -186,7 +195,7 @@ def cmd_replay(args) -> int:
         client=args.client,
         progress=not args.quiet,
     )
-    with _graceful_interrupt() as interrupted:
+    with _graceful_interrupt(stop_now=True) as interrupted:
         summary = replay(config, options, interrupted)
         for sig in (signal.SIGINT, signal.SIGTERM):  # one more Ctrl-C must not cut the summary short
             signal.signal(sig, signal.SIG_IGN)
@@ -336,7 +345,7 @@ def _generate_from_template(args) -> int:
         progress=not args.quiet,
     )
     records = keyed_records(templates, options, args.partition_key)
-    with _graceful_interrupt() as interrupted:
+    with _graceful_interrupt(stop_now=True) as interrupted:
         summary = replay(config, replay_options, interrupted, records=records, total=args.count)
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_IGN)
@@ -458,6 +467,7 @@ def _package(args, config, say=_say):
             args.maven_url,
             say=say,
             on_bytes=lambda done, total: got.__setitem__(slice(0, 2), [done, total]),
+            etl_file=Path(args.etl) if args.etl else None,
         )
 
 
@@ -580,6 +590,20 @@ def cmd_catalog(args) -> int:
     for name, query in result.queries.items():
         _say(f"\n-- {name}\n{query.strip()}")
     return 0
+
+
+# --------------------------------------------------------------------------- etl
+
+
+def cmd_etl(args) -> int:
+    from connectors.config import load_config
+    from jobs.etl import EtlRunOptions, load_etl, run
+
+    if not args.config:
+        raise CliError("give --config FILE: a YAML file with an etl: section (e.g. etl/browse-sessions.yaml)")
+    etl = load_etl(Path(args.config))
+    config = load_config(args.profile or "local", args.config, args.overrides, read_elsewhere=("etl",))
+    return run(etl, config, EtlRunOptions(bounded=args.bounded, start=args.start), say=_say)
 
 
 # --------------------------------------------------------------------------- dashboard
@@ -882,6 +906,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add_package_options(p: argparse.ArgumentParser) -> None:
         p.add_argument(
+            "--etl",
+            metavar="FILE",
+            help="package (or deploy) the streaming ETL of FILE's etl: section instead of the analytics job, "
+            "as an application of its own (e.g. --application clickflow-etl)",
+        )
+        p.add_argument(
             "--output",
             default="out/msf/clickflow-msf.zip",
             help="the zip to write (default: out/msf/clickflow-msf.zip)",
@@ -978,6 +1008,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bounded", action="store_true", help="read the streams only to their end as of now: queries end")
     p.add_argument("--format", choices=["table", "json"], default="table", help="-e output: a table or JSON lines")
     p.set_defaults(func=cmd_explore)
+
+    p = add(
+        "etl",
+        "a streaming ETL from a YAML file: enrich records of any schema, route them, deliver them to S3",
+        "Run a PyFlink job declared in the etl: section of the --config file (see etl/browse-sessions.yaml; the "
+        "rest of the file is laid over the profile as usual): read a stream of JSON records "
+        "of any schema, add fields computed by Flink SQL expressions (ARRAY_SUM(col, 'field') and "
+        "ARRAY_COUNT(col[, 'field']) read arrays of objects), send each record to the first route whose SQL "
+        "predicate holds, else to the default route, and records that are not JSON objects or lack a required "
+        "field to the errors stream — each record exactly once. Streams named under deliver: are written to S3 "
+        "as Firehose does (prefix with !{timestamp:yyyy/MM/dd}, buffering by size and interval; error_prefix "
+        "for the errors). Same connector and profiles as `clickflow run`.\n\n"
+        "examples:\n  clickflow etl --config etl/browse-sessions.yaml\n"
+        "  clickflow etl --config etl/browse-sessions.yaml --bounded      # what is in the stream now, then finish",
+    )
+    p.add_argument("--bounded", action="store_true", help="read the stream to its end as of now, then finish")
+    p.add_argument("--from", dest="start", choices=["trim_horizon", "latest"], help="default: the file's source.start")
+    p.set_defaults(func=cmd_etl)
 
     p = add(
         "dashboard",

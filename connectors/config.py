@@ -370,14 +370,18 @@ def load_config(
     config_file: str | Path | None = None,
     overrides: Iterable[str] = (),
     properties_file: str | Path | None = None,
+    read_elsewhere: tuple[str, ...] = (),
 ) -> Config:
     """Load a profile, then a config file over it, then MSF property groups, then ``--set`` overrides.
 
     A config file may name its own base with ``profile: NAME``; otherwise it extends ``profile``.
+    Its top-level keys in ``read_elsewhere`` are left to their command (``etl:`` for ``clickflow etl``).
     """
     origins = _Origins()
     layers: list[tuple[dict, str]] = []
     extra = _read_yaml(Path(config_file)) if config_file else {}
+    for key in read_elsewhere:
+        extra.pop(key, None)
     base_name = extra.pop("profile", None) or profile
     if base_name not in PROFILES:
         where = f"{config_file}: profile" if config_file else "--profile"

@@ -115,18 +115,23 @@ def _s3_location(url: str, key: str) -> tuple[str, str]:
     return parsed.netloc, parsed.path.strip("/")
 
 
-def iam_policy(config: Config, account: str, application: str, bucket: str, code_key: str) -> dict:
-    """The least-privilege policy of the application's role: exactly the profile's resources."""
+def iam_policy(config: Config, account: str, application: str, bucket: str, code_key: str, etl=None) -> dict:
+    """The least-privilege policy of the application's role: exactly the profile's resources — or,
+    for an ETL application, exactly its source stream and the streams it routes to (no archive)."""
     region, arn_partition = config.aws.region, partition(config.aws.region)
     located = in_account(config, account)
-    events = stream_arn(located, config.stream("events").name)
-    outputs = sorted(
-        {stream_arn(located, config.output_stream(name).name) for name in (*analytics.ANALYTICS, "dead_letters")}
-    )
+    if etl is not None:
+        events = stream_arn(located, etl.source)
+        outputs = sorted({stream_arn(located, name) for name in (*(r.to for r in etl.routes), etl.errors)})
+    else:
+        events = stream_arn(located, config.stream("events").name)
+        outputs = sorted(
+            {stream_arn(located, config.output_stream(name).name) for name in (*analytics.ANALYTICS, "dead_letters")}
+        )
     archive_bucket, archive_prefix = _s3_location(config.job.archive, "job.archive")
     archive = f"{archive_prefix}/" if archive_prefix else ""
     log_group = f"arn:{arn_partition}:logs:{region}:{account}:log-group:/aws/kinesis-analytics/{application}"
-    return {
+    policy = {
         "Version": "2012-10-17",
         "Statement": [
             {
@@ -191,6 +196,9 @@ def iam_policy(config: Config, account: str, application: str, bucket: str, code
             },
         ],
     }
+    if etl is not None:  # the ETL writes no archive
+        policy["Statement"] = [s for s in policy["Statement"] if s["Sid"] not in ("WriteArchive", "ListArchive")]
+    return policy
 
 
 def make_plan(config: Config, options: DeployOptions, package: Package, account: str) -> Plan:
@@ -214,7 +222,7 @@ def make_plan(config: Config, options: DeployOptions, package: Package, account:
         role_arn=role_arn,
         log_group=log_group,
         log_stream_arn=f"arn:{arn_partition}:logs:{region}:{account}:log-group:{log_group}:log-stream:{LOG_STREAM}",
-        policy=iam_policy(config, account, options.application, config.bucket, code_key),
+        policy=iam_policy(config, account, options.application, config.bucket, code_key, package.etl),
         property_groups=property_groups(in_account(config, account)),
         parallelism=parallelism,
         checkpoint_interval_ms=int(config.job.checkpoint_interval * 1000),

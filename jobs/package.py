@@ -50,20 +50,22 @@ MODULES = (
 JOB_SECTIONS = ("aws", "streams", "analytics", "flink", "job")
 NOT_ON_MSF = {("aws", "credentials"), ("aws", "endpoints"), ("job", "rest_port"), ("job", "connector")}
 
-ENTRY_POINT_TEXT = '''\
-"""clickflow on Amazon Managed Service for Apache Flink (written by `clickflow package`)."""
+ETL_IN_ZIP = "etl.yaml"  # with --etl: the ETL's definition; main.py then runs jobs.etl instead
 
-import sys
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE / "deps")]
+def entry_point(module: str) -> str:
+    """The main.py of the zip: the zip's folders on sys.path, then ``module``'s main()."""
+    return (
+        '"""clickflow on Amazon Managed Service for Apache Flink (written by `clickflow package`)."""\n\n'
+        "import sys\nfrom pathlib import Path\n\n"
+        "HERE = Path(__file__).resolve().parent\n"
+        'sys.path[:0] = [str(HERE), str(HERE / "deps")]\n\n'
+        f"from {module} import main  # noqa: E402\n\n"
+        'if __name__ == "__main__":\n    sys.exit(main())\n'
+    )
 
-from jobs.stream import main  # noqa: E402
 
-if __name__ == "__main__":
-    sys.exit(main())
-'''
+ENTRY_POINT_TEXT = entry_point("jobs.stream")
 
 
 class PackageError(RuntimeError):
@@ -77,6 +79,7 @@ class Package:
     property_groups: list[dict]
     connector_sha256: str
     connector_source: str
+    etl: object | None = None  # the EtlConfig a --etl package runs (jobs.etl), else the analytics job
 
 
 # --------------------------------------------------------------------------- property groups
@@ -155,8 +158,16 @@ def build_package(
     maven_url: str = official.MAVEN_CENTRAL,
     say: Callable[[str], None] = print,
     on_bytes: Callable[[int, int | None], None] = lambda done, total: None,
+    etl_file: Path | None = None,
 ) -> Package:
+    """The zip of the analytics job — or, with ``etl_file``, of that ETL (a second application)."""
     from connectors.kinesis_connector import build_udfs
+
+    etl = None
+    if etl_file is not None:
+        from jobs.etl import load_etl
+
+        etl = load_etl(etl_file)  # refuse a broken ETL before downloading anything
 
     artifact = official.KINESIS_CONNECTOR
     if connector_jar is not None:
@@ -172,6 +183,8 @@ def build_package(
     functions = build_udfs()
     groups = property_groups(config)
     files: list[tuple[Path, str]] = [(PROJECT_ROOT / name, name) for name in MODULES]
+    if etl is not None:
+        files += [(PROJECT_ROOT / name, name) for name in ("jobs/etl.py", "jobs/delivery.py")]
     files.append(
         (PROJECT_ROOT / "connectors/profiles/aws.yaml", "connectors/profiles/aws.yaml")
     )  # load_config("aws") on MSF
@@ -184,18 +197,21 @@ def build_package(
         "connector": {"artifact": artifact.coordinates, "from": source, "sha256": sha256},
         "jarfile": JAR_IN_ZIP,
         "property_groups": groups,
+        "etl": etl.name if etl is not None else None,
     }
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(output.name + ".part")
     with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(ENTRY_POINT, ENTRY_POINT_TEXT)
+        archive.writestr(ENTRY_POINT, entry_point("jobs.etl" if etl is not None else "jobs.stream"))
+        if etl_file is not None:
+            archive.writestr(ETL_IN_ZIP, etl_file.read_text(encoding="utf-8"))
         for path, name in files:
             archive.write(path, name)
         _merge_jars(jar, functions, archive)
         archive.writestr(MANIFEST, json.dumps(manifest, indent=2) + "\n")
         entries = archive.namelist()
     partial.replace(output)
-    return Package(output, entries, groups, sha256, source)
+    return Package(output, entries, groups, sha256, source, etl)
 
 
 def read_package(path: Path) -> Package:
@@ -204,9 +220,20 @@ def read_package(path: Path) -> Package:
         with zipfile.ZipFile(path) as archive:
             manifest = json.loads(archive.read(MANIFEST))
             entries = archive.namelist()
+            etl_text = archive.read(ETL_IN_ZIP).decode("utf-8") if ETL_IN_ZIP in entries else None
     except FileNotFoundError:
         raise PackageError(f"--package {path}: no such file (build it with `clickflow package`)") from None
     except (zipfile.BadZipFile, KeyError):
         raise PackageError(f"--package {path}: not a zip built by `clickflow package`") from None
     connector = manifest["connector"]
-    return Package(path, entries, manifest["property_groups"], connector["sha256"], connector["from"])
+    etl = None
+    if etl_text is not None:
+        import tempfile
+
+        from jobs.etl import load_etl
+
+        with tempfile.TemporaryDirectory() as work:
+            copy = Path(work) / ETL_IN_ZIP
+            copy.write_text(etl_text, encoding="utf-8")
+            etl = load_etl(copy)
+    return Package(path, entries, manifest["property_groups"], connector["sha256"], connector["from"], etl)

@@ -261,6 +261,18 @@ def default_rejects_path(config: Config, source: str) -> Path:
     return state_dir(config) / "rejects" / f"{stem}.{stamp}.jsonl"
 
 
+class StopRequest(threading.Event):
+    """Set: finish what is in flight, then stop. ``now`` set as well: stop at once (a second Ctrl-C)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = threading.Event()
+
+
+class _StopNow(Exception):
+    """Raised inside the replay when ``StopRequest.now`` is seen."""
+
+
 # After a second Ctrl-C, PutRecords calls already under way get this long to answer, so their
 # records' outcome is known (a call normally takes milliseconds); the rest is not waited for.
 ABANDON_GRACE = 1.0
@@ -344,9 +356,21 @@ def replay(
             text += f"  {fraction:.0%}  ETA {human_duration(elapsed * (1 - fraction) / fraction)}"
         return text
 
+    now = getattr(interrupt, "now", None)  # a StopRequest's second stage
+
+    def hand(index: int, batch) -> None:
+        """Give a lane a batch; its queue holds one, so wait — but not past a stop-now."""
+        while True:
+            try:
+                lanes[index].queue.put(batch, timeout=0.1)
+                return
+            except queue.Full:
+                if now is not None and now.is_set():
+                    raise _StopNow from None
+
     def flush(index: int) -> None:
         if builders[index].entries:
-            lanes[index].queue.put(builders[index].take())
+            hand(index, builders[index].take())
 
     shift: timedelta | None = timedelta(seconds=start.retime_shift) if start.retime_shift is not None else None
     sent_count = start.acknowledged  # --limit counts the whole replay
@@ -366,6 +390,8 @@ def replay(
         with ProgressLine(render, enabled=options.progress):
             try:
                 for line, fields, csv_problem, ready in items:
+                    if now is not None and now.is_set():
+                        raise _StopNow
                     if interrupt.is_set():
                         summary.interrupted = True
                         break
@@ -422,7 +448,7 @@ def replay(
                     progress.issue(line)
                     batch = builders[index].add(entry, time.monotonic())
                     if batch is not None:
-                        lanes[index].queue.put(batch)
+                        hand(index, batch)
                     summary.last_line = line
                     sent_count += 1
             except (SourceError, TemplateError) as exc:  # part-way: send what was read, then say where to go on
@@ -430,11 +456,14 @@ def replay(
             # Send what has been read, and wait for every acknowledgement.
             for index in range(len(lanes)):
                 flush(index)
+            for index in range(len(lanes)):
+                hand(index, None)
             for lane in lanes:
-                lane.queue.put(None)
-            for lane in lanes:
-                lane.join()
-    except KeyboardInterrupt:  # stop at once: write off what is queued; calls in flight get one second
+                while lane.is_alive():
+                    lane.join(0.1)
+                    if now is not None and now.is_set():
+                        raise _StopNow
+    except (KeyboardInterrupt, _StopNow):  # stop at once: write off what is queued; calls in flight get one second
         summary.abandoned = True
         abort.set()
         for lane in lanes:

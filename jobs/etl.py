@@ -1,0 +1,332 @@
+"""`clickflow etl --config FILE`: a streaming ETL declared in YAML — read a stream of JSON records of
+any schema, add fields computed by SQL expressions, route each record by an ordered list of SQL
+predicates to a stream, and deliver chosen streams to S3 as Firehose does.
+
+A PyFlink job with the same connector, profiles and local/cluster/Managed Flink switch as the
+analytics job (``jobs.stream``). The stream is read once, as text, so every record either leaves by
+exactly one route or is an error — never both, never neither:
+
+- a record that is not a JSON object, or lacks a ``required`` field (or has it of another type than
+  declared), goes to the ``errors`` stream as ``{"errorCode", "errorMessage", "rawData"}``;
+- the others are enriched — the record as it came (every field, declared or not) plus the ``enrich``
+  fields (``JSON_MERGE``) — and go to the first route whose ``when`` holds (a predicate that is
+  NULL counts as false), else to the ``default`` route.
+
+Declared columns are typed with ``JSON_VALUE ... RETURNING``; a column of type ``JSON`` holds the
+JSON text of an array or object, which ``ARRAY_SUM(col, 'field')`` and ``ARRAY_COUNT(col[, 'field'])``
+(clickflow's Java functions) read. Delivery (``jobs.delivery``) runs beside the job.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from connectors.config import Config, ConfigError, Duration
+from connectors.tables import kinesis_options
+from jobs import analytics
+
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SCALAR_TYPES = re.compile(
+    r"^(STRING|BOOLEAN|INT|INTEGER|BIGINT|DOUBLE|FLOAT|DATE|TIMESTAMP(\(\d\))?|DECIMAL\(\d+,\s*\d+\))$", re.I
+)
+FUNCTIONS = {
+    "ARRAY_SUM": "io.clickflow.udf.ArraySum",
+    "ARRAY_COUNT": "io.clickflow.udf.ArrayCount",
+    "JSON_MERGE": "io.clickflow.udf.JsonMerge",
+}
+
+
+@dataclass(frozen=True)
+class Route:
+    to: str
+    when: str | None = None  # None: the default route
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Firehose-style delivery of one stream to S3."""
+
+    prefix: str  # s3://bucket/prefix/ with !{timestamp:yyyy/MM/dd} etc.
+    buffer_size: int = 5 * 1024 * 1024  # bytes: an object is written when the buffer holds this much ...
+    buffer_interval: float = 60.0  # ... or its oldest record has waited this long
+
+
+@dataclass(frozen=True)
+class EtlConfig:
+    name: str
+    source: str
+    columns: dict[str, str]
+    required: tuple[str, ...]
+    enrich: dict[str, str]
+    routes: tuple[Route, ...]
+    errors: str
+    start: str = "trim_horizon"
+    deliver: dict[str, Delivery] = field(default_factory=dict)
+    error_prefix: str | None = None  # s3://... for the errors stream (!{firehose:error-output-type} allowed)
+
+    def streams(self) -> list[str]:
+        return sorted({self.source, self.errors, *(r.to for r in self.routes)})
+
+
+def _size(text, where: str) -> int:
+    match = re.match(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)\s*$", str(text).lower())
+    if not match:
+        raise ConfigError(f"{where}: expected a size like 5mb, got {text!r}")
+    return int(float(match.group(1)) * {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}[match.group(2)])
+
+
+def _check_prefix(prefix: str, where: str) -> None:
+    from datetime import UTC, datetime
+
+    from jobs.delivery import render_prefix
+
+    try:
+        render_prefix(prefix, datetime.now(UTC))
+    except ValueError as exc:
+        raise ConfigError(
+            f"{where}: {exc} (known: !{{timestamp:...}}, !{{firehose:error-output-type}}, !{{firehose:random-string}})"
+        ) from None
+
+
+def load_etl(path: Path) -> EtlConfig:
+    """Read and check the ``etl:`` section of a config file; every error names the file and the key."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigError(f"{path}{f':{mark.line + 1}' if mark else ''}: not valid YAML") from None
+    data = document.get("etl") if isinstance(document, dict) else None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected an 'etl:' section with name, source, enrich, routes, errors, deliver")
+    path = Path(f"{path}: etl")  # errors name the section
+    known = {"name", "source", "enrich", "routes", "errors", "deliver", "error_prefix"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{path}: {unknown[0]}: unknown key (known: {', '.join(sorted(known))})")
+
+    def need(mapping, key, where, kind=str):
+        if key not in mapping:
+            raise ConfigError(f"{path}: {where}{key}: missing")
+        if not isinstance(mapping[key], kind):
+            raise ConfigError(f"{path}: {where}{key}: expected {kind.__name__}, got {mapping[key]!r}")
+        return mapping[key]
+
+    source = need(data, "source", "", dict)
+    columns = need(source, "columns", "source.", dict)
+    for name, kind in columns.items():
+        if not IDENTIFIER.match(str(name)):
+            raise ConfigError(f"{path}: source.columns.{name}: a column name must be a plain identifier")
+        if str(kind).upper() != "JSON" and not SCALAR_TYPES.match(str(kind)):
+            raise ConfigError(
+                f"{path}: source.columns.{name}: type {kind!r}: use a scalar SQL type (STRING, BIGINT, DOUBLE, "
+                "BOOLEAN, DECIMAL(p, s), TIMESTAMP(3), DATE) or JSON for an array or object"
+            )
+    required = tuple(source.get("required", list(columns)))
+    for name in required:
+        if name not in columns:
+            raise ConfigError(f"{path}: source.required: {name!r} is not one of source.columns")
+    enrich = data.get("enrich") or {}
+    if not isinstance(enrich, dict):
+        raise ConfigError(f"{path}: enrich: expected a mapping of new field: SQL expression")
+    for name in enrich:
+        if not IDENTIFIER.match(str(name)) or name in columns:
+            raise ConfigError(f"{path}: enrich.{name}: a new field needs a plain name not among source.columns")
+    routes = need(data, "routes", "", list)
+    parsed = []
+    for index, route in enumerate(routes):
+        where = f"routes[{index}]"
+        if not isinstance(route, dict):
+            raise ConfigError(f"{path}: {where}: expected {{when, to}} or {{default}}")
+        if "default" in route:
+            if index != len(routes) - 1:
+                raise ConfigError(f"{path}: {where}: the default route must come last")
+            parsed.append(Route(str(route["default"])))
+        else:
+            parsed.append(Route(str(need(route, "to", f"{where}.")), str(need(route, "when", f"{where}."))))
+    if not parsed or parsed[-1].when is not None:
+        raise ConfigError(f"{path}: routes: end with {{default: STREAM}} so every record has a place")
+    start = str(source.get("start", "trim_horizon")).lower()
+    if start not in ("trim_horizon", "latest"):
+        raise ConfigError(f"{path}: source.start: expected trim_horizon or latest, got {start!r}")
+    deliver = {}
+    for stream, spec in (data.get("deliver") or {}).items():
+        where = f"deliver.{stream}"
+        if not isinstance(spec, dict):
+            raise ConfigError(f"{path}: {where}: expected {{prefix, buffer_size, buffer_interval}}")
+        prefix = str(need(spec, "prefix", f"{where}."))
+        if not prefix.startswith("s3://"):
+            raise ConfigError(f"{path}: {where}.prefix: expected s3://bucket/prefix/, got {prefix!r}")
+        try:
+            interval = Duration.parse(spec.get("buffer_interval", "60s"))
+        except ValueError as exc:
+            raise ConfigError(f"{path}: {where}.buffer_interval: {exc}") from None
+        size = _size(spec.get("buffer_size", "5mb"), f"{path}: {where}.buffer_size")
+        _check_prefix(prefix, f"{path}: {where}.prefix")
+        deliver[str(stream)] = Delivery(prefix, size, interval)
+    config = EtlConfig(
+        name=str(need(data, "name", "")),
+        source=str(need(source, "stream", "source.")),
+        columns={str(k): str(v) for k, v in columns.items()},
+        required=required,
+        enrich={str(k): str(v) for k, v in enrich.items()},
+        routes=tuple(parsed),
+        errors=str(need(data, "errors", "")),
+        start=start,
+        deliver=deliver,
+        error_prefix=data.get("error_prefix"),
+    )
+    for stream in deliver:
+        if stream not in config.streams() or stream == config.source:
+            raise ConfigError(f"{path}: deliver.{stream}: not one of the routes' streams or the errors stream")
+    if config.error_prefix:
+        if not str(config.error_prefix).startswith("s3://"):
+            raise ConfigError(f"{path}: error_prefix: expected s3://bucket/prefix/")
+        _check_prefix(str(config.error_prefix), f"{path}: error_prefix")
+    return config
+
+
+def _column(name: str, kind: str) -> str:
+    if kind.upper() == "JSON":
+        return f"JSON_QUERY(payload, '$.{name}') AS `{name}`"
+    return f"JSON_VALUE(payload, '$.{name}' RETURNING {kind.upper()} NULL ON ERROR) AS `{name}`"
+
+
+def statements(etl: EtlConfig, config: Config, source_extra: dict[str, str]) -> tuple[list[str], list[str]]:
+    """The DDL/views, and the INSERTs of the job (one per route, and the errors)."""
+    ddl = [f"CREATE TEMPORARY FUNCTION {name} AS '{cls}' LANGUAGE JAVA" for name, cls in FUNCTIONS.items()]
+    raw = {**kinesis_options(config, etl.source, source_extra), "format": "raw"}
+    ddl.append(f"CREATE TABLE etl_raw (payload STRING) WITH (\n{analytics.with_clause(raw)}\n)")
+    columns = ",\n       ".join(_column(n, k) for n, k in etl.columns.items())
+    ddl.append(f"CREATE TEMPORARY VIEW etl_parsed AS\nSELECT payload,\n       {columns}\nFROM etl_raw")
+    valid = " AND ".join(["payload IS JSON OBJECT", *(f"`{n}` IS NOT NULL" for n in etl.required)])
+    reasons = "\n".join(
+        f"         WHEN `{n}` IS NULL THEN 'missing field {n}, or not a {etl.columns[n]}'" for n in etl.required
+    )
+    ddl.append(
+        "CREATE TEMPORARY VIEW etl_errors AS\n"
+        "SELECT JSON_OBJECT('errorCode' VALUE code, 'errorMessage' VALUE message, 'rawData' VALUE payload) AS payload\n"
+        "FROM (\n  SELECT payload,\n"
+        "         CASE WHEN payload IS NOT JSON OBJECT THEN 'Parse.NotJsonObject' ELSE 'Schema.Mismatch' END AS code,\n"
+        "         CASE WHEN payload IS NOT JSON OBJECT THEN 'not a JSON object'\n"
+        f"{reasons}\n         END AS message\n"
+        f"  FROM etl_parsed\n  WHERE NOT ({valid})\n)"
+    )
+    extra = ", ".join(f"'{n}' VALUE `{n}`" for n in etl.enrich)
+    added = "".join(f",\n         {expr} AS `{n}`" for n, expr in etl.enrich.items())
+    merged = f"JSON_MERGE(payload, JSON_OBJECT({extra}))" if etl.enrich else "payload"
+    ddl.append(
+        f"CREATE TEMPORARY VIEW etl_enriched AS\nSELECT {merged} AS record, *\n"
+        f"FROM (\n  SELECT *{added}\n  FROM etl_parsed\n  WHERE {valid}\n)"
+    )
+    targets = sorted({r.to for r in etl.routes} | {etl.errors})
+    for stream in targets:
+        options = {**kinesis_options(config, stream), "format": "raw", "sink.flush-buffer.timeout": "200"}
+        ddl.append(f"CREATE TABLE `{_sink(stream)}` (payload STRING) WITH (\n{analytics.with_clause(options)}\n)")
+    inserts, earlier = [], []
+    for route in etl.routes:
+        if route.when is None:
+            condition = "NOT (" + " OR ".join(earlier) + ")" if earlier else "TRUE"
+        else:
+            holds = f"COALESCE(({route.when}), FALSE)"
+            condition = " AND ".join([holds, *(f"NOT {e}" for e in earlier)])
+            earlier.append(holds)
+        inserts.append(f"INSERT INTO `{_sink(route.to)}` SELECT record FROM etl_enriched WHERE {condition}")
+    inserts.append(f"INSERT INTO `{_sink(etl.errors)}` SELECT payload FROM etl_errors")
+    return ddl, inserts
+
+
+def _sink(stream: str) -> str:
+    return "etl_to_" + re.sub(r"[^A-Za-z0-9_]", "_", stream)
+
+
+@dataclass(frozen=True)
+class EtlRunOptions:
+    bounded: bool = False  # read the stream to its end as of now, then finish (local connector)
+    start: str | None = None  # trim_horizon | latest; None: the file's source.start
+
+
+def start_job(etl: EtlConfig, config: Config, options: EtlRunOptions, on_msf: bool = False):
+    """Build and submit the job; returns its TableResult."""
+    from jobs import stream as streaming
+
+    extra = {"source.init.position": (options.start or etl.start).upper()}
+    if options.bounded:
+        if config.job.connector != "local":
+            raise ConfigError("--bounded needs clickflow's local Kinesis connector (job.connector: local)")
+        extra["source.bounded"] = "latest"
+    env = analytics.create_table_env(config, [] if on_msf else streaming.pipeline_jars(config))
+    env.get_config().set("pipeline.name", f"clickflow etl {etl.name}")
+    if not on_msf and config.job.rest_port:
+        env.get_config().set("rest.port", str(config.job.rest_port))
+    ddl, inserts = statements(etl, config, extra)
+    for statement in ddl:
+        env.execute_sql(statement)
+    statement_set = env.create_statement_set()
+    for insert in inserts:
+        statement_set.add_insert_sql(insert)
+    return statement_set.execute()
+
+
+def run(etl: EtlConfig, config: Config, options: EtlRunOptions, say: Callable[[str], None] = print) -> int:
+    """``clickflow etl``: check the streams, start delivery and the job; bounded: wait for both."""
+    import threading
+
+    from jobs.delivery import S3Delivery
+    from producer.replay import check_stream
+
+    for stream in etl.streams():
+        check_stream(config, stream)
+    stop = threading.Event()
+    deliveries = [
+        S3Delivery(config, stream, spec.prefix, spec.buffer_size, spec.buffer_interval, stop)
+        for stream, spec in etl.deliver.items()
+    ]
+    if etl.error_prefix:
+        errors = S3Delivery(config, etl.errors, etl.error_prefix, 5 * 1024 * 1024, 60.0, stop, "processing-failed")
+        deliveries.append(errors)
+    for delivery in deliveries:
+        delivery.start()
+    result = start_job(etl, config, options)
+    routes = ", ".join(f"{r.when or 'default'} -> {r.to}" for r in etl.routes)
+    job_id = result.get_job_client().get_job_id()
+    say(f"etl {etl.name}: job {job_id} reading {etl.source}; {routes}; errors -> {etl.errors}")
+    for delivery in deliveries:
+        say(f"delivering {delivery.stream} to {delivery.prefix}")
+    try:
+        result.wait()
+    except KeyboardInterrupt:
+        result.get_job_client().cancel().result()
+        say("cancelled")
+    finally:
+        stop.set()  # deliveries read their streams to the end, write what they hold, and stop
+        for delivery in deliveries:
+            delivery.join()
+    failed = [d for d in deliveries if d.error]
+    for delivery in deliveries:
+        say(
+            f"{delivery.stream}: {delivery.records:,} records in {len(delivery.objects):,} objects under "
+            f"{delivery.prefix}" + (f" — FAILED: {delivery.error}" if delivery.error else "")
+        )
+    if failed:
+        raise ConfigError(f"delivery to S3 failed for {', '.join(d.stream for d in failed)} (see above)")
+    say("etl finished")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point on Managed Flink (a package built with ``clickflow package --etl``): the config from
+    the application's property groups, the ETL from the zip's etl.yaml; the job is submitted and
+    Managed Flink supervises it (delivery to S3 is Firehose's there)."""
+    from connectors.config import MSF_PROPERTIES_FILE, load_config
+
+    here = Path(__file__).resolve().parents[1]
+    config = load_config("aws", properties_file=MSF_PROPERTIES_FILE)
+    start_job(load_etl(here / "etl.yaml"), config, EtlRunOptions(), on_msf=True)
+    return 0

@@ -1,0 +1,119 @@
+"""The ETL's definition, its SQL, its Firehose-style prefixes, and its package for Managed Flink (a
+second application): no JVM, no server (the job itself runs in tests/integration/test_etl.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import yaml
+
+from connectors.config import ConfigError, load_config
+from jobs import deploy
+from jobs import package as pkg
+from jobs.delivery import render_prefix
+from jobs.etl import load_etl, statements
+from tests.unit.test_package import make_connector_jar
+
+ROOT = Path(__file__).resolve().parents[2]
+LAB = ROOT / "etl" / "browse-sessions.yaml"
+
+
+def write(tmp_path: Path, etl: dict) -> Path:
+    path = tmp_path / "etl.yaml"
+    path.write_text(yaml.safe_dump({"etl": etl}))
+    return path
+
+
+def lab() -> dict:
+    return yaml.safe_load(LAB.read_text())["etl"]
+
+
+def test_the_lab_loads_and_routes_in_order():
+    etl = load_etl(LAB)
+    assert etl.source == "clickflow-browse" and etl.required == ("session_id", "country")
+    assert [(r.when, r.to) for r in etl.routes] == [
+        ("country = 'USA'", "clickflow-browse-usa"),
+        (None, "clickflow-browse-international"),
+    ]
+    assert etl.deliver["clickflow-browse-usa"].buffer_size == 1024 * 1024
+    ddl, inserts = statements(etl, load_config("local", LAB, read_elsewhere=("etl",)), {})
+    assert "WHERE COALESCE((country = 'USA'), FALSE)" in inserts[0]
+    assert inserts[1].endswith("WHERE NOT (COALESCE((country = 'USA'), FALSE))")  # the default: no earlier route
+    assert "etl_errors" in inserts[2]
+    assert any("'format' = 'raw'" in d and "stream/clickflow-browse'" in d for d in ddl)
+
+
+BAD = [
+    ({"routes": [{"when": "TRUE", "to": "a"}]}, r"routes: end with \{default: STREAM\}"),
+    ({"routes": [{"default": "a"}, {"when": "x", "to": "b"}]}, r"routes\[0\]: the default route must come last"),
+    ({"source": {"stream": "s", "columns": {"a b": "STRING"}}}, r"source\.columns\.a b: a column name"),
+    ({"source": {"stream": "s", "columns": {"a": "MAP<STRING,INT>"}}}, r"source\.columns\.a: type 'MAP<STRING,INT>'"),
+    ({"source": {"stream": "s", "columns": {"a": "STRING"}, "required": ["b"]}}, r"source\.required: 'b' is not"),
+    ({"enrich": {"session_id": "1"}}, r"enrich\.session_id: a new field needs a plain name not among"),
+    ({"deliver": {"nowhere": {"prefix": "s3://b/p/"}}}, r"deliver\.nowhere: not one of the routes' streams"),
+    (
+        {"deliver": {"clickflow-browse-usa": {"prefix": "/tmp/x"}}},
+        r"deliver\.clickflow-browse-usa\.prefix: expected s3://",
+    ),
+    (
+        {"deliver": {"clickflow-browse-usa": {"prefix": "s3://b/", "buffer_size": "lots"}}},
+        r"buffer_size: expected a size",
+    ),
+    ({"colour": "red"}, r"colour: unknown key"),
+    ({"error_prefix": "s3://b/!{partitionKeyFromQuery:id}/"}, r"error_prefix: unknown prefix expression"),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), BAD, ids=[m[:30] for _, m in BAD])
+def test_a_bad_etl_names_the_file_and_key(tmp_path, change, message):
+    with pytest.raises(ConfigError, match=message) as found:
+        load_etl(write(tmp_path, {**lab(), **change}))
+    assert "etl.yaml: etl" in str(found.value)
+
+
+def test_firehose_prefix_expressions():
+    moment = datetime(2019, 10, 6, 23, 5, 9, tzinfo=UTC)
+    assert render_prefix("usa/!{timestamp:yyyy/MM/dd/HH}/", moment) == "usa/2019/10/06/23/"
+    assert render_prefix("e/!{firehose:error-output-type}/!{timestamp:yyyy}/", moment, "processing-failed") == (
+        "e/processing-failed/2019/"
+    )
+    assert len(render_prefix("r/!{firehose:random-string}/", moment)) == len("r/") + 10 + 1
+    with pytest.raises(ValueError, match="unknown prefix expression"):
+        render_prefix("!{partitionKeyFromQuery:x}/", moment)
+
+
+def test_the_etl_packages_as_an_application_of_its_own(tmp_path):
+    config = load_config("aws", overrides=["aws.account_id='123456789012'"])
+    jar = make_connector_jar(tmp_path / "connector.jar")
+    built = pkg.build_package(config, tmp_path / "etl.zip", jar, say=lambda _: None, etl_file=LAB)
+    with zipfile.ZipFile(built.path) as archive:
+        names = set(archive.namelist())
+        assert "from jobs.etl import main" in archive.read("main.py").decode()
+        archive.extractall(tmp_path / "unpacked")
+    assert {"etl.yaml", "jobs/etl.py", "lib/clickflow-msf.jar"} <= names
+    assert pkg.read_package(built.path).etl.name == "browse-sessions"
+    # from the zip alone, site-packages off: the ETL module imports and its definition loads
+    probe = (
+        f"import sys; root = {str(tmp_path / 'unpacked')!r}; sys.path[:0] = [root, root + '/deps']\n"
+        "from pathlib import Path\nimport jobs.etl as e\nprint(e.load_etl(Path(root) / 'etl.yaml').name)\n"
+    )
+    result = subprocess.run([sys.executable, "-S", "-c", probe], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "browse-sessions"
+    # its role may read the source and write the routes and errors: nothing of the analytics job
+    policy = deploy.iam_policy(config, "123456789012", "clickflow-etl", "b", "k", built.etl)
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    arn = "arn:aws:kinesis:us-east-1:123456789012:stream/"
+    assert by_sid["ReadEventsStream"]["Resource"] == [arn + "clickflow-browse"]
+    assert by_sid["WriteOutputStreams"]["Resource"] == [
+        arn + "clickflow-browse-errors",
+        arn + "clickflow-browse-international",
+        arn + "clickflow-browse-usa",
+    ]
+    assert "WriteArchive" not in by_sid and json.dumps(policy).count("clickflow-events") == 0
