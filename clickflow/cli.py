@@ -200,6 +200,11 @@ def cmd_replay(args) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):  # one more Ctrl-C must not cut the summary short
             signal.signal(sig, signal.SIG_IGN)
         _report_replay(args, summary)
+    return _replay_exit(summary)
+
+
+def _replay_exit(summary) -> int:
+    """A replay's exit status: 0, 3 when rows (or records too large to send) were rejected, 1, 130."""
     if summary.fatal or summary.input_error:
         raise CliError(summary.fatal or summary.input_error)
     if summary.interrupted or summary.abandoned:
@@ -350,11 +355,7 @@ def _generate_from_template(args) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_IGN)
         _report_replay(args, summary)
-    if summary.fatal or summary.input_error:
-        raise CliError(summary.fatal or summary.input_error)
-    if summary.interrupted or summary.abandoned:
-        return 130
-    return 0 if summary.complete else 1
+    return _replay_exit(summary)
 
 
 # --------------------------------------------------------------------------- put / tail

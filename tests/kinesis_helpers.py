@@ -33,9 +33,9 @@ def put_rows(kinesis, stream: str, rows: Iterable[Mapping], key: str = "k") -> N
         assert answer["FailedRecordCount"] == 0, answer
 
 
-def read_stream(kinesis, stream: str) -> list[dict]:
+def read_stream(kinesis, stream: str, decode: bool = True) -> list[dict]:
     """Every record of every shard (closed ones included), in shard order, as
-    {"shard", "key", "seq", "row"}; ``row`` is the decoded JSON payload."""
+    {"shard", "key", "seq", "row"}; ``row`` is the decoded JSON payload (the bytes with ``decode=False``)."""
     out = []
     for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
         iterator = kinesis.get_shard_iterator(
@@ -49,7 +49,7 @@ def read_stream(kinesis, stream: str) -> list[dict]:
                         "shard": shard["ShardId"],
                         "key": record["PartitionKey"],
                         "seq": int(record["SequenceNumber"]),
-                        "row": json.loads(record["Data"]),
+                        "row": json.loads(record["Data"]) if decode else record["Data"],
                     }
                 )
             if not page["Records"] and page.get("MillisBehindLatest", 0) == 0:

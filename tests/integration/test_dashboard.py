@@ -6,7 +6,6 @@ stream made anew must be read from its start."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -17,21 +16,13 @@ import pytest
 
 from connectors import aws
 from connectors.local_stack.stack import free_port
+from tests.browser import CHROMIUM, MISSING
+from tests.browser import FLAGS as BROWSER_FLAGS
 from tests.conftest import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
 
 ROLES = ("unique_visitors", "active_page_views", "top_categories", "cart_abandonment", "anomalies", "dead_letters")
-CHROMIUM = shutil.which("chromium")
-BROWSER_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def minute(n: int) -> str:
@@ -74,7 +65,7 @@ def anomaly(entity: str, n: int, score: float) -> dict:
 def dashboard(local_stack, tmp_path):
     """A dashboard process over streams of its own; yields (url, kinesis client, names by role)."""
     if not CHROMIUM:
-        pytest.skip("Debian's chromium is not installed: `apt-get install chromium` (what .ci/run does) runs this test")
+        pytest.skip(MISSING)
     config, overrides = local_stack
     suffix = uuid.uuid4().hex[:6]
     names = {role: f"dash-{role.replace('_', '-')}-{suffix}" for role in ROLES}

@@ -49,7 +49,7 @@ def test_the_browse_lab_routes_enriches_and_delivers_every_record_once(local_sta
     result = run_cli("etl", "--config", str(config_file), "--bounded", overrides=overrides, timeout=300)
     assert "etl finished" in result.stdout, result.stdout + result.stderr
 
-    records = [_json(data) for data in _raw(kinesis, source)]
+    records = [_json(r["row"]) for r in read_stream(kinesis, source, decode=False)]
     valid = [r for r in records if isinstance(r, dict) and r.get("session_id") and r.get("country")]
     assert len(valid) == 3000 and len(records) == 3000 + len(BAD)
     routed = {name: [r["row"] for r in read_stream(kinesis, name)] for name in (usa, intl)}
@@ -96,18 +96,3 @@ def _json(data: bytes):
         return json.loads(data)
     except ValueError:
         return None
-
-
-def _raw(kinesis, stream: str) -> list[bytes]:
-    out = []
-    for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
-        iterator = kinesis.get_shard_iterator(
-            StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-        )["ShardIterator"]
-        while iterator:
-            page = kinesis.get_records(ShardIterator=iterator, Limit=10000)
-            out += [r["Data"] for r in page["Records"]]
-            if not page["Records"]:
-                break
-            iterator = page.get("NextShardIterator")
-    return out

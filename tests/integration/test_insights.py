@@ -22,6 +22,7 @@ from jobs.insights import INSIGHTS, insights
 from jobs.report import render_report
 from producer.generate import GenerateOptions, write_generated
 from tests import reference_insights
+from tests.browser import CHROMIUM, FLAGS, MISSING
 from tests.conftest import run_cli
 from tests.fixtures import write_csv
 
@@ -199,21 +200,10 @@ def test_the_report_is_one_offline_page_with_every_chart(week, tmp_path):
     assert page.count('class="chart"') == 4
     assert "plotly.js v" in page and page.count("Plotly.newPlot") == 4
     assert "<script src=" not in page  # nothing fetched: it opens offline
-    chromium = shutil.which("chromium")
-    if not chromium:
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium): the page was checked, not drawn")
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--virtual-time-budget=10000",
-    ]
+    if not CHROMIUM:
+        pytest.skip(f"the page was checked, not drawn: {MISSING}")
+    chromium = CHROMIUM
+    flags = ["--headless", *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000"]
     dom = subprocess.run(
         [chromium, *flags, "--dump-dom", report.as_uri()], capture_output=True, text=True, timeout=120, check=True
     ).stdout

@@ -18,6 +18,19 @@ from connectors.config import load_config
 REGION = "eu-west-1"
 
 
+def shop_config(*extra: str):
+    """The aws profile with the shop's names, and ``extra`` overrides."""
+    names = [
+        f"aws.region={REGION}",
+        "streams.anomalies.name=prod-anomalies",
+        "alerts.function=shop-alerts",
+        "alerts.table=shop-anomalies",
+        "alerts.topic=shop-alerts",
+        "alerts.namespace=shop",
+    ]
+    return load_config("aws", overrides=[*names, *extra])
+
+
 @pytest.fixture
 def cloud(monkeypatch, tmp_path):
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
@@ -27,20 +40,7 @@ def cloud(monkeypatch, tmp_path):
         names = ("iam", "dynamodb", "sns", "sqs", "lambda", "sts", "kinesis")
         clients = DeployClients(*(boto3.client(name, region_name=REGION) for name in names))
         clients.kinesis.create_stream(StreamName="prod-anomalies", ShardCount=1)
-        config = load_config(
-            "aws",
-            overrides=[
-                f"aws.region={REGION}",
-                "streams.anomalies.name=prod-anomalies",
-                "alerts.function=shop-alerts",
-                "alerts.table=shop-anomalies",
-                "alerts.topic=shop-alerts",
-                "alerts.namespace=shop",
-                "alerts.batch_size=50",
-                "alerts.max_retries=3",
-                "alerts.rate_limit.max_per_entity=5",
-            ],
-        )
+        config = shop_config("alerts.batch_size=50", "alerts.max_retries=3", "alerts.rate_limit.max_per_entity=5")
         options = AlertsDeployOptions(
             policy_out=tmp_path / "policy.json", package_out=tmp_path / "alerts.zip", role_wait=0
         )
@@ -89,19 +89,7 @@ def test_deploy_creates_everything_then_updates_it(cloud):
     assert mapping["StartingPosition"] == "TRIM_HORIZON"
 
     # again, with other settings: updated in place, nothing doubled
-    changed = load_config(
-        "aws",
-        overrides=[
-            f"aws.region={REGION}",
-            "streams.anomalies.name=prod-anomalies",
-            "alerts.function=shop-alerts",
-            "alerts.table=shop-anomalies",
-            "alerts.topic=shop-alerts",
-            "alerts.namespace=shop",
-            "alerts.batch_size=20",
-            "alerts.min_severity=critical",
-        ],
-    )
+    changed = shop_config("alerts.batch_size=20", "alerts.min_severity=critical")
     said = []
     deploy(changed, options, clients, said.append)
     assert any(line.startswith("update function shop-alerts") for line in said)
