@@ -762,7 +762,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add(
         "generate",
-        "write a synthetic clickstream CSV with labelled bots, spikes and abandoned carts",
+        "write a synthetic clickstream (labelled bots, spikes, abandoned carts), or records of any schema from a "
+        "template, to a file or a stream",
         "Write a deterministic synthetic clickstream (same --seed and options, same bytes) in the REES46 "
         "schema: shopping sessions that browse, cart and sometimes buy, with skewed category and brand "
         "popularity. Optionally inject bot bursts, traffic spikes and abandoned carts; a labels file "
