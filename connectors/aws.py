@@ -92,3 +92,37 @@ def ensure_bucket(
     except ClientError as exc:
         if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
             raise
+
+
+def ensure_role(
+    iam,
+    name: str,
+    trust: dict,
+    policy: dict,
+    description: str,
+    say: Callable[[str], None] = lambda _: None,
+    dry_run: bool = False,
+    tags: list[dict] | None = None,
+) -> bool:
+    """Create the IAM role ``name`` (trusted as ``trust`` says) unless it exists, then put its one
+    inline policy ``<name>-policy``; with ``dry_run`` only say so. Returns whether it existed."""
+    import json
+
+    from botocore.exceptions import ClientError
+
+    try:
+        iam.get_role(RoleName=name)
+        exists = True
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "NoSuchEntity":
+            raise
+        exists = False
+    verb = ("would update" if exists else "would create") if dry_run else ("updating" if exists else "creating")
+    say(f"{verb} role {name} and its policy {name}-policy")
+    if dry_run:
+        return exists
+    if not exists:
+        extra = {"Tags": tags} if tags else {}
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust), Description=description, **extra)
+    iam.put_role_policy(RoleName=name, PolicyName=f"{name}-policy", PolicyDocument=json.dumps(policy))
+    return exists

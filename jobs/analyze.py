@@ -136,7 +136,8 @@ def prepare_events(
                 summary.events += 1
 
 
-def _check_output(output_dir: Path, names: Iterable[str], overwrite: bool) -> None:
+def check_output(output_dir: Path, names: Iterable[str], overwrite: bool) -> None:
+    """Refuse an --output that is a file (or under one); clear ``names``' folders, only with ``overwrite``."""
     if output_dir.exists() and not output_dir.is_dir():
         raise AnalyzeError(f"--output {output_dir}: this is a file; give a directory for the results")
     for parent in output_dir.parents:
@@ -177,7 +178,7 @@ def analyze(
     if unknown:
         raise AnalyzeError(f"no analytic named {', '.join(unknown)} (known: {', '.join(analytics.ANALYTICS)})")
     started = time.monotonic()
-    _check_output(output_dir, [*names, LATE], overwrite)
+    check_output(output_dir, [*names, LATE], overwrite)
     output_dir.mkdir(parents=True, exist_ok=True)
     summary = AnalyzeSummary(source, output_dir)
     rejects_path = output_dir / "_rejects.jsonl"

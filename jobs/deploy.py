@@ -331,32 +331,6 @@ def _ensure_logs(logs, plan: Plan, dry_run: bool, say) -> None:
         logs.create_log_stream(logGroupName=plan.log_group, logStreamName=LOG_STREAM)
 
 
-def _ensure_role(iam, plan: Plan, dry_run: bool, say) -> None:
-    from botocore.exceptions import ClientError
-
-    try:
-        iam.get_role(RoleName=plan.role_name)
-        exists = True
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "NoSuchEntity":
-            raise DeployError(f"IAM role {plan.role_name}: {exc}") from None
-        exists = False
-    verb = ("would update" if exists else "would create") if dry_run else ("updating" if exists else "creating")
-    say(f"{verb} role {plan.role_name} and its policy {plan.role_name}-policy")
-    if dry_run:
-        return
-    if not exists:
-        iam.create_role(
-            RoleName=plan.role_name,
-            AssumeRolePolicyDocument=json.dumps(TRUST_POLICY),
-            Description=f"clickflow: the Managed Flink application {plan.application}",
-            Tags=[{"Key": "clickflow", "Value": __version__}],
-        )
-    iam.put_role_policy(
-        RoleName=plan.role_name, PolicyName=f"{plan.role_name}-policy", PolicyDocument=json.dumps(plan.policy)
-    )
-
-
 def wait_for_running(msf, name: str, timeout: float, poll: float, say, sleep=time.sleep, clock=time.monotonic) -> dict:
     """Poll until the application is RUNNING; a status that is neither RUNNING nor on its way ends it."""
     deadline = clock() + timeout
@@ -397,7 +371,7 @@ def deploy(
     say(f"IAM policy of the application's role: {options.policy_out}")
     current = _find_application(clients.msf, plan.application)
     dry = options.dry_run
-    from connectors.aws import ensure_bucket
+    from connectors.aws import ensure_bucket, ensure_role
 
     ensure_bucket(clients.s3, plan.bucket, plan.region, say, dry_run=dry)
     say(f"{'would upload' if dry else 'uploading'} {package.path} to s3://{plan.bucket}/{plan.code_key}")
@@ -409,7 +383,16 @@ def deploy(
             f"service role: {options.role_arn} (given; its policy is yours to keep — compare with {options.policy_out})"
         )
     else:
-        _ensure_role(clients.iam, plan, dry, say)
+        ensure_role(
+            clients.iam,
+            plan.role_name,
+            TRUST_POLICY,
+            plan.policy,
+            f"clickflow: the Managed Flink application {plan.application}",
+            say,
+            dry,
+            tags=[{"Key": "clickflow", "Value": __version__}],
+        )
     if current is None:
         request = create_request(plan, options)
         say(f"{'would create' if dry else 'creating'} application {plan.application} ({RUNTIME})")

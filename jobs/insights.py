@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import string
 import tempfile
 import time
@@ -25,7 +24,15 @@ from pathlib import Path
 from connectors import aws
 from connectors.config import Config
 from jobs import analytics
-from jobs.analyze import AnalyzeError, AnalyzeSummary, file_options, flink_root_cause, prepare_events, read_output
+from jobs.analyze import (
+    AnalyzeError,
+    AnalyzeSummary,
+    check_output,
+    file_options,
+    flink_root_cause,
+    prepare_events,
+    read_output,
+)
 from producer.progress import ProgressLine
 from producer.rejects import RejectsFile
 from producer.source import CSV, JSON_LINES, split_s3_uri
@@ -180,16 +187,6 @@ def register_archive(env, events_dir: Path, first: date | None, last: date | Non
     return partitions
 
 
-def _check_output(output_dir: Path, overwrite: bool) -> None:
-    if output_dir.exists() and not output_dir.is_dir():
-        raise InsightsError(f"--output {output_dir}: this is a file; give a directory for the results")
-    taken = [n for n in INSIGHTS if (output_dir / n).is_dir() and any((output_dir / n).iterdir())]
-    if taken and not overwrite:
-        raise InsightsError(f"{output_dir} already holds {', '.join(taken)}; pass --overwrite to replace them")
-    for name in taken:
-        shutil.rmtree(output_dir / name)
-
-
 def insights(
     config: Config,
     source: str,
@@ -208,7 +205,7 @@ def insights(
     if first and last and first > last:
         raise InsightsError(f"--from {first} is after --to {last}")
     started = time.monotonic()
-    _check_output(output_dir, overwrite)
+    check_output(output_dir, names, overwrite)
     output_dir.mkdir(parents=True, exist_ok=True)
     summary = InsightsSummary(source, output_dir, "file" if is_file_source(source) else "archive")
     with tempfile.TemporaryDirectory(prefix="clickflow-insights-") as work:

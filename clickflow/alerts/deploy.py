@@ -271,19 +271,10 @@ def deploy(
     if options.role_arn:
         say(f"role: {options.role_arn} (given; compare its policy with {options.policy_out})")
     else:
-        role_exists = _exists(lambda: clients.iam.get_role(RoleName=plan.role_name), ("NoSuchEntity",))
-        verb = "update" if role_exists else "create"
-        say(f"{'would ' + verb if dry else verb.rstrip('e') + 'ing'} role {plan.role_name} and its policy")
-        if not dry:
-            if not role_exists:
-                clients.iam.create_role(
-                    RoleName=plan.role_name,
-                    AssumeRolePolicyDocument=json.dumps(TRUST_POLICY),
-                    Description=f"clickflow: the alert handler {plan.function}",
-                )
-            clients.iam.put_role_policy(
-                RoleName=plan.role_name, PolicyName=f"{plan.role_name}-policy", PolicyDocument=json.dumps(plan.policy)
-            )
+        from connectors.aws import ensure_role
+
+        description = f"clickflow: the alert handler {plan.function}"
+        ensure_role(clients.iam, plan.role_name, TRUST_POLICY, plan.policy, description, say, dry)
 
     environment = {"Variables": {SETTINGS_VARIABLE: function_settings(config, plan).to_json()}}
     function_exists = _exists(

@@ -198,10 +198,9 @@ def _notify(clients: Clients, settings: AlertSettings, anomaly: Anomaly, level: 
     return answer.get("MessageId", "")
 
 
-def handle_one(clients: Clients, settings: AlertSettings, data: bytes, event_id: str, report: Report) -> str:
-    """Act on one record; returns its outcome: below_threshold, duplicate, rate_limited or notified.
-    Raises MalformedRecord or _Transient."""
-    anomaly = parse_anomaly(data)
+def handle_one(clients: Clients, settings: AlertSettings, anomaly: Anomaly, event_id: str, report: Report) -> str:
+    """Act on one anomaly; returns its outcome: below_threshold, duplicate, rate_limited or notified.
+    Raises _Transient."""
     level = severity(anomaly, settings.thresholds)
     if not at_least(level, settings.min_severity):
         return "below_threshold"
@@ -247,21 +246,15 @@ def handle(event: dict, clients: Clients, settings: AlertSettings) -> Report:
     """Process a Lambda Kinesis event (``Records[].kinesis.data`` base64); every record is tried."""
     report = Report()
     kinds: dict[str, Counter] = {}
-    spikes: list[Anomaly] = []
     for record in event.get("Records", []):
         sequence = str((record.get("kinesis") or {}).get("sequenceNumber", ""))
         event_id = str(record.get("eventID", sequence))
-        kind = ""
+        kind = ""  # a malformed record is counted without a type
         try:
             sequence, data = decode_kinesis_record(record)
-            try:
-                kind = json.loads(data).get("anomaly_type", "")
-                kind = kind if isinstance(kind, str) else ""
-            except (ValueError, AttributeError, UnicodeDecodeError):
-                kind = ""
-            outcome = handle_one(clients, settings, data, event_id, report)
-            if outcome == "notified" and report.notified[-1].anomaly_type == "traffic_spike":
-                spikes.append(report.notified[-1])
+            anomaly = parse_anomaly(data)
+            kind = anomaly.anomaly_type
+            outcome = handle_one(clients, settings, anomaly, event_id, report)
         except MalformedRecord as exc:
             outcome = "malformed"
             log.warning("malformed anomaly record %s: %s", event_id, exc)
@@ -271,7 +264,8 @@ def handle(event: dict, clients: Clients, settings: AlertSettings) -> Report:
             log.warning("record %s not processed, to be retried: %s", event_id, exc)
             report.failures.append((sequence, str(exc)))
         report.outcomes[outcome] += 1
-        kinds.setdefault(METRIC_NAMES[outcome], Counter())[kind if outcome not in ("malformed",) else ""] += 1
+        kinds.setdefault(METRIC_NAMES[outcome], Counter())[kind] += 1
+    spikes = [a for a in report.notified if a.anomaly_type == "traffic_spike"]
     data = _metrics(report, kinds, spikes)
     for start in range(0, len(data), 1000):
         try:
