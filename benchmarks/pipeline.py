@@ -36,7 +36,7 @@ from connectors import aws  # noqa: E402
 from connectors.config import load_config  # noqa: E402
 from connectors.local_stack import stack  # noqa: E402
 from jobs import stream  # noqa: E402
-from producer.records import iter_stream  # noqa: E402
+from producer.records import read_finished  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BOT_USERS = 8
@@ -129,7 +129,7 @@ def main() -> int:
         sender.join()
         time.sleep(20)  # let the last windows close (the watermark needs later events: there are none)
         client.cancel().result()
-        rows = list(iter_stream(kinesis, anomalies, since, idle_timeout=2.0))
+        rows = read_finished(kinesis, anomalies, since)
         delay = config.analytics.watermark_delay
         window_latency = []
         for record in rows:

@@ -43,11 +43,9 @@ def render_prefix(prefix: str, moment: datetime, error_output_type: str = "") ->
 
 
 class S3Delivery(threading.Thread):
-    """Reads ``stream`` from its start and writes its records to S3 under ``prefix``. Once ``stop``
-    is set it goes on until the stream has been quiet for ``QUIET`` seconds (so everything a finished
-    job wrote is delivered), writes what it holds, and ends."""
-
-    QUIET = 2.0
+    """Reads ``stream`` from its start and writes its records to S3 under ``prefix``. ``stop`` is set
+    once the job writing the stream has ended: the delivery then reads every shard to its tip (all the
+    job wrote), writes what it holds, and ends."""
 
     def __init__(
         self,
@@ -74,7 +72,6 @@ class S3Delivery(threading.Thread):
         self._size = 0
         self._oldest: datetime | None = None
         self._opened = 0.0
-        self._last_record = time.monotonic()
 
     def _flush(self, s3) -> None:
         """Write the buffer as one object (under the lock)."""
@@ -94,30 +91,32 @@ class S3Delivery(threading.Thread):
             kinesis, s3 = aws.client(self.config, "kinesis"), aws.client(self.config, "s3")
             ended = threading.Event()
 
-            def timer() -> None:  # the buffer interval, and the end once stopped and quiet
-                while not ended.is_set():
-                    time.sleep(0.25)
+            def timer() -> None:  # the buffer interval
+                while not ended.wait(0.25):
                     with self._lock:
                         if self._lines and time.monotonic() - self._opened >= self.buffer_interval:
                             self._flush(s3)
-                        if self.stop_event.is_set() and time.monotonic() - self._last_record >= self.QUIET:
-                            ended.set()
 
             clock = threading.Thread(target=timer, daemon=True)
             clock.start()
-            for record in iter_stream(kinesis, self.stream, "trim_horizon", stop=ended):
-                data = record.data if record.data.endswith(b"\n") else record.data + b"\n"
-                with self._lock:
-                    self._last_record = time.monotonic()
-                    if not self._lines:
-                        self._oldest, self._opened = record.arrival, time.monotonic()
-                    self._lines.append(data)
-                    self._size += len(data)
-                    self.records += 1
-                    if self._size >= self.buffer_size:
-                        self._flush(s3)
-            clock.join()
+            try:
+                for record in iter_stream(kinesis, self.stream, "trim_horizon", drain=self.stop_event):
+                    self._add(record, s3)
+            finally:
+                ended.set()
+                clock.join()
             with self._lock:
                 self._flush(s3)
         except Exception as exc:  # noqa: BLE001 - reported by the caller, never a silent thread death
             self.error = f"{type(exc).__name__}: {exc}"
+
+    def _add(self, record, s3) -> None:
+        data = record.data if record.data.endswith(b"\n") else record.data + b"\n"
+        with self._lock:
+            if not self._lines:
+                self._oldest, self._opened = record.arrival, time.monotonic()
+            self._lines.append(data)
+            self._size += len(data)
+            self.records += 1
+            if self._size >= self.buffer_size:
+                self._flush(s3)

@@ -25,7 +25,7 @@ from jobs.analyze import analyze, read_output
 from jobs.insights import insights
 from jobs.report import render_report
 from producer.generate import GenerateOptions, write_generated
-from producer.records import iter_stream
+from producer.records import read_finished
 from producer.replay import ReplayOptions, replay
 
 
@@ -84,7 +84,7 @@ def run_demo(
 
         say("== 4/7  read the stream back")
         kinesis = aws.client(config, "kinesis")
-        records = list(iter_stream(kinesis, stream, since, idle_timeout=2.0))
+        records = read_finished(kinesis, stream, since)
         types = Counter(_event_type(r.data) for r in records)
         shards = Counter(r.shard_id for r in records)
         say(
@@ -106,7 +106,7 @@ def run_demo(
         outputs = {}
         for name in (*ANALYTICS, "dead_letters"):
             out_stream = job_config.output_stream(name).name
-            outputs[name] = [json.loads(r.data) for r in iter_stream(kinesis, out_stream, since, idle_timeout=1.0)]
+            outputs[name] = [json.loads(r.data) for r in read_finished(kinesis, out_stream, since)]
             say(f"   {len(outputs[name]):>6,} rows on {out_stream}")
         say("")
         for line in describe_results(outputs, labels):

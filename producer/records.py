@@ -76,6 +76,13 @@ def _iterator(client, stream: str, shard: dict, start) -> str:
     return client.get_shard_iterator(**args)["ShardIterator"]
 
 
+def read_finished(client, stream: str, start: str | datetime = "trim_horizon") -> list[StreamRecord]:
+    """Every record of a stream whose writers have finished, from ``start`` to each shard's tip."""
+    finished = threading.Event()
+    finished.set()
+    return list(iter_stream(client, stream, start, drain=finished))
+
+
 def iter_stream(
     client,
     stream: str,
@@ -85,10 +92,17 @@ def iter_stream(
     poll_interval: float = 0.2,
     rediscover_every: float = 2.0,
     stop: threading.Event | None = None,
+    drain: threading.Event | None = None,
 ) -> Iterator[StreamRecord]:
     """Yield records from every shard until ``limit`` records, ``idle_timeout`` seconds without any,
-    or ``stop`` is set. ``start`` is "trim_horizon", "latest", or a datetime (AT_TIMESTAMP)."""
+    or ``stop`` is set. ``start`` is "trim_horizon", "latest", or a datetime (AT_TIMESTAMP).
+
+    ``drain`` is for a stream whose writers have finished: once it is set, the reader rediscovers the
+    shards and ends after one pass in which every shard answered with no records and nothing behind
+    the tip, so it has read everything written before it was set (no time-out decides that)."""
     stop = stop or threading.Event()
+    drain = drain or threading.Event()
+    draining = False
     known: dict[str, dict] = {}
     finished: set[str] = set()
     iterators: dict[str, str] = {}
@@ -122,10 +136,13 @@ def iter_stream(
 
     while not stop.is_set():
         now = time.monotonic()
+        if not draining and drain.is_set():
+            draining, last_discovery = True, 0.0  # shards split before the writers ended count too
         if now - last_discovery >= rediscover_every or not iterators:
             discover()
             last_discovery = now
         got_any = False
+        behind = False
         for shard_id in list(iterators):
             try:
                 response = client.get_records(ShardIterator=iterators[shard_id], Limit=1000)
@@ -138,6 +155,7 @@ def iter_stream(
                     stop.wait(poll_interval)  # like the idle wait: Ctrl-C ends it
                     continue
                 raise
+            behind = behind or response.get("MillisBehindLatest", 0) > 0
             for record in response["Records"]:
                 got_any = True
                 last_seq[shard_id] = record["SequenceNumber"]
@@ -160,6 +178,8 @@ def iter_stream(
                 last_discovery = 0.0
         if got_any:
             last_record = time.monotonic()
+        elif draining and not behind and last_discovery != 0.0 and set(known) <= started | finished:
+            return  # the writers had finished, and every shard is read to its tip
         else:
             if idle_timeout is not None and time.monotonic() - last_record >= idle_timeout:
                 return

@@ -13,7 +13,7 @@ import pytest
 
 from connectors import aws
 from producer.generate import GenerateOptions, write_generated
-from producer.records import iter_stream
+from producer.records import iter_stream, read_finished
 from producer.replay import ReplayOptions, replay
 from producer.rows import RowParser
 from tests import kinesis_helpers
@@ -209,6 +209,9 @@ def test_tail_follows_children_after_a_reshard(local_stack):
     for key in keys:
         mine = [json.loads(r.data)["n"] for r in records if r.partition_key == key]
         assert mine == sorted(mine)
+    # a finished stream read to its tips, closed parent and children alike: no time-out decides the end
+    drained = [json.loads(r.data)["n"] for r in read_finished(client, stream)]
+    assert sorted(drained) == list(range(80))
 
 
 def test_parser_agrees_with_hand_expectation(generated):
