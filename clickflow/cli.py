@@ -147,6 +147,65 @@ def cmd_stack(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- cluster
+
+
+def cmd_cluster(args) -> int:
+    from connectors import cluster
+
+    config = _load(args, "cluster")
+    rest = cluster.rest_address(config)
+    if args.action == "up":
+        cluster.up(config, _say)
+        _say(f"Web UI: {rest.url}   logs: {cluster.home(config) / 'log'}")
+        if config.cluster.sql_gateway_port:
+            _say(
+                f"SQL gateway: http://127.0.0.1:{config.cluster.sql_gateway_port} "
+                f"(clickflow sql --profile {config.profile})"
+            )
+        _say(f"submit the job: clickflow run --profile {config.profile}")
+        return 0
+    if args.action == "down":
+        cluster.down(config, _say)
+        return 0
+    if args.action == "stop":
+        if not args.job:
+            raise CliError("cluster stop: name the job id (clickflow cluster jobs lists them)")
+        if args.cancel:
+            cluster.stop(config, args.job, None)
+            _say(f"cancelled {args.job}")
+            return 0
+        target = args.savepoint_dir or cluster.savepoint_dir(config)
+        _say(f"stopping {args.job} with a savepoint under {target} ...")
+        location = cluster.stop(config, args.job, target)
+        _say(f"stopped; savepoint: {location}")
+        _say(f"resume with: clickflow run --profile {config.profile} --restore {location}")
+        return 0
+    states = cluster.status(config)
+    if args.action == "status":
+        for state in states:
+            _say(state.describe())
+    if not any(state.running for state in states) and args.action == "status":
+        return 3
+    info = cluster.overview(config)
+    if info is None:
+        if args.action == "jobs":
+            raise CliError(f"the cluster does not answer at {rest.url} (start it: clickflow cluster up)")
+        _say(f"the REST API does not answer at {rest.url}")
+        return 3
+    if args.action == "status":
+        _say(
+            f"Web UI: {rest.url}  Flink {info.get('flink-version')}: {info.get('taskmanagers')} TaskManager(s), "
+            f"{info.get('slots-available')}/{info.get('slots-total')} slots free, "
+            f"{info.get('jobs-running')} job(s) running"
+        )
+    for job in cluster.jobs(config):
+        if args.action == "jobs" or job.state == "RUNNING":
+            started = datetime.fromtimestamp(job.started, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+            _say(f"{job.id}  {job.state:<10} {started}  {job.name}")
+    return 0
+
+
 # --------------------------------------------------------------------------- replay
 
 
@@ -536,6 +595,16 @@ def cmd_explore(args) -> int:
     return 0
 
 
+def cmd_sql(args) -> int:
+    from jobs.sql_client import run
+    from producer.replay import check_stream
+
+    config = _load(args)
+    check_stream(config, config.stream("events").name)  # fail early and clearly, e.g. when the stack is down
+    script = Path(args.file) if args.file else None
+    return run(config, script, start=args.start, bounded=args.bounded, embedded=args.embedded, say=_say)
+
+
 # --------------------------------------------------------------------------- insights, report, catalog
 
 
@@ -699,6 +768,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("action", choices=["up", "down", "status", "create"])
     p.set_defaults(func=cmd_stack)
+
+    p = add(
+        "cluster",
+        "start, stop or inspect a local Flink cluster (no Docker), and its jobs",
+        "A standalone Flink 2.2 session cluster on 127.0.0.1, started from the Flink distribution inside the "
+        "apache-flink wheel: a JobManager, a TaskManager and Flink's SQL gateway as separate processes, with "
+        "clickflow's Kinesis connector and functions on the classpath and the S3 plugin enabled. Its Web UI is at "
+        "job.cluster (the cluster profile: http://127.0.0.1:8082). Sized for a 2-core, 8 GB laptop: "
+        "cluster.jobmanager_memory 1024m, cluster.taskmanager_memory 2048m, cluster.task_slots 2. "
+        "State and logs: <stack.state_dir>/flink/.\n\n"
+        "  up       start what is not running; returns once the TaskManager has registered\n"
+        "  down     stop what `up` started (nothing else)\n"
+        "  status   the processes, slots and running jobs (exit 3 when not running)\n"
+        "  jobs     every job the cluster knows, newest first\n"
+        "  stop ID  stop a job with a savepoint (printed, with the command that resumes from it); --cancel\n\n"
+        "examples:\n"
+        "  clickflow stack up && clickflow cluster up\n"
+        "  clickflow run --profile cluster            # returns once the job is RUNNING\n"
+        "  clickflow cluster stop 3f2a...             # then: clickflow run --profile cluster --restore s3://...\n"
+        "  clickflow cluster down",
+    )
+    p.add_argument("action", choices=["up", "down", "status", "jobs", "stop"])
+    p.add_argument("job", nargs="?", help="stop: the job id")
+    p.add_argument(
+        "--savepoint-dir", metavar="URI", help="stop: where the savepoint goes (default: beside job.checkpoint_dir)"
+    )
+    p.add_argument("--cancel", action="store_true", help="stop: cancel without a savepoint")
+    p.set_defaults(func=cmd_cluster)
 
     p = add(
         "replay",
@@ -1012,6 +1109,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_explore)
 
     p = add(
+        "sql",
+        "Apache Flink's own SQL client over clickflow's tables (embedded or the local cluster's gateway)",
+        "Flink's SQL client (from the apache-flink wheel and the pinned flink-sql-gateway jar) with an init script "
+        "rendered from sql/ and the profile, so every table explore registers is there: events, clicks, the "
+        "analytics as views, late_events, dead_letters, and the output streams as <analytic>_stream. With "
+        "--profile cluster and `clickflow cluster up` running, it talks to the cluster's SQL gateway and queries "
+        "run on the cluster; otherwise (or with --embedded) the client runs Flink itself. -f runs a script and "
+        "exits.\n\n"
+        "Which to use: `sql` is Flink's own client (its SET/RESET, EXPLAIN, SHOW JOBS, STOP JOB, INSERT INTO a "
+        "stream as a job of its own); `explore` is Studio's three display modes (update, append, single) and the "
+        "notebook magic.\n\n"
+        "examples:\n"
+        "  clickflow sql                                  # interactive, embedded\n"
+        "  clickflow sql --profile cluster                # on the local cluster (clickflow cluster up)\n"
+        "  clickflow sql -f report.sql --bounded          # a script; streams read to their end as of now",
+    )
+    p.add_argument("-f", "--file", metavar="FILE", help="run the statements of FILE and exit")
+    p.add_argument(
+        "--from",
+        dest="start",
+        metavar="POSITION",
+        help="where the events stream is read from: trim_horizon, latest or a UTC time (default: job.start_position)",
+    )
+    p.add_argument("--bounded", action="store_true", help="read the streams only to their end as of now: queries end")
+    p.add_argument("--embedded", action="store_true", help="run Flink in the client even when a cluster is up")
+    p.set_defaults(func=cmd_sql)
+
+    p = add(
         "etl",
         "a streaming ETL from a YAML file: enrich records of any schema, route them, deliver them to S3",
         "Run a PyFlink job declared in the etl: section of the --config file (see etl/browse-sessions.yaml; the "
@@ -1181,6 +1306,7 @@ def main(argv: list[str] | None = None) -> int:
     from clickflow.alerts.deploy import AlertsDeployError
     from clickflow.alerts.local import AlertsError
     from clickflow.dashboard.app import DashboardError
+    from connectors.cluster import ClusterError
     from connectors.config import ConfigError
     from connectors.local_stack.stack import StackError
     from connectors.official import ConnectorJarError
@@ -1205,6 +1331,7 @@ def main(argv: list[str] | None = None) -> int:
         CliError,
         ConfigError,
         StackError,
+        ClusterError,
         FatalKinesisError,
         SchemaError,
         SourceError,

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
-PROFILES = ("local", "compose", "aws")
+PROFILES = ("local", "cluster", "compose", "aws")
 MSF_PROPERTIES_FILE = Path("/etc/flink/application_properties.json")
 TOP_LEVEL_GROUP = "clickflow"  # the MSF property group whose keys are top-level config keys
 
@@ -89,6 +89,20 @@ class ProducerConfig:
 class StackConfig:
     state_dir: str = ".clickflow"  # relative paths are taken from the project root
     start_timeout: Duration = Duration(30.0)
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """The local Flink session cluster (``clickflow cluster``): a JobManager and a TaskManager from the
+    apache-flink wheel's distribution, on 127.0.0.1. Its REST address (Web UI) is ``job.cluster``.
+    The defaults fit a 2-core, 8 GB laptop: 1 GB + 2 GB of processes, one slot per core."""
+
+    rpc_port: int = 6123  # the JobManager's RPC port (the TaskManager's ports are picked free)
+    sql_gateway_port: int = 8083  # Flink's SQL gateway (REST) for `clickflow sql`; 0: none
+    task_slots: int = 2
+    jobmanager_memory: str = "1024m"  # jobmanager.memory.process.size
+    taskmanager_memory: str = "2048m"  # taskmanager.memory.process.size
+    start_timeout: Duration = Duration(90.0)  # until the TaskManager has registered
 
 
 @dataclass(frozen=True)
@@ -230,6 +244,7 @@ class Config:
     bucket: str = "clickflow-data"
     producer: ProducerConfig = field(default_factory=ProducerConfig)
     stack: StackConfig = field(default_factory=StackConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
     analytics: AnalyticsConfig = field(default_factory=AnalyticsConfig)
     flink: FlinkConfig = field(default_factory=FlinkConfig)
     job: JobConfig = field(default_factory=JobConfig)
@@ -365,6 +380,18 @@ def msf_property_layers(path: Path) -> list[tuple[dict, str]]:
     return layers
 
 
+def _profile_layers(name: str) -> list[tuple[dict, str]]:
+    """A shipped profile, after the profile it names with ``extends:`` (cluster extends local)."""
+    path = PROFILES_DIR / f"{name}.yaml"
+    data = _read_yaml(path)
+    parent = data.pop("extends", None)
+    if parent is None:
+        return [(data, _display(path))]
+    if parent not in PROFILES or parent == name:
+        raise ConfigError(f"{_display(path)}: extends: unknown profile {parent!r}")
+    return [*_profile_layers(parent), (data, _display(path))]
+
+
 def load_config(
     profile: str = "local",
     config_file: str | Path | None = None,
@@ -386,8 +413,7 @@ def load_config(
     if base_name not in PROFILES:
         where = f"{config_file}: profile" if config_file else "--profile"
         raise ConfigError(f"{where}: unknown profile {base_name!r} (choose one of {', '.join(PROFILES)})")
-    base_path = PROFILES_DIR / f"{base_name}.yaml"
-    layers.append((_read_yaml(base_path), _display(base_path)))
+    layers.extend(_profile_layers(base_name))
     if config_file:
         layers.append((extra, str(config_file)))
     if properties_file:

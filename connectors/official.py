@@ -1,8 +1,14 @@
-"""Apache Flink's own connector jars for compose and Managed Flink: pinned, fetched from Maven Central
-into a cache, checked before use.
+"""Apache Flink's own jars that the apache-flink wheel lacks: pinned by version and SHA-256, fetched
+from Maven Central (or a mirror) into a cache, checked before use.
+
+- the Kinesis table connector, for compose and Managed Flink;
+- ``flink-s3-fs-hadoop``, the S3 file system plugin (archive and checkpoints on ``s3://``), for the
+  local cluster, the embedded Flink and compose;
+- ``flink-sql-gateway``, which Flink's SQL client needs (``clickflow sql``).
 
 The pins live here and only here; the compose Dockerfile repeats them as build arguments and a test
-holds the two together (and both to the Flink version in ``pyproject.toml``).
+holds the two together (and both to the Flink version in ``pyproject.toml``). ``python -m
+connectors.official`` fetches the jars the set-up needs (``make setup`` runs it).
 """
 
 from __future__ import annotations
@@ -52,6 +58,21 @@ class Artifact:
 
 # The Flink 2.x line of the AWS connectors (flink-connector-aws 6.0.0 supports Flink 2.0 and later).
 KINESIS_CONNECTOR = Artifact("org.apache.flink", "flink-sql-connector-aws-kinesis-streams", "6.0.0-2.0")
+# The S3 plugin of the 2.2 line: 2.2.1 is not on Maven Central, and a plugin of the same minor version
+# loads in any 2.2.x (it implements only the stable FileSystem interface, in its own class loader).
+S3_FILESYSTEM = Artifact(
+    "org.apache.flink",
+    "flink-s3-fs-hadoop",
+    "2.2.0",
+    sha256="fe14908b4d04c2fb199bf5c9dddfa80fd6b64d7a6decb3cc8826e644c5449262",
+)
+SQL_GATEWAY = Artifact(
+    "org.apache.flink",
+    "flink-sql-gateway",
+    "2.2.1",  # exactly the wheel's Flink: the SQL client calls into it
+    sha256="fde5f0f6e868c84de01312a4922404f9571c68a6d879e91fc602bbafa5d735aa",
+)
+SETUP_JARS = (S3_FILESYSTEM, SQL_GATEWAY)  # what `make setup` fetches (the Kinesis connector: when asked)
 
 
 def cache_dir() -> Path:
@@ -112,6 +133,17 @@ def fetch_connector(
     say: Callable[[str], None] = print,
     on_bytes: Callable[[int, int | None], None] = lambda done, total: None,
 ) -> Path:
+    """The Kinesis connector jar from the cache, or downloaded into it and verified."""
+    return fetch_jar(artifact, maven_url, say, on_bytes, check=check_kinesis_jar)
+
+
+def fetch_jar(
+    artifact: Artifact,
+    maven_url: str = MAVEN_CENTRAL,
+    say: Callable[[str], None] = print,
+    on_bytes: Callable[[int, int | None], None] = lambda done, total: None,
+    check: Callable[[Path, Artifact], object] | None = None,
+) -> Path:
     """The jar from the cache, or downloaded into it and verified (pinned SHA-256, else Central's SHA-1)."""
     cached = cache_dir() / artifact.group / artifact.name / artifact.version / artifact.file_name
     if cached.is_file():
@@ -134,7 +166,11 @@ def fetch_connector(
             raise ConnectorJarError(
                 f"cannot download {artifact.coordinates} from {url} ({reason}). Either let this machine reach "
                 f"Maven Central (or a mirror: --maven-url URL), or download {artifact.file_name} elsewhere and "
-                f"pass it with --connector-jar PATH"
+                + (
+                    "pass it with --connector-jar PATH"
+                    if artifact.name == KINESIS_CONNECTOR.name
+                    else f"put it at {cached}"
+                )
             ) from None
         got = sha256_of(part)
         if artifact.sha256 is not None and got != artifact.sha256:
@@ -146,8 +182,34 @@ def fetch_connector(
                 raise ConnectorJarError(f"{url}: SHA-1 does not match Maven Central's {url}.sha1; discarded")
             say(
                 f"note: no SHA-256 is pinned for {artifact.file_name} yet; checked against Maven Central's SHA-1. "
-                f"Its SHA-256 is {got} (record it as KINESIS_CONNECTOR.sha256 in connectors/official.py)"
+                f"Its SHA-256 is {got} (record it as its sha256 in connectors/official.py)"
             )
-        check_kinesis_jar(part, artifact)
+        if check is not None:
+            check(part, artifact)
         shutil.move(part, cached)
     return cached
+
+
+def setup_jars(say: Callable[[str], None] = print) -> list[Path]:
+    """Fetch (or find in the cache) every jar of ``SETUP_JARS``; returns their paths."""
+    paths = []
+    for artifact in SETUP_JARS:
+        cached = cache_dir() / artifact.group / artifact.name / artifact.version / artifact.file_name
+        if not cached.is_file():
+            say(f"fetching {artifact.coordinates} from Maven Central")
+        paths.append(fetch_jar(artifact, say=say))
+    return paths
+
+
+def cached_jar(artifact: Artifact) -> Path:
+    """A setup jar from the cache (fetched now if missing; an error says how to get it otherwise)."""
+    return fetch_jar(artifact, say=lambda _: None)
+
+
+if __name__ == "__main__":
+    import sys
+
+    try:
+        setup_jars()
+    except ConnectorJarError as exc:
+        sys.exit(f"clickflow: {exc}")

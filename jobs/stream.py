@@ -219,7 +219,14 @@ def pipeline_jars(config: Config) -> list[Path]:
 def start(config: Config, options: RunOptions, on_msf: bool = False):
     """Build and submit the job; returns its TableResult. Locally the jars are compiled here (the
     local connector only for job.connector: local); on Managed Flink they come in the package."""
+    from connectors import cluster
+
+    embedded_s3 = not on_msf and not config.job.cluster and cluster.uses_s3(config)
+    if embedded_s3:
+        cluster.enable_embedded_s3(config)
     env = analytics.create_table_env(config, [] if on_msf else pipeline_jars(config))
+    if embedded_s3:
+        cluster.initialize_embedded_s3(config)
     configure(env, config, options, on_msf)
     if config.job.cluster:
         for key, value in cluster_settings(config).items():
@@ -242,11 +249,42 @@ def _port_free(port: int) -> bool:
     return True
 
 
+def _cluster_overview(config: Config) -> dict | None:
+    import json
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://{config.job.cluster}/overview", timeout=5) as response:  # noqa: S310
+            return json.loads(response.read())
+    except (OSError, ValueError):
+        return None
+
+
+def _wait_until_running(client, timeout: float = 120.0) -> str:
+    """Poll a submitted job until it runs (or ends, or ``timeout`` passes); returns its last state."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    state = "CREATED"
+    while time.monotonic() < deadline:
+        state = str(client.get_job_status().result()).rsplit(".", 1)[-1]
+        if state in ("RUNNING", "FAILED", "CANCELED", "FINISHED"):
+            return state
+        time.sleep(0.5)
+    return state
+
+
 def run(config: Config, options: RunOptions, say=print) -> int:
     """``clickflow run``: submit the job and wait; Ctrl-C cancels it (checkpoints are kept)."""
     from producer.replay import check_stream
 
     check_stream(config, config.stream("events").name)  # fail early and clearly, e.g. when the stack is down
+    if config.job.cluster and _cluster_overview(config) is None:
+        raise ConfigError(
+            f"no Flink cluster answers at http://{config.job.cluster} (job.cluster): start it with "
+            f"`clickflow cluster up --profile {config.profile}`"
+            + (" (or `docker compose up -d` for compose)" if config.profile == "compose" else "")
+        )
     if not config.job.cluster and config.job.rest_port and not _port_free(config.job.rest_port):
         raise ConfigError(
             f"job.rest_port {config.job.rest_port} is in use on 127.0.0.1 (another Flink?); "
@@ -268,7 +306,14 @@ def run(config: Config, options: RunOptions, say=print) -> int:
     say(f"outputs: streams {', '.join(outputs)}")
     say(f"archive: {config.job.archive}   checkpoints: {config.job.checkpoint_dir}")
     if config.job.cluster:
-        say(f"submitted to the Flink cluster at http://{config.job.cluster}/#/job/running/{client.get_job_id()}")
+        say(f"submitted to the Flink cluster: http://{config.job.cluster}/#/job/running/{client.get_job_id()}")
+        if not options.bounded:
+            state = _wait_until_running(client)
+            say(
+                f"job {client.get_job_id()} is {state} on the cluster; it runs on after this command returns. "
+                f"Stop it with a savepoint: clickflow cluster stop --profile {config.profile} {client.get_job_id()}"
+            )
+            return 0 if state == "RUNNING" else 1
     elif config.job.rest_port:
         say(
             f"status and metrics (dead letters: the `deadLetters` counter): "

@@ -167,7 +167,7 @@ def _read_pid(config: Config, service: Service) -> dict | None:
         return None
 
 
-def _cmdline(pid: int) -> list[str] | None:
+def process_cmdline(pid: int) -> list[str] | None:
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
         if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
@@ -185,13 +185,13 @@ def _ours_alive(record: dict | None) -> bool:
     """True when the pid file's process is alive and still runs the command we started."""
     if not record:
         return False
-    cmdline = _cmdline(int(record["pid"]))
+    cmdline = process_cmdline(int(record["pid"]))
     if cmdline is None:
         return False
     return cmdline == [] or cmdline[1:] == record["command"][1:]
 
 
-def _port_in_use(host: str, port: int) -> bool:
+def port_in_use(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
         return sock.connect_ex((host, port)) == 0
@@ -217,7 +217,7 @@ def _answers(service: Service) -> bool:
         return False
 
 
-def _log_tail(path: Path, lines: int = 15) -> str:
+def log_tail(path: Path, lines: int = 15) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
@@ -229,7 +229,7 @@ def _start(config: Config, service: Service) -> ServiceState:
     if _ours_alive(record):
         return ServiceState(service, int(record["pid"]), True, _answers(service), started_here=False)
     _pid_file(config, service).unlink(missing_ok=True)  # stale: its process is gone
-    if _port_in_use(service.host, service.port):
+    if port_in_use(service.host, service.port):
         raise StackError(
             f"port {service.port} on {service.host} is already in use by a process clickflow did not start, "
             f"so {service.label} cannot listen there. Stop that process, or move the endpoint, e.g. "
@@ -262,20 +262,20 @@ def _start(config: Config, service: Service) -> ServiceState:
             _pid_file(config, service).unlink(missing_ok=True)
             raise StackError(
                 f"{service.label} exited with code {process.returncode} while starting. "
-                f"Last lines of {log_path}:\n{_log_tail(log_path)}"
+                f"Last lines of {log_path}:\n{log_tail(log_path)}"
             )
         if _answers(service):
             return ServiceState(service, process.pid, True, True, started_here=True)
         time.sleep(0.1)
-    _terminate(process.pid)
+    terminate(process.pid)
     _pid_file(config, service).unlink(missing_ok=True)
     raise StackError(
         f"{service.label} did not answer on {service.url} within {config.stack.start_timeout:g}s. "
-        f"Last lines of {log_path}:\n{_log_tail(log_path)}"
+        f"Last lines of {log_path}:\n{log_tail(log_path)}"
     )
 
 
-def _terminate(pid: int, grace: float = 5.0) -> None:
+def terminate(pid: int, grace: float = 5.0) -> None:
     child = _children.pop(pid, None)
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
         try:
@@ -292,7 +292,7 @@ def _terminate(pid: int, grace: float = 5.0) -> None:
                 continue
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            if _cmdline(pid) is None:
+            if process_cmdline(pid) is None:
                 return
             time.sleep(0.05)
 
@@ -342,7 +342,7 @@ def up(config: Config, say: Callable[[str], None] = lambda _: None) -> list[Serv
         # A failed `up` leaves nothing of its own running (what was already running stays).
         for state in states:
             if state.started_here:
-                _terminate(state.pid)
+                terminate(state.pid)
                 _pid_file(config, state.service).unlink(missing_ok=True)
                 say(f"stopped {state.service.label} again (pid {state.pid}), since the stack did not come up")
         raise
@@ -364,7 +364,7 @@ def down(config: Config, say: Callable[[str], None] = lambda _: None) -> None:
     for service in services(config):
         record = _read_pid(config, service)
         if _ours_alive(record):
-            _terminate(int(record["pid"]))
+            terminate(int(record["pid"]))
             say(f"stopped {service.label} (pid {record['pid']})")
         elif record:
             say(f"{service.label} was not running (removed its stale pid file)")
