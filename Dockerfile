@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # Images for docker-compose.yml. Two targets:
 #   flink      the official Flink 2.2 image (Java 17) + Python + apache-flink + clickflow, with Apache
-#              Flink's Kinesis SQL connector in lib/ and the S3 filesystem plugin enabled
+#              Flink's Kinesis SQL connector in lib/ and the S3 filesystem plugin enabled (the same
+#              pinned plugin as `clickflow cluster` uses)
 #   kinesis    kinesalite (the same Kinesis emulator and patch as the embedded stack)
 # Versions are pinned here and nowhere else in this file; tests/unit/test_compose.py holds them to
 # pyproject.toml (apache-flink) and connectors/official.py (the connector and its checksum).
@@ -21,6 +22,8 @@ ARG APACHE_FLINK_SPEC="apache-flink==2.2.*"
 ARG KINESIS_CONNECTOR_VERSION=6.0.0-2.0
 # Empty until recorded in connectors/official.py; the download is then checked against Maven Central's SHA-1.
 ARG KINESIS_CONNECTOR_SHA256=
+ARG S3_FS_VERSION=2.2.0
+ARG S3_FS_SHA256=fe14908b4d04c2fb199bf5c9dddfa80fd6b64d7a6decb3cc8826e644c5449262
 ARG MAVEN_URL=https://repo1.maven.org/maven2
 USER root
 RUN apt-get update \
@@ -42,9 +45,13 @@ RUN set -eu; \
       echo "SHA-256 of $jar: $(sha256sum /tmp/$jar | cut -d' ' -f1)"; \
     fi; \
     mv /tmp/$jar /opt/flink/lib/$jar
-# The S3 filesystem plugin ships in the image's opt/; a plugin is enabled by its own folder under plugins/
-RUN mkdir -p /opt/flink/plugins/s3-fs-hadoop \
- && cp /opt/flink/opt/flink-s3-fs-hadoop-*.jar /opt/flink/plugins/s3-fs-hadoop/
+# The S3 filesystem plugin, the pinned jar `clickflow cluster` uses; a plugin is enabled by its own folder
+RUN set -eu; \
+    jar=flink-s3-fs-hadoop-$S3_FS_VERSION.jar; \
+    mkdir -p /opt/flink/plugins/s3-fs-hadoop; \
+    curl -fsSLo /tmp/$jar "$MAVEN_URL/org/apache/flink/flink-s3-fs-hadoop/$S3_FS_VERSION/$jar"; \
+    echo "$S3_FS_SHA256  /tmp/$jar" | sha256sum -c -; \
+    mv /tmp/$jar /opt/flink/plugins/s3-fs-hadoop/$jar
 # Flink's own SQL client and gateway come with the distribution; fail the build if they do not
 RUN test -x /opt/flink/bin/sql-client.sh && test -x /opt/flink/bin/sql-gateway.sh \
  && ls /opt/flink/opt/flink-sql-gateway-*.jar /opt/flink/opt/flink-sql-client-*.jar

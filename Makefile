@@ -3,9 +3,14 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup connector dashboard demo test test-unit test-integration lint bench clean stack-down
+.PHONY: setup connector dashboard jars demo test test-unit test-integration lint bench clean stack-down
 
-setup: $(VENV)/.installed node_modules/.installed connector dashboard
+setup: $(VENV)/.installed node_modules/.installed connector dashboard jars
+
+# Flink's own jars the wheel lacks (the S3 plugin, the SQL gateway): pinned by version and SHA-256
+# in connectors/official.py, fetched from Maven Central into ~/.cache/clickflow/maven once
+jars: $(VENV)/.installed
+	@$(BIN)/python -m connectors.official
 
 # clickflow's local Kinesis connector and the job's Java functions: javac against the wheel's jars; rebuilt only when a source changes
 connector: $(VENV)/.installed
@@ -49,6 +54,7 @@ bench: setup
 	$(BIN)/python benchmarks/producer.py
 
 stack-down:
+	-$(BIN)/clickflow cluster down
 	-$(BIN)/clickflow stack down
 
 clean: stack-down

@@ -58,7 +58,9 @@ def _config_options() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("configuration")
     group.add_argument(
-        "--profile", help="config profile: local, compose or aws (default: local; aws for package and deploy)"
+        "--profile",
+        help="config profile: local, cluster, compose or aws (default: local; cluster for `cluster`; "
+        "aws for package and deploy)",
     )
     group.add_argument("--config", metavar="FILE", help="YAML config file laid over the profile")
     group.add_argument(
@@ -984,14 +986,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(
         "run",
         "run the streaming job: events stream in; analytics to streams and the archive",
-        "Run the streaming job in an embedded Flink against the profile's streams: it reads the events stream, "
+        "Run the streaming job against the profile's streams — in an embedded Flink, or, when the profile names "
+        "a cluster (--profile cluster: `clickflow cluster up`; compose), submitted to it, returning once it "
+        "runs (--bounded: once it ends). It reads the events stream, "
         "runs the analytics in sql/, writes each to its Kinesis stream and to the archive "
         "(job.archive/<analytic>/dt=YYYY-MM-DD/hour=HH/), and sends records it cannot use to the dead letters. "
         "Checkpoints go to job.checkpoint_dir and are kept when the job stops.\n\n"
         "examples:\n"
         "  clickflow run --bounded                 # process what is in the stream now, then finish\n"
         "  clickflow run --from 2019-10-01T00:00:00Z\n"
-        "  clickflow run --restore latest          # resume after a crash or Ctrl-C",
+        "  clickflow run --restore latest          # resume after a crash or Ctrl-C\n"
+        "  clickflow run --profile cluster         # on the local cluster; stop: clickflow cluster stop JOB_ID",
     )
     p.add_argument("--bounded", action="store_true", help="stop at the stream's end as of now; close all windows")
     p.add_argument(

@@ -102,6 +102,8 @@ def test_pinned_versions_agree(dockerfile):
     assert args["APACHE_FLINK_SPEC"] == f"apache-flink=={flink_pin()}"
     assert args["KINESIS_CONNECTOR_VERSION"] == official.KINESIS_CONNECTOR.version
     assert args["KINESIS_CONNECTOR_SHA256"] == (official.KINESIS_CONNECTOR.sha256 or "")
+    assert args["S3_FS_VERSION"] == official.S3_FILESYSTEM.version  # one S3 plugin: compose and the local cluster
+    assert args["S3_FS_SHA256"] == official.S3_FILESYSTEM.sha256
     import pyflink.version
 
     assert pyflink.version.__version__.startswith(minor + ".")  # the wheel installed here
@@ -113,10 +115,32 @@ def test_dockerfile_builds_what_the_cluster_needs(dockerfile):
     assert re.search(r"^FROM node:\d+[\w.-]* AS kinesis$", dockerfile, re.M)
     assert "python3" in dockerfile and 'pip install --no-cache-dir "${APACHE_FLINK_SPEC}"' in dockerfile
     assert "/opt/flink/lib/$jar" in dockerfile and "sha256sum -c" in dockerfile and "sha1sum -c" in dockerfile
-    assert "plugins/s3-fs-hadoop" in dockerfile and "flink-s3-fs-hadoop-*.jar" in dockerfile
+    assert "plugins/s3-fs-hadoop" in dockerfile and 'echo "$S3_FS_SHA256  /tmp/$jar" | sha256sum -c -' in dockerfile
     assert "sql-client.sh" in dockerfile and "flink-sql-gateway-" in dockerfile
     # every COPY source exists
     for sources in re.findall(r"^COPY (?!--from)(.+) \S+$", dockerfile, re.M):
         for source in sources.split():
             assert (ROOT / source).exists(), source
     assert dockerfile.rstrip().endswith("USER flink")  # the cluster does not run as root
+
+
+def test_compose_runs_flink_as_the_local_cluster_does(compose):
+    """Sizes, failover and S3 settings: the compose cluster's FLINK_PROPERTIES are the local cluster's
+    rendered config (same profile values), except for addresses, which are service names there."""
+    from connectors import cluster
+
+    rendered = cluster.render_conf(load_config("cluster"))
+    for name in ("jobmanager", "taskmanager"):
+        properties = yaml.safe_load(compose["services"][name]["environment"]["FLINK_PROPERTIES"])
+        for key in (
+            "jobmanager.memory.process.size",
+            "jobmanager.execution.failover-strategy",
+            "taskmanager.numberOfTaskSlots",
+            "taskmanager.memory.process.size",
+            "parallelism.default",
+            "s3.path.style.access",
+        ):
+            assert str(properties[key]).lower() == rendered[key].lower(), key
+    compose_profile, cluster_profile = load_config("compose"), load_config("cluster")
+    assert compose_profile.job.checkpoint_dir == cluster_profile.job.checkpoint_dir
+    assert compose_profile.job.archive == cluster_profile.job.archive
