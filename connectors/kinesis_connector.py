@@ -27,6 +27,7 @@ class Target:
     sources: Path
     resources: Path
     jar: Path
+    extra: tuple[tuple[Path, str], ...] = ()  # files from elsewhere in the project, by their name in the jar
 
 
 # clickflow's Kinesis table connector: the embedded default only (compose and MSF use the official one)
@@ -35,11 +36,13 @@ CONNECTOR = Target(
     ROOT / "kinesis" / "src" / "main" / "resources",
     ROOT / "kinesis" / "build" / "clickflow-kinesis-connector.jar",
 )
-# The job's Java functions (the dead-letter counter): everywhere the job runs, so a jar of its own
+# The job's Java functions (the valid-event rule, the dead-letter counter, ...): everywhere the job runs
 UDFS = Target(
     ROOT / "udf" / "src" / "main" / "java",
     ROOT / "udf" / "src" / "main" / "resources",
     ROOT / "udf" / "build" / "clickflow-udfs.jar",
+    # the valid-event rule that CHECK_EVENT and EVENT_TIME read (the producer reads the same file)
+    ((ROOT.parent / "sql" / "valid_event.json", "io/clickflow/udf/valid_event.json"),),
 )
 JAR = CONNECTOR.jar
 
@@ -80,6 +83,9 @@ def _fingerprint(javac: str, jars: list[Path], target: Target) -> str:
         for path in sorted(p for p in root.rglob("*") if p.is_file()):
             digest.update(f"{root.name}/{path.relative_to(root).as_posix()}".encode())
             digest.update(path.read_bytes())
+    for path, name in target.extra:
+        digest.update(name.encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
@@ -131,6 +137,8 @@ def build_target(target: Target, force: bool = False) -> Path:
                 if root.is_dir():
                     for path in sorted(p for p in root.rglob("*") if p.is_file()):
                         jar.write(path, path.relative_to(root).as_posix())
+            for path, name in target.extra:
+                jar.write(path, name)
         partial.replace(jar_path)
     stamp.write_text(fingerprint + "\n")
     return jar_path

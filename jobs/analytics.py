@@ -115,7 +115,16 @@ def with_clause(options: Mapping[str, str]) -> str:
 
 
 def events_sql(config: Config, connector_options: Mapping[str, str]) -> str:
-    return render("events", {**parameters(config, "events"), "connector_options": with_clause(connector_options)})
+    """sql/events.sql over ``connector_options`` (a stream or a file): the records are read as bytes,
+    whatever format the options name, and judged by the valid-event rule (``CHECK_EVENT``)."""
+    options = {k: v for k, v in connector_options.items() if not k.startswith("json.")}
+    options["format"] = "raw"
+    return render("events", {**parameters(config, "events"), "connector_options": with_clause(options)})
+
+
+def dead_letters_sql() -> str:
+    """sql/dead_letters.sql: every record ``clicks`` leaves out, and the late events, with reasons."""
+    return render("dead_letters", {})
 
 
 def analytic_sql(config: Config, name: str) -> str:

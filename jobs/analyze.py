@@ -14,17 +14,19 @@ import json
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date
 from pathlib import Path
 
 from connectors import aws
 from connectors.config import Config
+from connectors.kinesis_connector import build_udfs
 from jobs import analytics
+from producer import valid_event
 from producer.progress import ProgressLine, human_duration
 from producer.rejects import RejectsFile
-from producer.rows import COLUMNS, Event, RowError, RowParser, TimeBounds, raw_row, read_rows
+from producer.rows import Event, RowError, TimeBounds, raw_row, read_rows
 from producer.source import CSV, JSON_LINES, READ_ERRORS, guarded, is_json_lines, open_source, read_failure
 
 LATE = "late_events"  # what the windows dropped as late, one row per event and analytic (sql/late_events.sql)
@@ -73,24 +75,6 @@ class AnalyzeSummary:
         return lines
 
 
-def _json_rows(text: Iterable[str]) -> Iterator[tuple[int, list[str], str | None]]:
-    """JSON lines as (line, fields in schema order, problem); fields are text, as a CSV row's are."""
-    for number, line in enumerate(text, start=1):
-        if not line.strip():
-            continue
-        try:
-            document = json.loads(line)
-        except ValueError as exc:
-            yield number, [line.rstrip("\r\n")], f"not valid JSON: {exc}"
-            continue
-        if not isinstance(document, dict):
-            yield number, [line.rstrip("\r\n")], "not a JSON object"
-            continue
-        # Missing or null fields become empty text and floats keep their point ("1.0"), so the
-        # row parser rejects them exactly as it would in a CSV.
-        yield number, ["" if document.get(c) is None else str(document[c]) for c in COLUMNS], None
-
-
 def prepare_events(
     config: Config,
     source: str,
@@ -101,19 +85,18 @@ def prepare_events(
 ) -> None:
     """Validate the input row by row and write the valid events as JSON lines for Flink; with
     ``day_range`` (first, last UTC day, both included) only the events of those days."""
-    first, last = day_range
     s3 = aws.client(config, "s3") if source.startswith("s3://") else None
     json_input = is_json_lines(source)
     bounds = TimeBounds.ahead_of_now(config.producer.max_event_time_ahead)
     with open_source(source, s3, JSON_LINES if json_input else CSV) as opened:
-        try:
-            if json_input:
-                parser, rows = RowParser(bounds=bounds), _json_rows(opened.text)
-            else:
-                parser, rows = read_rows(opened.text, source, bounds)
-        except READ_ERRORS as exc:
-            raise read_failure(source, exc, 0) from None
         with open(events_path, "w", encoding="utf-8") as out:
+            if json_input:
+                _prepare_json_lines(opened, source, out, rejects, summary, bounds, day_range)
+                return
+            try:
+                parser, rows = read_rows(opened.text, source, bounds)
+            except READ_ERRORS as exc:
+                raise read_failure(source, exc, 0) from None
             for line, fields, problem in guarded(rows, source):
                 summary.rows_read += 1
                 try:
@@ -123,17 +106,52 @@ def prepare_events(
                     text = event.to_json()
                 except RowError as err:
                     # a row the CSV reader could not split comes with no fields at all
-                    row_text = (fields[0] if fields else "") if json_input or problem else raw_row(fields)
                     summary.rows_rejected += 1
-                    rejects.write("rejected", line, err.reason, field=err.field, row=row_text)
+                    rejects.write("rejected", line, err.reason, field=err.field, row=raw_row(fields) if fields else "")
                     continue
-                day = event.event_time.date()
-                if (first and day < first) or (last and day > last):
+                if _outside(event.event_time.date(), day_range):
                     summary.outside_range += 1
                     continue
                 out.write(text)
                 out.write("\n")
                 summary.events += 1
+
+
+def _outside(day: date, day_range: tuple[date | None, date | None]) -> bool:
+    first, last = day_range
+    return bool((first and day < first) or (last and day > last))
+
+
+def _prepare_json_lines(opened, source: str, out, rejects: RejectsFile, summary: AnalyzeSummary, bounds, day_range):
+    """JSON lines, each judged by the valid-event rule (``producer.valid_event``, the rule the
+    streaming job's CHECK_EVENT applies) and the producer's time bounds; valid lines go to Flink as
+    they are."""
+
+    def lines():
+        for number, text in enumerate(opened.text, start=1):
+            yield number, text, None
+
+    for number, text, _ in guarded(lines(), source):
+        body = text.rstrip("\r\n")
+        if not body.strip():
+            continue
+        summary.rows_read += 1
+        payload = body.encode("utf-8", "surrogateescape")  # the line's own bytes, UTF-8 or not
+        verdict = valid_event.check(payload)
+        reason = verdict.reason
+        if reason is None:
+            problem = bounds.problem(verdict.event_time.replace(tzinfo=UTC))
+            reason = problem and f"implausible event time {verdict.record['event_time']!r}: {problem}"
+        if reason is not None:
+            summary.rows_rejected += 1
+            rejects.write("rejected", number, reason, row=payload.decode("utf-8", "replace"))
+            continue
+        if _outside(verdict.event_time.date(), day_range):
+            summary.outside_range += 1
+            continue
+        out.write(body)
+        out.write("\n")
+        summary.events += 1
 
 
 def check_output(output_dir: Path, names: Iterable[str], overwrite: bool) -> None:
@@ -199,7 +217,7 @@ def analyze(
         say(f"{summary.events:,} events; running {len(names)} analytic(s) in Flink")
         flink_started = time.monotonic()
         try:
-            env = analytics.create_table_env(config, jvm_args=BATCH_JVM_ARGS)
+            env = analytics.create_table_env(config, [build_udfs()], jvm_args=BATCH_JVM_ARGS)
             analytics.register(env, config, file_options(events_path), names)
             outputs = [*names, LATE]
             statement_set = analytics.insert_all(env, outputs, lambda name: file_options(output_dir / name))
@@ -240,7 +258,7 @@ def file_options(path: Path) -> dict[str, str]:
 def explain(config: Config, names: Iterable[str] = analytics.ANALYTICS) -> str:
     """The rendered SQL and Flink's plan of each analytic, without running anything."""
     names = list(names)
-    env = analytics.create_table_env(config)
+    env = analytics.create_table_env(config, [build_udfs()])
     placeholder = Path(tempfile.gettempdir()) / "clickflow-explain" / "events.jsonl"
     analytics.register(env, config, file_options(placeholder), names)
     parts = [f"-- sql/events.sql, rendered\n{analytics.events_sql(config, file_options(placeholder))}"]

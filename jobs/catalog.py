@@ -117,9 +117,7 @@ def archive_columns(config: Config) -> dict[str, list[tuple[str, str]]]:
     env = analytics.create_table_env(config, [build_udfs()])
     placeholder = Path(tempfile.gettempdir()) / "clickflow-catalog" / "events.jsonl"
     analytics.register(env, config, file_options(placeholder), analytics.ANALYTICS)
-    env.execute_sql("CREATE TEMPORARY FUNCTION COUNT_DEAD_LETTER AS 'io.clickflow.udf.CountDeadLetter' LANGUAGE JAVA")
-    raw = {**file_options(placeholder), "format": "raw"}
-    analytics.execute_script(env, analytics.render("dead_letters", {"connector_options": analytics.with_clause(raw)}))
+    analytics.execute_script(env, analytics.dead_letters_sql())
     return {name: analytics.columns_of(env, "clicks" if name == "events" else name) for name in ARCHIVED}
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from connectors import aws
 from connectors.config import Config
+from connectors.kinesis_connector import build_udfs
 from jobs import analytics
 from jobs.analyze import (
     AnalyzeError,
@@ -230,7 +231,7 @@ def insights(
             fetch_archive(config, source, events_dir, first, last, say)
         else:
             events_dir = _events_dir(Path(source))
-        env = analytics.create_table_env(config, batch=True)
+        env = analytics.create_table_env(config, [build_udfs()] if summary.kind == "file" else [], batch=True)
         if summary.kind == "file":
             analytics.execute_script(env, analytics.events_sql(config, file_options(events_path)))
         else:

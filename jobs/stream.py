@@ -128,13 +128,9 @@ def output_stream_table(env, config: Config, name: str, extra: Mapping[str, str]
 
 def register_inputs(env, config: Config, source: Mapping[str, str]) -> None:
     """The events table over the events stream (connector options ``source``), the clicks view,
-    each analytic's views, and the dead letters (a second, raw read of the same stream)."""
-    # undecodable records go to the dead letters instead
-    events = {**source, "json.ignore-parse-errors": "true"}
-    analytics.register(env, config, events, analytics.ANALYTICS)
-    env.execute_sql("CREATE TEMPORARY FUNCTION COUNT_DEAD_LETTER AS 'io.clickflow.udf.CountDeadLetter' LANGUAGE JAVA")
-    raw = {**source, "format": "raw"}
-    analytics.execute_script(env, analytics.render("dead_letters", {"connector_options": analytics.with_clause(raw)}))
+    each analytic's views, and the dead letters (the records clicks leaves out: one read serves both)."""
+    analytics.register(env, config, source, analytics.ANALYTICS)
+    analytics.execute_script(env, analytics.dead_letters_sql())
 
 
 def _to_stream(env, statements, config: Config, name: str, sink_extra: Mapping[str, str]) -> None:

@@ -321,9 +321,7 @@ class CompiledTemplate:
         return "".join([p if p.__class__ is str else p(ctx) for p in self.parts])
 
 
-def compile_template(
-    text: str, name: str, faker=None, faker_pool: int = 10_000, seed: int = 1
-) -> CompiledTemplate:
+def compile_template(text: str, name: str, faker=None, faker_pool: int = 10_000, seed: int = 1) -> CompiledTemplate:
     """Parse ``text`` once into literals and render functions; errors name ``name``:line:column.
     ``faker`` makes the faker helpers' pools (a Faker seeded with ``seed`` when none is given)."""
     parts: list = []
