@@ -28,10 +28,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from connectors import cluster  # noqa: E402
-from connectors.config import load_config  # noqa: E402
-from connectors.local_stack import stack  # noqa: E402
-from jobs.analytics import ANALYTICS  # noqa: E402
+from connectors import cluster
+from connectors.config import load_config
+from connectors.local_stack import stack
+from jobs.analytics import ANALYTICS
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = {"embedded": ("", 1), "cluster-p1": ("cluster", 1), "cluster-p2": ("cluster", 2)}

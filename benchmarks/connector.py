@@ -30,14 +30,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from connectors import aws  # noqa: E402
-from connectors.config import load_config  # noqa: E402
-from connectors.kinesis_connector import build  # noqa: E402
-from connectors.local_stack import stack  # noqa: E402
-from connectors.tables import kinesis_options  # noqa: E402
-from jobs.analytics import create_table_env, events_sql, execute_script, with_clause  # noqa: E402
-from producer.generate import GenerateOptions, write_generated  # noqa: E402
-from producer.rows import read_rows  # noqa: E402
+from connectors import aws
+from connectors.config import load_config
+from connectors.kinesis_connector import build
+from connectors.local_stack import stack
+from connectors.tables import kinesis_options
+from jobs.analytics import create_table_env, events_sql, execute_script, with_clause
+from producer.generate import GenerateOptions, write_generated
+from producer.rows import read_rows
 
 TICKS = os.sysconf("SC_CLK_TCK")
 COLUMNS = "event_time, event_type, product_id, category_id, category_code, brand, price, user_id, user_session"

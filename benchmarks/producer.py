@@ -30,11 +30,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from connectors import aws  # noqa: E402
-from connectors.config import load_config  # noqa: E402
-from connectors.local_stack import stack  # noqa: E402
-from producer.generate import GenerateOptions, write_generated  # noqa: E402
-from producer.rows import RowParser  # noqa: E402
+from connectors import aws
+from connectors.config import load_config
+from connectors.local_stack import stack
+from producer.generate import GenerateOptions, write_generated
+from producer.rows import RowError, RowParser
 
 TICKS = os.sysconf("SC_CLK_TCK")
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,7 +63,7 @@ def rows_as_records(path: Path, limit: int | None = None):
         for line, fields in enumerate(reader, start=2):
             try:
                 event = parser.parse(line, fields)
-            except Exception:
+            except RowError:
                 continue
             out.append((event.encode(), event.key(3)))
             if limit and len(out) >= limit:

@@ -370,7 +370,7 @@ def cmd_generate(args) -> int:
             on_row=lambda n: done.__setitem__(0, n),
         )
     injected = json.loads(labels.read_text())["injected"]
-    kinds = {}
+    kinds: dict[str, int] = {}
     for label in injected:
         kinds[label["kind"]] = kinds.get(label["kind"], 0) + 1
     _say(f"wrote {count:,} events to {args.output}")
@@ -710,13 +710,13 @@ def cmd_alerts(args) -> int:
         return 0
     from clickflow.alerts.deploy import AlertsDeployOptions, DeployClients, deploy
 
-    options = AlertsDeployOptions(
+    deploy_options = AlertsDeployOptions(
         dry_run=args.dry_run,
         role_arn=args.role_arn,
         policy_out=Path(args.policy_out),
         package_out=Path(args.package_out),
     )
-    deploy(config, options, DeployClients.for_config(config), say=_say)
+    deploy(config, deploy_options, DeployClients.for_config(config), say=_say)
     return 0
 
 

@@ -424,7 +424,7 @@ def down(config: Config, say: Callable[[str], None] = lambda _: None) -> None:
     """Stop the processes ``up`` started (the gateway first, the JobManager last); others are left alone."""
     for process in reversed(PROCESSES):
         pid = _read_pid(config, process)
-        if _ours(config, pid):
+        if pid is not None and _ours(config, pid):
             terminate(pid, grace=15.0)
             say(f"stopped the {process.label} (pid {pid})")
         _pid_file(config, process).unlink(missing_ok=True)
@@ -452,7 +452,9 @@ def jobs(config: Config) -> list[Job]:
 
 def _request(url: str, method: str, body: dict | None = None) -> dict:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(  # noqa: S310 - the cluster's loopback REST API
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback http
             return json.loads(response.read() or b"{}")

@@ -478,7 +478,7 @@ def _coerce(kind: Any, value: Any, path: tuple[str, ...], origins: _Origins) -> 
         if not isinstance(value, Mapping):
             raise _fail(origins, path, f"expected a mapping, got {_show(value)}")
         return {str(k): _coerce(value_kind, v, path + (str(k),), origins) for k, v in value.items()}
-    if dataclasses.is_dataclass(kind):
+    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
         return _build(kind, value, path, origins)
     if kind is Duration:
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):

@@ -151,7 +151,7 @@ def _keep_gateway_process() -> None:
         _gateway_processes.append(process)
         return process
 
-    launch_and_keep.keeps_process = True
+    launch_and_keep.keeps_process = True  # type: ignore[attr-defined]
     java_gateway.launch_gateway_server_process = launch_and_keep
     atexit.register(_stop_gateways)
 

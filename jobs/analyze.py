@@ -139,14 +139,15 @@ def _prepare_json_lines(opened, source: str, out, rejects: RejectsFile, summary:
         payload = body.encode("utf-8", "surrogateescape")  # the line's own bytes, UTF-8 or not
         verdict = valid_event.check(payload)
         reason = verdict.reason
-        if reason is None:
+        if verdict.event_time is not None and verdict.record is not None:
             problem = bounds.problem(verdict.event_time.replace(tzinfo=UTC))
             reason = problem and f"implausible event time {verdict.record['event_time']!r}: {problem}"
-        if reason is not None:
+        if reason is not None or verdict.event_time is None:
+            reason = reason or "no event time"  # (a valid event always has one)
             summary.rows_rejected += 1
             rejects.write("rejected", number, reason, row=payload.decode("utf-8", "replace"))
             continue
-        if _outside(verdict.event_time.date(), day_range):
+        if _outside(verdict.event_time.date(), day_range):  # valid: it has a time
             summary.outside_range += 1
             continue
         out.write(body)
@@ -173,7 +174,7 @@ def check_output(output_dir: Path, names: Iterable[str], overwrite: bool) -> Non
 def read_output(output_dir: Path, name: str) -> list[dict]:
     """Every row an analytic wrote (Flink's part files, in partition folders too — the streaming
     job's archive — hidden in-progress files excluded)."""
-    rows = []
+    rows: list[dict] = []
     for part in sorted((output_dir / name).rglob("part-*")):
         with open(part, encoding="utf-8") as handle:
             rows.extend(json.loads(line) for line in handle if line.strip())

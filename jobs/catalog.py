@@ -38,7 +38,10 @@ def hive_type(flink_type: str) -> str:
     if kind.startswith(("VARCHAR", "CHAR", "STRING")):
         return "string"
     if kind.startswith("DECIMAL"):
-        precision, scale = re.match(r"DECIMAL\((\d+),\s*(\d+)\)", kind).groups()
+        match = re.match(r"DECIMAL\((\d+),\s*(\d+)\)", kind)
+        if match is None:
+            raise CatalogError(f"unexpected decimal type {flink_type!r}")
+        precision, scale = match.groups()
         return f"decimal({precision},{scale})"
     if kind.startswith("TIMESTAMP"):
         return "timestamp"  # Flink's JSON writes 'yyyy-MM-dd HH:mm:ss[.SSS]', which the SerDe reads
@@ -167,7 +170,8 @@ def register(
         say(f"{'would create' if dry_run else 'creating'} Glue database {database}")
         if not dry_run:
             glue.create_database(DatabaseInput={"Name": database, "Description": f"clickflow: the archive at {where}"})
-    created, updated = [], []
+    created: list[str] = []
+    updated: list[str] = []
     for name, cols in columns.items():
         definition = table_input(name, cols, where, config.catalog.first_day)
         try:

@@ -75,7 +75,7 @@ class S3Delivery(threading.Thread):
 
     def _flush(self, s3) -> None:
         """Write the buffer as one object (under the lock)."""
-        if not self._lines:
+        if not self._lines or self._oldest is None:
             return
         key = render_prefix(self.key_prefix, self._oldest, self.error_output_type)
         name = f"{self.stream}-1-{datetime.now(UTC).strftime('%Y-%m-%d-%H-%M-%S')}-{secrets.token_hex(4)}"

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from clickflow import __version__
@@ -67,11 +68,11 @@ class DeployOptions:
 
 @dataclass
 class Clients:
-    s3: object
-    iam: object
-    logs: object
-    msf: object  # kinesisanalyticsv2
-    sts: object
+    s3: Any  # a boto3 client
+    iam: Any  # a boto3 client
+    logs: Any  # a boto3 client
+    msf: Any  # a boto3 client: kinesisanalyticsv2
+    sts: Any  # a boto3 client
 
     @classmethod
     def for_config(cls, config: Config) -> Clients:
@@ -131,7 +132,7 @@ def iam_policy(config: Config, account: str, application: str, bucket: str, code
     archive_bucket, archive_prefix = _s3_location(config.job.archive, "job.archive")
     archive = f"{archive_prefix}/" if archive_prefix else ""
     log_group = f"arn:{arn_partition}:logs:{region}:{account}:log-group:/aws/kinesis-analytics/{application}"
-    policy = {
+    policy: dict[str, Any] = {
         "Version": "2012-10-17",
         "Statement": [
             {

@@ -229,7 +229,8 @@ def statements(etl: EtlConfig, config: Config, source_extra: dict[str, str]) -> 
     for stream in targets:
         options = {**kinesis_options(config, stream), "format": "raw", "sink.flush-buffer.timeout": "200"}
         ddl.append(f"CREATE TABLE `{_sink(stream)}` (payload STRING) WITH (\n{analytics.with_clause(options)}\n)")
-    inserts, earlier = [], []
+    inserts: list[str] = []
+    earlier: list[str] = []
     for route in etl.routes:
         if route.when is None:
             condition = "NOT (" + " OR ".join(earlier) + ")" if earlier else "TRUE"

@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from connectors.config import Config, ConfigError
 from connectors.tables import kinesis_options
@@ -161,7 +162,7 @@ def render(view, max_rows: int | None = None) -> list[str]:
 
 @dataclass(frozen=True)
 class Outcome:
-    view: object
+    view: Any  # UpdateTable, AppendLog or SingleValue
     stopped_by: str | None  # "max-rows", "timeout" or "interrupt"; None: the query ended by itself
 
 
@@ -379,7 +380,7 @@ def interactive(explorer: Explorer, settings: ShellSettings, history: Path, out,
     try:
         import readline
     except ImportError:  # not on every platform; the shell works without it
-        readline = None
+        readline = None  # type: ignore[assignment]
     if readline is not None:
         history.parent.mkdir(parents=True, exist_ok=True)
         try:

@@ -30,7 +30,7 @@ SESSION_KEYS = ("parallelism.default", "table.exec.source.idle-timeout", "table.
 class _Recorder:
     """A TableEnvironment that keeps the text of every statement it executes."""
 
-    def __init__(self, env):
+    def __init__(self, env) -> None:
         self._env = env
         self.statements: list[str] = []
 
@@ -111,6 +111,7 @@ def run(
     with subprocess.Popen(
         command(config, init, script, endpoint), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     ) as client:
+        assert client.stdout is not None  # piped above
         for line in client.stdout:
             if "JLine" in line or "org.jline" in line or "dumb terminal" in line:
                 continue  # no terminal in a script: the client says so on every run

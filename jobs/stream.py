@@ -250,7 +250,7 @@ def _cluster_overview(config: Config) -> dict | None:
     import urllib.request
 
     try:
-        with urllib.request.urlopen(f"http://{config.job.cluster}/overview", timeout=5) as response:  # noqa: S310
+        with urllib.request.urlopen(f"http://{config.job.cluster}/overview", timeout=5) as response:
             return json.loads(response.read())
     except (OSError, ValueError):
         return None

@@ -341,7 +341,7 @@ def _open_output(path: Path):
     if path.name.endswith(".gz"):
         return io.TextIOWrapper(gzip.GzipFile(path, "wb", mtime=0), encoding="utf-8", newline="")
     if path.name.endswith(".csv"):
-        return open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed by the caller
+        return open(path, "w", encoding="utf-8", newline="")
     raise ValueError(f"{path}: the output must end in .csv or .csv.gz")
 
 

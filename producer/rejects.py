@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import typing
 from pathlib import Path
 
 
@@ -13,7 +14,7 @@ class RejectsFile:
     def __init__(self, path: Path, source: str):
         self.path = path
         self._source = source
-        self._file = None
+        self._file: typing.TextIO | None = None
         self._lock = threading.Lock()
 
     def write(self, kind: str, line: int, reason: str, **detail) -> None:

@@ -13,10 +13,11 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -382,7 +383,9 @@ def replay(
                 parser, rows = read_rows(source.text, options.source, bounds)
             except READ_ERRORS as exc:
                 raise read_failure(options.source, exc, 0) from None
-            items = ((line, fields, problem, None) for line, fields, problem in guarded(rows, options.source))
+            items: Iterator[tuple[Any, Any, Any, Any]] = (
+                (line, fields, problem, None) for line, fields, problem in guarded(rows, options.source)
+            )
         else:
             items = ((number, None, None, (data, key, moment)) for number, data, key, moment in records)
         for lane in lanes:
@@ -423,7 +426,7 @@ def replay(
                                 event.retime(event.event_time + shift)
                             key = event.key(key_column)
                             if key is None:
-                                raise RowError(line, "empty, but it is the partition key", key_column)
+                                raise RowError(line, "empty, but it is the partition key", options.partition_key)
                             data, event_time = event.encode(), event.event_time
                         entry = Entry(data, key, line)
                         problem = entry_problem(entry)

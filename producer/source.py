@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import typing
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -107,12 +108,12 @@ def open_source(uri: str, s3_client=None, suffixes: tuple[str, ...] = CSV) -> Op
             raise SourceError(f"{uri}: cannot open it: {exc.strerror}") from None
         size = path.stat().st_size
     counter = _CountingReader(raw)
-    binary: io.BufferedIOBase = io.BufferedReader(counter, buffer_size=1 << 20)
+    binary: typing.BinaryIO = io.BufferedReader(counter, buffer_size=1 << 20)
     if not uri.removesuffix(".gz").endswith(suffixes):
         raw.close()
         raise SourceError(f"{uri}: expected a {' or '.join(s + '[.gz]' for s in suffixes)} file")
     if uri.endswith(".gz"):
-        binary = gzip.GzipFile(fileobj=binary, mode="rb")
+        binary = gzip.GzipFile(fileobj=binary, mode="rb")  # type: ignore[assignment]
     # surrogateescape keeps a row with bad bytes readable, so it is rejected alone (see rows.Event)
     text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape", newline="")
     return OpenSource(uri, text, size, counter)

@@ -182,7 +182,9 @@ Render = Callable[[Context], str]
 
 
 def _number(args: list, ctx_pos: str) -> Render:
-    low, high, step = 0, 99999, 1
+    low: float = 0
+    high: float = 99999
+    step: float = 1
     if len(args) == 1 and isinstance(args[0], (int, float)) and not isinstance(args[0], bool):
         high = args[0]
     elif len(args) == 1 and isinstance(args[0], dict):
@@ -198,7 +200,8 @@ def _number(args: list, ctx_pos: str) -> Render:
         lo, width = int(low), int(high) - int(low) + 1
         return lambda ctx: str(lo + int(ctx.rng.random() * width))
     steps = int(math.floor((high - low) / step + 1e-9))
-    decimals = max(0, -Decimal(str(step)).as_tuple().exponent)  # 0.25 -> 2, 0.1 -> 1, 5 -> 0
+    exponent = Decimal(str(step)).as_tuple().exponent  # 0.25 -> -2, 0.1 -> -1, 5 -> 0 (finite: checked above)
+    decimals = max(0, -exponent) if isinstance(exponent, int) else 0
     return lambda ctx: f"{low + ctx.rng.randint(0, steps) * step:.{decimals}f}"
 
 
@@ -235,13 +238,13 @@ def _uuid(ctx: Context) -> str:
 
 def _date_now(args: list, ctx_pos: str) -> Render:
     fmt = _format_arg(args, 0, ctx_pos, "date.now")
-    cache = [-1, ""]  # the clock's millisecond and its text: formatted once per millisecond
+    cache: list = [-1, ""]  # the clock's millisecond and its text: formatted once per millisecond
 
     def now(ctx: Context) -> str:
         millis = time.time_ns() // 1_000_000
         if millis != cache[0]:
             cache[0], cache[1] = millis, fmt(datetime.fromtimestamp(millis / 1000, UTC))
-        return cache[1]
+        return str(cache[1])
 
     return now
 
@@ -309,7 +312,8 @@ def _arguments(raw: str, where: str) -> list:
     try:
         return json.loads(f"[{raw}]")
     except ValueError as exc:
-        raise TemplateError(f"{where}: the arguments are not JSON: ({raw.strip()[:60]}) — {exc.msg}") from None
+        detail = getattr(exc, "msg", exc)  # json's own error carries its message apart
+        raise TemplateError(f"{where}: the arguments are not JSON: ({raw.strip()[:60]}) — {detail}") from None
 
 
 @dataclass

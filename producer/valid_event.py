@@ -69,6 +69,14 @@ def _float(text: str) -> float:
     return float(text)
 
 
+def _unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, from a JSON escape such as \ud800
+        return False
+    return True
+
+
 def parse_time(text: str) -> datetime | None:
     """A strict event time: the rule's forms, a real calendar date and clock time, or None."""
     match = _TIME.fullmatch(text)
@@ -102,9 +110,12 @@ def check(payload: bytes) -> Verdict:
         name, kind, value = field["name"], field["kind"], record.get(field["name"])
         if value is None:
             continue
-        if kind == "time":
+        if kind in ("time", "choice", "text"):
             if not isinstance(value, str):
                 return Verdict(_reason("not_string", name))
+            if not _unicode(value):
+                return Verdict(_reason("not_unicode", name))
+        if kind == "time":
             moment = parse_time(value)
             if moment is None:
                 return Verdict(_reason("time", name, value))
@@ -112,8 +123,6 @@ def check(payload: bytes) -> Verdict:
                 return Verdict(_reason("time_range", name, value))
             event_time = moment
         elif kind == "choice":
-            if not isinstance(value, str):
-                return Verdict(_reason("not_string", name))
             if value not in field["choices"]:
                 return Verdict(_reason("choice", name, value))
         elif kind == "id":
@@ -131,8 +140,7 @@ def check(payload: bytes) -> Verdict:
             if not math.isfinite(amount) or amount < 0:
                 return Verdict(_reason("amount_range", name))
         elif kind == "text":
-            if not isinstance(value, str):
-                return Verdict(_reason("not_string", name))
+            pass  # any (Unicode) string
         else:
             raise ValueError(f"{RULE_FILE}: unknown kind {kind!r}")
     return Verdict(None, record, event_time)

@@ -103,7 +103,7 @@ class FaultyKinesis:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self):  # noqa: N802 - http.server's naming
+            def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 action = self.headers.get("X-Amz-Target", "").rpartition(".")[2]
                 if action == "PutRecords":

@@ -119,6 +119,7 @@ def parse_anomaly(data: bytes) -> Anomaly:
     if not isinstance(entity, (str, int)) or isinstance(entity, bool) or str(entity) == "":
         raise MalformedRecord(f"entity: expected a user id or 'all', got {entity!r}")
     observed = _number(row["observed"], "observed")
+    assert observed is not None  # required: _number refuses a missing one
     if observed != int(observed) or observed < 0:
         raise MalformedRecord(f"observed: expected a count, got {row['observed']!r}")
     start, end = _parse_time(row["window_start"], "window_start"), _parse_time(row["window_end"], "window_end")
@@ -131,7 +132,7 @@ def parse_anomaly(data: bytes) -> Anomaly:
         window_end=end,
         observed=int(observed),
         expected=_number(row.get("expected"), "expected", optional=True),
-        score=_number(row["score"], "score"),
+        score=float(_number(row["score"], "score") or 0.0),  # required: _number refuses a missing one
     )
 
 

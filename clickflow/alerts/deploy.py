@@ -20,6 +20,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from clickflow.alerts.core import AlertSettings
 from clickflow.alerts.handler import SETTINGS_VARIABLE
@@ -59,13 +60,13 @@ class AlertsDeployOptions:
 
 @dataclass
 class DeployClients:
-    iam: object
-    dynamodb: object
-    sns: object
-    sqs: object
-    lambda_: object
-    sts: object
-    kinesis: object
+    iam: Any  # a boto3 client
+    dynamodb: Any  # a boto3 client
+    sns: Any  # a boto3 client
+    sqs: Any  # a boto3 client
+    lambda_: Any  # a boto3 client
+    sts: Any  # a boto3 client
+    kinesis: Any  # a boto3 client
 
     @classmethod
     def for_config(cls, config: Config) -> DeployClients:

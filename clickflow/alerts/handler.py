@@ -30,6 +30,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from clickflow.alerts.core import (
     AlertSettings,
@@ -50,9 +51,9 @@ SETTINGS_VARIABLE = "CLICKFLOW_ALERTS"  # the Lambda's environment variable hold
 
 @dataclass
 class Clients:
-    dynamodb: object
-    sns: object
-    cloudwatch: object
+    dynamodb: Any  # a boto3 client
+    sns: Any  # a boto3 client
+    cloudwatch: Any  # a boto3 client
     post: Callable[[str, dict], None] | None = None  # (url, JSON body) -> None; raises on failure
 
 
@@ -81,7 +82,7 @@ def _error_code(exc: Exception) -> str | None:
 def _call(what: str, fn, **kwargs):
     try:
         return fn(**kwargs)
-    except Exception as exc:  # noqa: BLE001 - botocore's errors; the record is retried, not lost
+    except Exception as exc:
         if _error_code(exc) == "ConditionalCheckFailedException":
             raise
         raise _Transient(f"{what}: {type(exc).__name__}: {exc}") from exc
@@ -266,10 +267,12 @@ def handle(event: dict, clients: Clients, settings: AlertSettings) -> Report:
         report.outcomes[outcome] += 1
         kinds.setdefault(METRIC_NAMES[outcome], Counter())[kind] += 1
     spikes = [a for a in report.notified if a.anomaly_type == "traffic_spike"]
-    data = _metrics(report, kinds, spikes)
-    for start in range(0, len(data), 1000):
+    metric_data = _metrics(report, kinds, spikes)
+    for start in range(0, len(metric_data), 1000):
         try:
-            clients.cloudwatch.put_metric_data(Namespace=settings.namespace, MetricData=data[start : start + 1000])
+            clients.cloudwatch.put_metric_data(
+                Namespace=settings.namespace, MetricData=metric_data[start : start + 1000]
+            )
         except Exception as exc:  # noqa: BLE001 - metrics are best effort; a retry would count twice
             report.outcomes["metrics_failed"] += 1
             log.warning("CloudWatch PutMetricData failed: %s", exc)
@@ -278,7 +281,7 @@ def handle(event: dict, clients: Clients, settings: AlertSettings) -> Report:
 
 def post_json(url: str, body: dict, timeout: float = 5.0) -> None:
     """POST a JSON body (a Slack-compatible incoming webhook); raises unless the answer is 2xx."""
-    request = urllib.request.Request(
+    request = urllib.request.Request(  # noqa: S310 - the profile's alerts.webhook URL
         url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
     )
     with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - the user's webhook URL

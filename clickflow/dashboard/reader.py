@@ -13,6 +13,7 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -34,7 +35,7 @@ class StreamFollower(threading.Thread):
         role: str,
         stream: str,
         state: DashboardState,
-        make_client: Callable[[], object],
+        make_client: Callable[[], Any],
         start: str,
         stop: threading.Event,
         poll_interval: float = 0.25,

@@ -12,6 +12,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ class DashboardState:
     def stream_recreated(self, role: str) -> None:
         """The stream was deleted and made again: what it held is gone, so is what came from it."""
         with self._lock:
-            panels = {
+            panels: dict[str, list[Any]] = {
                 "unique_visitors": [self.visitors],
                 "active_page_views": [self.page_views],
                 "top_categories": [self.top],

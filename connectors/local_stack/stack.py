@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeGuard
 from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -181,7 +182,7 @@ def process_cmdline(pid: int) -> list[str] | None:
     return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
 
 
-def _ours_alive(record: dict | None) -> bool:
+def _ours_alive(record: dict | None) -> TypeGuard[dict]:
     """True when the pid file's process is alive and still runs the command we started."""
     if not record:
         return False
@@ -341,7 +342,7 @@ def up(config: Config, say: Callable[[str], None] = lambda _: None) -> list[Serv
     except BaseException:
         # A failed `up` leaves nothing of its own running (what was already running stays).
         for state in states:
-            if state.started_here:
+            if state.started_here and state.pid is not None:
                 terminate(state.pid)
                 _pid_file(config, state.service).unlink(missing_ok=True)
                 say(f"stopped {state.service.label} again (pid {state.pid}), since the stack did not come up")
@@ -354,7 +355,7 @@ def status(config: Config) -> list[ServiceState]:
     for service in services(config):
         record = _read_pid(config, service)
         alive = _ours_alive(record)
-        pid = int(record["pid"]) if alive else None
+        pid = int(record["pid"]) if record is not None and alive else None
         states.append(ServiceState(service, pid, alive, alive and _answers(service), started_here=False))
     return states
 

@@ -76,7 +76,7 @@ def dashboard(local_stack, tmp_path):
         kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
     port = free_port()
     sets = [*overrides, *(f"streams.{role}.name={name}" for role, name in names.items())]
-    log = open(tmp_path / "dashboard.log", "wb")
+    log = open(tmp_path / "dashboard.log", "wb")  # noqa: SIM115 - the server's output for as long as it runs
     process = subprocess.Popen(
         [
             sys.executable,
@@ -96,7 +96,7 @@ def dashboard(local_stack, tmp_path):
         deadline = time.monotonic() + 30
         while True:
             try:
-                urllib.request.urlopen(url + "api/state", timeout=2).read()
+                urllib.request.urlopen(url + "api/state", timeout=2).read()  # noqa: S310 - loopback
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
@@ -184,7 +184,7 @@ def test_state_endpoint_and_a_taken_port(dashboard):
     put(kinesis, names["unique_visitors"], [visitors(0, 5)])
     deadline = time.monotonic() + 15
     while True:
-        state = json.load(urllib.request.urlopen(url + "api/state", timeout=5))
+        state = json.load(urllib.request.urlopen(url + "api/state", timeout=5))  # noqa: S310 - loopback
         if state["visitors"]:
             break
         assert time.monotonic() < deadline, state

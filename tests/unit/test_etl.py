@@ -88,6 +88,7 @@ def test_firehose_prefix_expressions():
         render_prefix("!{partitionKeyFromQuery:x}/", moment)
 
 
+@pytest.mark.integration  # builds the functions jar: needs a JDK (javac), so not a unit test
 def test_the_etl_packages_as_an_application_of_its_own(tmp_path):
     config = load_config("aws", overrides=["aws.account_id='123456789012'"])
     jar = make_connector_jar(tmp_path / "connector.jar")

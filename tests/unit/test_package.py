@@ -43,6 +43,7 @@ def aws_config(*overrides):
     return load_config("aws", overrides=["aws.account_id='123456789012'", *overrides])
 
 
+@pytest.mark.integration  # builds the functions jar: needs a JDK (javac), so not a unit test
 def test_zip_layout(tmp_path, connector_jar):
     built = pkg.build_package(aws_config(), tmp_path / "app.zip", connector_jar, say=lambda _: None)
     with zipfile.ZipFile(built.path) as archive:
@@ -103,6 +104,7 @@ def test_property_groups_name_the_entry_point_and_read_back_as_the_same_config(t
     assert not {"credentials", "endpoints", "rest_port", "connector"} & flat  # not the service's business
 
 
+@pytest.mark.integration  # builds the functions jar: needs a JDK (javac), so not a unit test
 def test_the_zip_is_self_contained(tmp_path, connector_jar):
     """Run from the unpacked zip with site-packages off: the job's modules import and read their
     config from property groups with nothing but the zip (PyFlink, which MSF provides, loads later)."""
@@ -161,7 +163,7 @@ class MavenRepository:
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - the http.server API
+            def do_GET(self):
                 outer.requests.append(self.path)
                 body = outer.files.get(self.path)
                 self.send_response(200 if body is not None else 404)

@@ -151,11 +151,15 @@ final class EventRule {
                 values.put(field.name, null);
                 continue;
             }
+            boolean textual = field.kind.equals("time") || field.kind.equals("choice") || field.kind.equals("text");
+            if (textual && !value.isTextual()) {
+                return invalid(reason("not_string", field.name, null));
+            }
+            if (textual && !isUnicode(value.asText())) {
+                return invalid(reason("not_unicode", field.name, null));
+            }
             switch (field.kind) {
                 case "time": {
-                    if (!value.isTextual()) {
-                        return invalid(reason("not_string", field.name, null));
-                    }
                     LocalDateTime parsed = parseTime(value.asText());
                     if (parsed == null) {
                         return invalid(reason("time", field.name, value.asText()));
@@ -167,9 +171,6 @@ final class EventRule {
                     break;
                 }
                 case "choice":
-                    if (!value.isTextual()) {
-                        return invalid(reason("not_string", field.name, null));
-                    }
                     if (!field.choices.contains(value.asText())) {
                         return invalid(reason("choice", field.name, value.asText()));
                     }
@@ -198,9 +199,6 @@ final class EventRule {
                     break;
                 }
                 case "text":
-                    if (!value.isTextual()) {
-                        return invalid(reason("not_string", field.name, null));
-                    }
                     values.put(field.name, value.asText());
                     break;
                 default:
@@ -208,6 +206,19 @@ final class EventRule {
             }
         }
         return new Result(null, time, values);
+    }
+
+    /** Whether every surrogate in the text is half of a pair (UTF-8 can hold the text). */
+    static boolean isUnicode(String text) {
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            if (Character.isHighSurrogate(c) && i + 1 < text.length() && Character.isLowSurrogate(text.charAt(i + 1))) {
+                i++;
+            } else if (Character.isSurrogate(c)) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** A strict time: the pattern, a real calendar date and clock time (year 1 to 9999), or null. */
