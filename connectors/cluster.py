@@ -58,11 +58,6 @@ def home(config: Config) -> Path:
     return state_dir(config) / "flink"
 
 
-def uses_s3(config: Config) -> bool:
-    """Whether the job's archive or checkpoints are on ``s3://`` (then Flink needs the S3 plugin)."""
-    return any(path.startswith(("s3://", "s3a://")) for path in (config.job.archive, config.job.checkpoint_dir))
-
-
 def s3_settings(config: Config) -> dict[str, str]:
     """flink-s3-fs-hadoop's settings for the profile: the S3 endpoint when there is one (the local
     stack: path-style addressing), nothing on AWS. Credentials never go here (see aws_environment)."""

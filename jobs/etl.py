@@ -26,6 +26,7 @@ from pathlib import Path
 
 import yaml
 
+from connectors import environment
 from connectors.config import Config, ConfigError, Duration
 from connectors.tables import kinesis_options
 from jobs import analytics
@@ -255,18 +256,13 @@ class EtlRunOptions:
 
 def start_job(etl: EtlConfig, config: Config, options: EtlRunOptions, on_msf: bool = False):
     """Build and submit the job; returns its TableResult."""
-    from jobs import stream as streaming
-
     extra = {"source.init.position": (options.start or etl.start).upper()}
     if options.bounded:
-        if config.job.connector != "local":
-            raise ConfigError("--bounded needs clickflow's local Kinesis connector (job.connector: local)")
-        extra["source.bounded"] = "latest"
-    env = analytics.create_table_env(config, [] if on_msf else streaming.pipeline_jars(config))
+        extra.update(environment.bounded_option(config))
+    where = environment.decide(config, on_msf)
+    env = environment.table_env(where)
     env.get_config().set("pipeline.name", f"clickflow etl {etl.name}")
-    if not on_msf and config.job.rest_port:
-        env.get_config().set("rest.port", str(config.job.rest_port))
-    ddl, inserts = statements(etl, config, extra)
+    ddl, inserts = statements(etl, where.config, extra)
     for statement in ddl:
         env.execute_sql(statement)
     statement_set = env.create_statement_set()

@@ -18,7 +18,6 @@ Results are shown in Studio's three modes, all driven by the query's changelog:
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import decimal
 import json
@@ -170,13 +169,14 @@ class Explorer:
     """A TableEnvironment with every clickflow table registered, running one statement at a time."""
 
     def __init__(self, config: Config, start: str | None = None, bounded: bool = False):
-        from jobs.stream import RunOptions, output_stream_table, pipeline_jars, register_inputs, source_options
+        from connectors import environment
+        from jobs.stream import RunOptions, output_stream_table, register_inputs, source_options
 
         # Always clickflow's own connector, in this process, at the profile's endpoints as seen from here
-        config = dataclasses.replace(config, job=dataclasses.replace(config.job, connector="local", cluster=""))
+        where = environment.decide(config, embedded=True)
+        config = where.config
         self.config = config
-        self.env = analytics.create_table_env(config, pipeline_jars(config))
-        self.env.get_config().set("rest.port", "0")
+        self.env = environment.table_env(where, rest_port=0, archives=False)
         source = source_options(config, RunOptions(start=start, bounded=bounded))
         register_inputs(self.env, config, kinesis_options(config, config.stream("events").name, source))
         outputs = source_options(config, RunOptions(start="trim_horizon", bounded=bounded))  # each from its start

@@ -42,6 +42,7 @@ MODULES = (
     "jobs/analytics.py",
     "connectors/__init__.py",
     "connectors/config.py",
+    "connectors/environment.py",
     "connectors/tables.py",
     "connectors/aws.py",
     "connectors/profiles/__init__.py",

@@ -13,7 +13,6 @@ streams (``<analytic>_stream``) are all there. Two modes:
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -45,10 +44,12 @@ class _Recorder:
 def init_script(config: Config, start: str | None = None, bounded: bool = False) -> str:
     """The statements that register clickflow's tables, as ``explore`` registers them (a JVM is
     started to derive the output tables' columns from the views)."""
-    from jobs.stream import RunOptions, output_stream_table, pipeline_jars, register_inputs, source_options
+    from connectors import environment
+    from jobs.stream import RunOptions, output_stream_table, register_inputs, source_options
 
-    config = dataclasses.replace(config, job=dataclasses.replace(config.job, connector="local", cluster=""))
-    env = analytics.create_table_env(config, pipeline_jars(config))
+    where = environment.decide(config, embedded=True)  # the tables as explore registers them
+    config = where.config
+    env = environment.table_env(where, rest_port=0, archives=False)
     recorder = _Recorder(env)
     source = source_options(config, RunOptions(start=start, bounded=bounded))
     register_inputs(recorder, config, kinesis_options(config, config.stream("events").name, source))

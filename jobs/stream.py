@@ -16,12 +16,12 @@ Outputs:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from connectors import environment
 from connectors.config import MSF_PROPERTIES_FILE, Config, ConfigError, load_config, parse_start_time
 from connectors.tables import kinesis_options
 from jobs import analytics
@@ -38,15 +38,9 @@ class RunOptions:
     restore: str | None = None  # a savepoint or retained checkpoint to resume from
 
 
-def project_path(config_path: str) -> Path:
-    """A local profile path: relative ones are taken from the project root."""
-    path = Path(config_path)
-    return (path if path.is_absolute() else PROJECT_ROOT / path).resolve()
-
-
 def local_path(config_path: str) -> str:
     """A profile path as a URI Flink accepts: s3:// as is, local paths from the project root."""
-    return config_path if "://" in config_path else project_path(config_path).as_uri()
+    return config_path if "://" in config_path else environment.project_path(config_path).as_uri()
 
 
 def source_options(config: Config, options: RunOptions) -> dict[str, str]:
@@ -68,12 +62,7 @@ def source_options(config: Config, options: RunOptions) -> dict[str, str]:
     # Small pages interleave the shards finely, so no shard's records wait behind another's page.
     out["source.shard.get-records.max-record-count"] = "1000"
     if options.bounded:
-        if config.job.connector != "local":
-            raise ConfigError(
-                "--bounded needs clickflow's local Kinesis connector (job.connector: local); "
-                "the official connector reads streams without end"
-            )
-        out["source.bounded"] = "latest"
+        out.update(environment.bounded_option(config))
     return out
 
 
@@ -176,61 +165,19 @@ def latest_checkpoint(config: Config) -> str | None:
     """The newest retained checkpoint under job.checkpoint_dir (local directories only)."""
     if "://" in config.job.checkpoint_dir:
         return None
-    found = sorted(project_path(config.job.checkpoint_dir).glob("*/chk-*/_metadata"), key=lambda p: p.stat().st_mtime)
+    found = sorted(
+        environment.project_path(config.job.checkpoint_dir).glob("*/chk-*/_metadata"), key=lambda p: p.stat().st_mtime
+    )
     return found[-1].parent.as_uri() if found else None
 
 
-def cluster_settings(config: Config) -> dict[str, str]:
-    """Flink settings that send the job to ``job.cluster`` (compose) instead of an embedded Flink."""
-    host, _, port = config.job.cluster.rpartition(":")
-    return {"execution.target": "remote", "rest.address": host, "rest.port": port}
-
-
-def as_seen_by_cluster(config: Config) -> Config:
-    """The config with ``job.endpoints`` (how the cluster reaches AWS) in place of ``aws.endpoints``."""
-    if not config.job.endpoints:
-        return config
-    endpoints = {**config.aws.endpoints, **config.job.endpoints}
-    return dataclasses.replace(config, aws=dataclasses.replace(config.aws, endpoints=endpoints))
-
-
-def pipeline_jars(config: Config) -> list[Path]:
-    """pipeline.jars for a job submitted from here: the job's functions, and the Kinesis connector
-    to plan with — clickflow's own (local) or the official one (a cluster also has it in lib/)."""
-    from connectors.kinesis_connector import build as build_connector
-    from connectors.kinesis_connector import build_udfs
-
-    if config.job.connector == "local":
-        return [build_udfs(), build_connector()]
-    from connectors import official
-
-    if config.job.connector_jar:
-        jar = project_path(config.job.connector_jar)
-        official.check_kinesis_jar(jar)
-    else:
-        jar = official.fetch_connector()
-    return [build_udfs(), jar]
-
-
 def start(config: Config, options: RunOptions, on_msf: bool = False):
-    """Build and submit the job; returns its TableResult. Locally the jars are compiled here (the
-    local connector only for job.connector: local); on Managed Flink they come in the package."""
-    from connectors import cluster
-
-    embedded_s3 = not on_msf and not config.job.cluster and cluster.uses_s3(config)
-    if embedded_s3:
-        cluster.enable_embedded_s3(config)
-    env = analytics.create_table_env(config, [] if on_msf else pipeline_jars(config))
-    if embedded_s3:
-        cluster.initialize_embedded_s3(config)
-    configure(env, config, options, on_msf)
-    if config.job.cluster:
-        for key, value in cluster_settings(config).items():
-            env.get_config().set(key, value)
-        config = as_seen_by_cluster(config)
-    elif not on_msf:
-        env.get_config().set("rest.port", str(config.job.rest_port))
-    return build(env, config, options).execute()
+    """Build and submit the job where ``connectors.environment`` says it runs; returns its
+    TableResult (the jars built here, except on Managed Flink, whose package holds them)."""
+    where = environment.decide(config, on_msf)
+    env = environment.table_env(where)
+    configure(env, where.config, options, on_msf=where.managed)
+    return build(env, where.config, options).execute()
 
 
 def _port_free(port: int) -> bool:
@@ -279,7 +226,7 @@ def run(config: Config, options: RunOptions, say=print) -> int:
         raise ConfigError(
             f"no Flink cluster answers at http://{config.job.cluster} (job.cluster): start it with "
             f"`clickflow cluster up --profile {config.profile}`"
-            + (" (or `docker compose up -d` for compose)" if config.profile == "compose" else "")
+            + (" (or `docker compose up -d` for compose's)" if config.job.endpoints else "")
         )
     if not config.job.cluster and config.job.rest_port and not _port_free(config.job.rest_port):
         raise ConfigError(
@@ -301,9 +248,9 @@ def run(config: Config, options: RunOptions, say=print) -> int:
     outputs = sorted({config.output_stream(name).name for name in (*analytics.ANALYTICS, "dead_letters")})
     say(f"outputs: streams {', '.join(outputs)}")
     say(f"archive: {config.job.archive}   checkpoints: {config.job.checkpoint_dir}")
-    if config.job.cluster:
+    if environment.decide(config).kind == "cluster":
         say(f"submitted to the Flink cluster: http://{config.job.cluster}/#/job/running/{client.get_job_id()}")
-        if not options.bounded:
+        if not environment.decide(config).waits_for(options.bounded):
             state = _wait_until_running(client)
             say(
                 f"job {client.get_job_id()} is {state} on the cluster; it runs on after this command returns. "

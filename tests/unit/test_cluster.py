@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from connectors import cluster, official
+from connectors import cluster, environment, official
 from connectors.config import load_config
 
 
@@ -48,7 +48,7 @@ def test_the_cluster_profile_extends_local_with_s3_and_the_cluster():
     assert on_cluster.profile == "cluster" and on_cluster.streams == local.streams
     assert on_cluster.job.cluster == "127.0.0.1:8082" and on_cluster.job.connector == "local"
     assert on_cluster.job.archive.startswith("s3://") and on_cluster.job.checkpoint_dir.startswith("s3://")
-    assert cluster.uses_s3(on_cluster) and not cluster.uses_s3(local)
+    assert environment.uses_s3(on_cluster) and not environment.uses_s3(local)
 
 
 def test_savepoints_go_beside_the_checkpoints():

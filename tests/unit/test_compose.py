@@ -13,7 +13,7 @@ import yaml
 
 from connectors import official
 from connectors.config import load_config
-from jobs.stream import as_seen_by_cluster, cluster_settings
+from connectors.environment import as_seen_by_cluster, cluster_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,0 +1,135 @@
+"""Where a Flink job runs, decided in one place.
+
+Three places, told apart by the config alone (never by a profile's name):
+
+- **embedded** — a Flink mini-cluster inside this process (no ``job.cluster``): the jars are built
+  here and go on ``pipeline.jars``, Flink's REST API is on ``job.rest_port``, and an archive or
+  checkpoints on ``s3://`` bring in the S3 plugin;
+- **cluster** — planned here, submitted to the session cluster at ``job.cluster`` (``clickflow
+  cluster``'s, or compose's): the same jars are shipped with the job, and its connectors reach AWS
+  as the cluster sees it (``job.endpoints``); an unbounded job is left running;
+- **managed** — Amazon Managed Service for Apache Flink: the jars come in the application's package
+  and the service owns checkpoints, restarts and the REST API.
+
+The jobs (``jobs/stream.py``, ``jobs/etl.py``) and the interactive tools (``explore``, ``sql``) ask
+:func:`decide` and :func:`table_env`; what differs per place is here and in the connector options of
+``connectors/tables.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from connectors.config import Config, ConfigError
+
+Kind = Literal["embedded", "cluster", "managed"]
+
+
+@dataclass(frozen=True)
+class Environment:
+    kind: Kind
+    config: Config  # the profile as the job's connectors see AWS from where it runs
+
+    @property
+    def managed(self) -> bool:
+        return self.kind == "managed"
+
+    def waits_for(self, bounded: bool) -> bool:
+        """Whether ``clickflow run`` waits for the job: embedded always (the job lives in this
+        process), on a cluster only a bounded one; Managed Flink supervises its own."""
+        return self.kind == "embedded" or (self.kind == "cluster" and bounded)
+
+
+def decide(config: Config, on_msf: bool = False, embedded: bool = False) -> Environment:
+    """Where a job of this config runs: Managed Flink when started by it, else a cluster when
+    ``job.cluster`` names one (unless ``embedded``: the interactive tools always plan and run here,
+    with clickflow's own connector, at the endpoints as seen from here)."""
+    if on_msf:
+        return Environment("managed", config)
+    if embedded:
+        local_job = dataclasses.replace(config.job, connector="local", cluster="")
+        return Environment("embedded", dataclasses.replace(config, job=local_job))
+    if config.job.cluster:
+        return Environment("cluster", as_seen_by_cluster(config))
+    return Environment("embedded", config)
+
+
+def as_seen_by_cluster(config: Config) -> Config:
+    """The config with ``job.endpoints`` (how the cluster reaches AWS) in place of ``aws.endpoints``."""
+    if not config.job.endpoints:
+        return config
+    endpoints = {**config.aws.endpoints, **config.job.endpoints}
+    return dataclasses.replace(config, aws=dataclasses.replace(config.aws, endpoints=endpoints))
+
+
+def cluster_settings(config: Config) -> dict[str, str]:
+    """Flink settings that send a job to ``job.cluster`` instead of an embedded Flink."""
+    host, _, port = config.job.cluster.rpartition(":")
+    return {"execution.target": "remote", "rest.address": host, "rest.port": port}
+
+
+def project_path(config_path: str) -> Path:
+    """A local profile path: relative ones are taken from the project root."""
+    path = Path(config_path)
+    return (path if path.is_absolute() else Path(__file__).resolve().parents[1] / path).resolve()
+
+
+def pipeline_jars(config: Config) -> list[Path]:
+    """pipeline.jars for a job planned here: the job's functions, and the Kinesis connector to plan
+    with — clickflow's own (``job.connector: local``) or the official one (a cluster has it in lib/)."""
+    from connectors.kinesis_connector import build as build_connector
+    from connectors.kinesis_connector import build_udfs
+
+    if config.job.connector == "local":
+        return [build_udfs(), build_connector()]
+    from connectors import official
+
+    if config.job.connector_jar:
+        jar = project_path(config.job.connector_jar)
+        official.check_kinesis_jar(jar)
+    else:
+        jar = official.fetch_connector()
+    return [build_udfs(), jar]
+
+
+def uses_s3(config: Config) -> bool:
+    """Whether the job's archive or checkpoints are on ``s3://`` (then Flink needs the S3 plugin)."""
+    return any(path.startswith(("s3://", "s3a://")) for path in (config.job.archive, config.job.checkpoint_dir))
+
+
+def bounded_option(config: Config, flag: str = "--bounded") -> dict[str, str]:
+    """The source option that ends a read at the stream's end as of now (clickflow's connector only)."""
+    if config.job.connector != "local":
+        raise ConfigError(
+            f"{flag} needs clickflow's local Kinesis connector (job.connector: local); "
+            "the official connector reads streams without end"
+        )
+    return {"source.bounded": "latest"}
+
+
+def table_env(environment: Environment, rest_port: int | None = None, archives: bool = True) -> Any:
+    """A streaming TableEnvironment for a job in ``environment``: its jars (built here, except on
+    Managed Flink), the S3 plugin for an embedded Flink that ``archives`` (checkpoints and archive)
+    to ``s3://``, the remote target for a cluster, Flink's REST port for an embedded one
+    (``rest_port``, default ``job.rest_port``)."""
+    from jobs import analytics
+
+    config = environment.config
+    embedded_s3 = archives and environment.kind == "embedded" and uses_s3(config)
+    if embedded_s3:
+        from connectors import cluster  # the local Flink layout: never needed on Managed Flink
+
+        cluster.enable_embedded_s3(config)
+    env = analytics.create_table_env(config, [] if environment.managed else pipeline_jars(config))
+    if embedded_s3:
+        cluster.initialize_embedded_s3(config)
+    conf = env.get_config()
+    if environment.kind == "cluster":
+        for key, value in cluster_settings(config).items():
+            conf.set(key, value)
+    elif environment.kind == "embedded":
+        conf.set("rest.port", str(config.job.rest_port if rest_port is None else rest_port))
+    return env
