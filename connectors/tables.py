@@ -1,4 +1,5 @@
-"""WITH-clause options binding a table name to a Kinesis stream, per profile.
+"""WITH-clause options for every table the jobs create: a Kinesis stream, a file or directory of
+JSON lines, the archive — per profile.
 
 The same option names serve both connectors: clickflow's local one (identifier ``kinesis``, in the
 ``local`` profile) and Apache Flink's official one (compose, Managed Flink). Only what differs per
@@ -8,6 +9,7 @@ environment is decided here — endpoint, credentials — never the query.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from connectors.aws import _LOCAL_KEY_ID, _LOCAL_SECRET, endpoint_for
 from connectors.config import Config
@@ -44,3 +46,31 @@ def kinesis_options(config: Config, stream: str, extra: Mapping[str, str] | None
         options["aws.credentials.provider"] = "AUTO"
     options.update(extra or {})
     return options
+
+
+def local_uri(config_path: str) -> str:
+    """A profile path as a URI Flink accepts: s3:// as is, local paths from the project root."""
+    from connectors.environment import project_path
+
+    return config_path if "://" in config_path else project_path(config_path).as_uri()
+
+
+def file_options(path: Path) -> dict[str, str]:
+    """A local file or directory of JSON lines, as a Flink filesystem table."""
+    return {"connector": "filesystem", "path": str(path.resolve()), "format": "json"}
+
+
+def archive_options(config: Config, name: str) -> dict[str, str]:
+    """The archive of ``name`` under ``job.archive``: JSON, partitioned, committed on checkpoints."""
+    job = config.job
+    return {
+        "connector": "filesystem",
+        "path": f"{local_uri(job.archive).rstrip('/')}/{name}",
+        "format": "json",
+        "sink.rolling-policy.file-size": job.archive_roll_size.replace(" ", "").lower(),
+        "sink.rolling-policy.rollover-interval": f"{int(job.archive_roll_interval * 1000)} ms",
+        "sink.rolling-policy.check-interval": "10 s",
+        "sink.partition-commit.trigger": "process-time",
+        "sink.partition-commit.delay": "0 s",
+        "sink.partition-commit.policy.kind": "success-file",
+    }

@@ -232,9 +232,21 @@ def columns_of(env, name: str) -> list[tuple[str, str]]:
     return out
 
 
+def table_sql(
+    table: str, columns: Iterable[tuple[str, str]], options: Mapping[str, str], partitioned_by: Iterable[str] = ()
+) -> str:
+    """CREATE TABLE for ``columns`` (name, SQL type) and connector ``options``; ``partitioned_by``
+    adds STRING partition columns. Every table the jobs create outside ``sql/`` comes from here."""
+    partitions = list(partitioned_by)
+    body = [f"    `{column}` {kind}" for column, kind in columns] + [f"    `{p}` STRING" for p in partitions]
+    partition_clause = f"\nPARTITIONED BY ({', '.join(f'`{p}`' for p in partitions)})" if partitions else ""
+    columns_text = ",\n".join(body)
+    return f"CREATE TABLE `{table}` (\n{columns_text}\n){partition_clause}\nWITH (\n{with_clause(options)}\n)"
+
+
 def sink_sql(env, name: str, sink_table: str, options: Mapping[str, str]) -> str:
-    cols = ",\n".join(f"    `{column}` {kind}" for column, kind in columns_of(env, name))
-    return f"CREATE TABLE `{sink_table}` (\n{cols}\n) WITH (\n{with_clause(options)}\n)"
+    """CREATE TABLE for a sink with the columns of the registered view or table ``name``."""
+    return table_sql(sink_table, columns_of(env, name), options)
 
 
 def insert_all(env, names: Iterable[str], sink_options: Callable[[str], Mapping[str, str]]):

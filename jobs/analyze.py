@@ -22,6 +22,7 @@ from pathlib import Path
 from connectors import aws
 from connectors.config import Config
 from connectors.kinesis_connector import build_udfs
+from connectors.tables import file_options
 from jobs import analytics
 from producer import valid_event
 from producer.progress import ProgressLine, human_duration
@@ -249,11 +250,6 @@ def flink_root_cause(exc: BaseException) -> str:
         return causes[-1]
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[0] if lines else type(exc).__name__
-
-
-def file_options(path: Path) -> dict[str, str]:
-    """A local file or directory of JSON lines, as a Flink filesystem table."""
-    return {"connector": "filesystem", "path": str(path.resolve()), "format": "json"}
 
 
 def explain(config: Config, names: Iterable[str] = analytics.ANALYTICS) -> str:

@@ -114,7 +114,7 @@ def archive_columns(config: Config) -> dict[str, list[tuple[str, str]]]:
     from pathlib import Path
 
     from connectors.kinesis_connector import build_udfs
-    from jobs.analyze import file_options
+    from connectors.tables import file_options
     from jobs.stream import ARCHIVED
 
     env = analytics.create_table_env(config, [build_udfs()])

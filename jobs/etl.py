@@ -203,7 +203,7 @@ def statements(etl: EtlConfig, config: Config, source_extra: dict[str, str]) -> 
     """The DDL/views, and the INSERTs of the job (one per route, and the errors)."""
     ddl = [f"CREATE TEMPORARY FUNCTION {name} AS '{cls}' LANGUAGE JAVA" for name, cls in FUNCTIONS.items()]
     raw = {**kinesis_options(config, etl.source, source_extra), "format": "raw"}
-    ddl.append(f"CREATE TABLE etl_raw (payload STRING) WITH (\n{analytics.with_clause(raw)}\n)")
+    ddl.append(analytics.table_sql("etl_raw", [("payload", "STRING")], raw))
     columns = ",\n       ".join(_column(n, k) for n, k in etl.columns.items())
     ddl.append(f"CREATE TEMPORARY VIEW etl_parsed AS\nSELECT payload,\n       {columns}\nFROM etl_raw")
     valid = " AND ".join(["payload IS JSON OBJECT", *(f"`{n}` IS NOT NULL" for n in etl.required)])
@@ -229,7 +229,7 @@ def statements(etl: EtlConfig, config: Config, source_extra: dict[str, str]) -> 
     targets = sorted({r.to for r in etl.routes} | {etl.errors})
     for stream in targets:
         options = {**kinesis_options(config, stream), "format": "raw", "sink.flush-buffer.timeout": "200"}
-        ddl.append(f"CREATE TABLE `{_sink(stream)}` (payload STRING) WITH (\n{analytics.with_clause(options)}\n)")
+        ddl.append(analytics.table_sql(_sink(stream), [("payload", "STRING")], options))
     inserts: list[str] = []
     earlier: list[str] = []
     for route in etl.routes:

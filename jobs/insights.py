@@ -24,12 +24,12 @@ from pathlib import Path
 from connectors import aws
 from connectors.config import Config
 from connectors.kinesis_connector import build_udfs
+from connectors.tables import file_options
 from jobs import analytics
 from jobs.analyze import (
     AnalyzeError,
     AnalyzeSummary,
     check_output,
-    file_options,
     flink_root_cause,
     prepare_events,
     read_output,
@@ -169,11 +169,7 @@ def register_archive(env, events_dir: Path, first: date | None, last: date | Non
     partitions = sum(1 for d in chosen for h in (events_dir / f"dt={d}").glob("hour=*") if h.is_dir())
     if not partitions:
         raise InsightsError(f"{events_dir}: no dt= partitions for the chosen days (found: {', '.join(days) or 'none'})")
-    columns = ",\n".join(f"    `{name}` {kind}" for name, kind in CLICKS_COLUMNS)
-    env.execute_sql(
-        f"CREATE TABLE clicks_archive (\n{columns},\n    `dt` STRING,\n    `hour` STRING\n)"
-        f"\nPARTITIONED BY (`dt`, `hour`)\nWITH (\n{analytics.with_clause(file_options(events_dir))}\n)"
-    )
+    env.execute_sql(analytics.table_sql("clicks_archive", CLICKS_COLUMNS, file_options(events_dir), ("dt", "hour")))
     where = []
     if first:
         where.append(f"`dt` >= '{first.isoformat()}'")

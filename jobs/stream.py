@@ -23,12 +23,13 @@ from pathlib import Path
 
 from connectors import environment
 from connectors.config import MSF_PROPERTIES_FILE, Config, ConfigError, load_config, parse_start_time
-from connectors.tables import kinesis_options
+from connectors.tables import archive_options, kinesis_options, local_uri
 from jobs import analytics
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MSF_PROPERTIES = MSF_PROPERTIES_FILE
 ARCHIVED = ("events", "dead_letters", *analytics.ANALYTICS)
+ARCHIVE_PARTITIONS = ("dt", "hour")  # the UTC day and hour of each row's time
 
 
 @dataclass(frozen=True)
@@ -36,11 +37,6 @@ class RunOptions:
     start: str | None = None  # trim_horizon | latest | ISO time; None: the profile's job.start_position
     bounded: bool = False  # stop at the stream's end as of the start, close every window, finish
     restore: str | None = None  # a savepoint or retained checkpoint to resume from
-
-
-def local_path(config_path: str) -> str:
-    """A profile path as a URI Flink accepts: s3:// as is, local paths from the project root."""
-    return config_path if "://" in config_path else environment.project_path(config_path).as_uri()
 
 
 def source_options(config: Config, options: RunOptions) -> dict[str, str]:
@@ -66,21 +62,6 @@ def source_options(config: Config, options: RunOptions) -> dict[str, str]:
     return out
 
 
-def archive_options(config: Config, name: str) -> dict[str, str]:
-    job = config.job
-    return {
-        "connector": "filesystem",
-        "path": f"{local_path(job.archive).rstrip('/')}/{name}",
-        "format": "json",
-        "sink.rolling-policy.file-size": job.archive_roll_size.replace(" ", "").lower(),
-        "sink.rolling-policy.rollover-interval": f"{int(job.archive_roll_interval * 1000)} ms",
-        "sink.rolling-policy.check-interval": "10 s",
-        "sink.partition-commit.trigger": "process-time",
-        "sink.partition-commit.delay": "0 s",
-        "sink.partition-commit.policy.kind": "success-file",
-    }
-
-
 def _time_column(columns: list[tuple[str, str]], name: str) -> str:
     for column, kind in columns:
         if kind.startswith("TIMESTAMP"):
@@ -88,18 +69,10 @@ def _time_column(columns: list[tuple[str, str]], name: str) -> str:
     raise ValueError(f"{name} has no timestamp column to partition its archive by")
 
 
-def _column_list(columns: list[tuple[str, str]]) -> str:
-    return ",\n".join(f"    `{column}` {kind}" for column, kind in columns)
-
-
 def _archive(env, statements, config: Config, name: str, source: str) -> None:
     columns = analytics.columns_of(env, source)
     when = _time_column(columns, source)
-    body = _column_list(columns)
-    env.execute_sql(
-        f"CREATE TABLE `{name}_archive` (\n{body},\n    `dt` STRING,\n    `hour` STRING\n)"
-        f"\nPARTITIONED BY (`dt`, `hour`)\nWITH (\n{analytics.with_clause(archive_options(config, name))}\n)"
-    )
+    env.execute_sql(analytics.table_sql(f"{name}_archive", columns, archive_options(config, name), ARCHIVE_PARTITIONS))
     statements.add_insert_sql(
         f"INSERT INTO `{name}_archive` SELECT *, DATE_FORMAT(`{when}`, 'yyyy-MM-dd'), DATE_FORMAT(`{when}`, 'HH') "
         f"FROM `{source}`"
@@ -147,7 +120,7 @@ def configure(env, config: Config, options: RunOptions, on_msf: bool = False) ->
     conf = env.get_config()
     if not on_msf:  # Managed Flink owns checkpoints and restarts (clickflow deploy sets them on the application)
         conf.set("execution.checkpointing.interval", f"{int(config.job.checkpoint_interval * 1000)} ms")
-        conf.set("execution.checkpointing.dir", local_path(config.job.checkpoint_dir))
+        conf.set("execution.checkpointing.dir", local_uri(config.job.checkpoint_dir))
         conf.set("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION")
         conf.set("restart-strategy.type", "fixed-delay")
         conf.set("restart-strategy.fixed-delay.attempts", "3")

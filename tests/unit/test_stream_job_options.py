@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from connectors import tables
 from connectors.config import ConfigError, load_config
 from jobs import stream
 
@@ -80,8 +81,8 @@ def test_output_streams_default_to_dashed_names_and_may_be_shared():
 
 def test_archive_paths_and_rolling():
     config = load_config("aws")
-    options = stream.archive_options(config, "anomalies")
+    options = tables.archive_options(config, "anomalies")
     assert options["path"] == "s3://clickflow-data/archive/anomalies"
     assert options["sink.rolling-policy.file-size"] == "128mb"
-    local = stream.archive_options(load_config("local"), "events")
+    local = tables.archive_options(load_config("local"), "events")
     assert local["path"].startswith("file:///") and local["path"].endswith("/.clickflow/archive/events")
