@@ -45,7 +45,7 @@ exit status:
   1    failed (the message says why; nothing is left half-done without saying so)
   2    bad command line (an unknown option, or a value out of range)
   3    finished, but some input rows were rejected (replay, analyze: see the rejects file),
-       or, for `stack status`, a server is not running
+       or, for `stack status` and `cluster status`, a server is not running
   130  interrupted (Ctrl-C, SIGTERM); replay prints the command that continues it
 """
 
@@ -736,6 +736,17 @@ def cmd_demo(args) -> int:
 # --------------------------------------------------------------------------- parser
 
 
+def add_reading_options(p: argparse.ArgumentParser) -> None:
+    """--from and --bounded of the interactive SQL tools (explore, sql)."""
+    p.add_argument(
+        "--from",
+        dest="start",
+        metavar="POSITION",
+        help="where the events stream is read from: trim_horizon, latest or a UTC time (default: job.start_position)",
+    )
+    p.add_argument("--bounded", action="store_true", help="read the streams only to their end as of now: queries end")
+
+
 def build_parser() -> argparse.ArgumentParser:
     config = _config_options()
     parser = argparse.ArgumentParser(
@@ -1103,13 +1114,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="stop a query after S seconds (-e default: 60, none with --bounded)",
     )
-    p.add_argument(
-        "--from",
-        dest="start",
-        metavar="POSITION",
-        help="where the events stream is read from: trim_horizon, latest or a UTC time (default: job.start_position)",
-    )
-    p.add_argument("--bounded", action="store_true", help="read the streams only to their end as of now: queries end")
+    add_reading_options(p)
     p.add_argument("--format", choices=["table", "json"], default="table", help="-e output: a table or JSON lines")
     p.set_defaults(func=cmd_explore)
 
@@ -1131,13 +1136,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  clickflow sql -f report.sql --bounded          # a script; streams read to their end as of now",
     )
     p.add_argument("-f", "--file", metavar="FILE", help="run the statements of FILE and exit")
-    p.add_argument(
-        "--from",
-        dest="start",
-        metavar="POSITION",
-        help="where the events stream is read from: trim_horizon, latest or a UTC time (default: job.start_position)",
-    )
-    p.add_argument("--bounded", action="store_true", help="read the streams only to their end as of now: queries end")
+    add_reading_options(p)
     p.add_argument("--embedded", action="store_true", help="run Flink in the client even when a cluster is up")
     p.set_defaults(func=cmd_sql)
 
