@@ -1,0 +1,1 @@
+"""The `clickflow` subcommands: each module holds its commands' arguments next to their functions."""

@@ -1,0 +1,123 @@
+"""The Flink jobs: `analyze` (a file), `run` (the streaming job), `etl`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from clickflow.commands.common import (
+    EXIT_REJECTED,
+    CliError,
+    load,
+    say,
+)
+
+
+def cmd_analyze(args) -> int:
+    from jobs.analytics import ANALYTICS
+    from jobs.analyze import analyze, explain
+
+    config = load(args)
+    names = ANALYTICS if not args.only else [n.strip() for n in args.only.split(",") if n.strip()]
+    if args.explain:
+        print(explain(config, names))
+        return 0
+    if not args.input or not args.output:
+        raise CliError("give INPUT and --output DIR (or --explain to only show the SQL and plans)")
+    summary = analyze(
+        config, args.input, Path(args.output), names, overwrite=args.overwrite, say=say, progress=not args.quiet
+    )
+    for line in summary.report():
+        say(line)
+    return EXIT_REJECTED if summary.rows_rejected else 0
+
+
+def cmd_run(args) -> int:
+    from jobs.stream import RunOptions, run
+
+    options = RunOptions(start=args.start, bounded=args.bounded, restore=args.restore)
+    return run(load(args), options, say=say)
+
+
+def cmd_etl(args) -> int:
+    from connectors.config import load_config
+    from jobs.etl import EtlRunOptions, load_etl, run
+
+    if not args.config:
+        raise CliError("give --config FILE: a YAML file with an etl: section (e.g. etl/browse-sessions.yaml)")
+    etl = load_etl(Path(args.config))
+    config = load_config(args.profile or "local", args.config, args.overrides, read_elsewhere=("etl",))
+    return run(etl, config, EtlRunOptions(bounded=args.bounded, start=args.start), say=say)
+
+
+def parser_analyze(add) -> None:
+    """The arguments of `clickflow analyze`."""
+    p = add(
+        "analyze",
+        "run the analytics over a file with Flink; JSON lines out",
+        "Run the analytics in sql/ with PyFlink over a bounded input: a REES46 CSV or the JSON lines the "
+        "producer sends (.csv, .jsonl; plain or .gz; local or s3://). Each analytic is written as JSON lines "
+        "under DIR/<analytic>/; rows that cannot be read are counted and kept in DIR/_rejects.jsonl. Windows, "
+        "thresholds and the watermark bound come from the analytics section of the config.\n\n"
+        "analytics: unique_visitors, active_page_views, top_categories, cart_abandonment, anomalies\n\n"
+        "examples:\n"
+        "  clickflow analyze sample.csv --output out/analysis\n"
+        "  clickflow analyze day.csv.gz --output out/a --only top_categories \\\n"
+        "      --set analytics.top_categories.top_n=3\n"
+        "  clickflow analyze --explain --only anomalies",
+    )
+    p.add_argument("input", nargs="?", help="the events: .csv[.gz] or .jsonl[.gz], local or s3://bucket/key")
+    p.add_argument("--output", metavar="DIR", help="where results go, one folder per analytic")
+    p.add_argument("--only", metavar="A,B", help="run only these analytics (comma-separated)")
+    p.add_argument("--overwrite", action="store_true", help="replace results already in DIR")
+    p.add_argument("--explain", action="store_true", help="print the rendered SQL and Flink's plans; run nothing")
+    p.add_argument("--quiet", action="store_true", help="no live progress line")
+    p.set_defaults(func=cmd_analyze)
+
+
+def parser_run(add) -> None:
+    """The arguments of `clickflow run`."""
+    p = add(
+        "run",
+        "run the streaming job: events stream in; analytics to streams and the archive",
+        "Run the streaming job against the profile's streams — in an embedded Flink, or, when the profile names "
+        "a cluster (--profile cluster: `clickflow cluster up`; compose), submitted to it, returning once it "
+        "runs (--bounded: once it ends). It reads the events stream, "
+        "runs the analytics in sql/, writes each to its Kinesis stream and to the archive "
+        "(job.archive/<analytic>/dt=YYYY-MM-DD/hour=HH/), and sends records it cannot use to the dead letters. "
+        "Checkpoints go to job.checkpoint_dir and are kept when the job stops.\n\n"
+        "examples:\n"
+        "  clickflow run --bounded                 # process what is in the stream now, then finish\n"
+        "  clickflow run --from 2019-10-01T00:00:00Z\n"
+        "  clickflow run --restore latest          # resume after a crash or Ctrl-C\n"
+        "  clickflow run --profile cluster         # on the local cluster; stop: clickflow cluster stop JOB_ID",
+    )
+    p.add_argument("--bounded", action="store_true", help="stop at the stream's end as of now; close all windows")
+    p.add_argument(
+        "--from",
+        dest="start",
+        metavar="POSITION",
+        help="trim_horizon, latest or a UTC time (default: the profile's job.start_position)",
+    )
+    p.add_argument("--restore", metavar="PATH", help="a savepoint or checkpoint to resume from, or 'latest'")
+    p.set_defaults(func=cmd_run)
+
+
+def parser_etl(add) -> None:
+    """The arguments of `clickflow etl`."""
+    p = add(
+        "etl",
+        "a streaming ETL from a YAML file: enrich records of any schema, route them, deliver them to S3",
+        "Run a PyFlink job declared in the etl: section of the --config file (see etl/browse-sessions.yaml; the "
+        "rest of the file is laid over the profile as usual): read a stream of JSON records "
+        "of any schema, add fields computed by Flink SQL expressions (ARRAY_SUM(col, 'field') and "
+        "ARRAY_COUNT(col[, 'field']) read arrays of objects), send each record to the first route whose SQL "
+        "predicate holds, else to the default route, and records that are not JSON objects or lack a required "
+        "field to the errors stream — each record exactly once. Streams named under deliver: are written to S3 "
+        "as Firehose does (prefix with !{timestamp:yyyy/MM/dd}, buffering by size and interval; error_prefix "
+        "for the errors). Same connector and profiles as `clickflow run`.\n\n"
+        "examples:\n  clickflow etl --config etl/browse-sessions.yaml\n"
+        "  clickflow etl --config etl/browse-sessions.yaml --bounded      # what is in the stream now, then finish",
+    )
+    p.add_argument("--bounded", action="store_true", help="read the stream to its end as of now, then finish")
+    p.add_argument("--from", dest="start", choices=["trim_horizon", "latest"], help="default: the file's source.start")
+    p.set_defaults(func=cmd_etl)

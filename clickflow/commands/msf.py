@@ -1,0 +1,151 @@
+"""Managed Service for Apache Flink: `package`, `deploy`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from clickflow.commands.common import (
+    count,
+    load,
+    positive_number,
+    say,
+)
+
+
+def _package(args, config, say=say):
+    from jobs.package import build_package
+    from producer.progress import ProgressLine
+
+    got = [0, None]
+
+    def render() -> str:
+        done, total = got
+        return f"downloading the Kinesis connector: {done / 1e6:.1f}" + (f" / {total / 1e6:.1f} MB" if total else " MB")
+
+    with ProgressLine(render, enabled=not args.quiet):
+        return build_package(
+            config,
+            Path(args.output),
+            Path(args.connector_jar) if args.connector_jar else None,
+            args.maven_url,
+            say=say,
+            on_bytes=lambda done, total: got.__setitem__(slice(0, 2), [done, total]),
+            etl_file=Path(args.etl) if args.etl else None,
+        )
+
+
+def cmd_package(args) -> int:
+    config = load(args, "aws")  # what is packaged runs on AWS
+    package = _package(args, config)
+    say(f"wrote {package.path} ({package.path.stat().st_size / 1e6:.1f} MB, {len(package.entries)} entries)")
+    say(f"connector: {package.connector_source} (SHA-256 {package.connector_sha256})")
+    groups = Path(args.output).with_suffix(".properties.json")
+    groups.write_text(json.dumps(package.property_groups, indent=2) + "\n", encoding="utf-8")
+    say(f"property groups: {groups} ({', '.join(g['PropertyGroupId'] for g in package.property_groups)})")
+    say("deploy it with: clickflow deploy --profile aws --package " + str(package.path))
+    return 0
+
+
+def cmd_deploy(args) -> int:
+    from jobs.deploy import Clients, DeployOptions, deploy
+    from jobs.package import read_package
+
+    config = load(args, "aws")
+    if args.package:
+        package = read_package(Path(args.package))
+    else:
+        package = _package(args, config)
+        say(f"packaged {package.path}")
+    options = DeployOptions(
+        application=args.application,
+        role_arn=args.role_arn,
+        parallelism=args.parallelism,
+        parallelism_per_kpu=args.parallelism_per_kpu,
+        log_level=args.log_level,
+        start=not args.no_start,
+        wait=not args.no_wait,
+        timeout=args.timeout,
+        dry_run=args.dry_run,
+        policy_out=Path(args.policy_out),
+    )
+    deploy(config, package, options, Clients.for_config(config), say=say)
+    return 0
+
+
+def add_package_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--etl",
+        metavar="FILE",
+        help="package (or deploy) the streaming ETL of FILE's etl: section instead of the analytics job, "
+        "as an application of its own (e.g. --application clickflow-etl)",
+    )
+    p.add_argument(
+        "--output",
+        default="out/msf/clickflow-msf.zip",
+        help="the zip to write (default: out/msf/clickflow-msf.zip)",
+    )
+    p.add_argument(
+        "--connector-jar",
+        metavar="PATH",
+        help="use this flink-sql-connector-aws-kinesis-streams jar instead of downloading it",
+    )
+    p.add_argument(
+        "--maven-url",
+        default="https://repo1.maven.org/maven2",
+        metavar="URL",
+        help="Maven repository to download the connector from (default: Maven Central)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no download progress line")
+
+
+def parser_package(add) -> None:
+    """The arguments of `clickflow package`."""
+    p = add(
+        "package",
+        "build the zip Managed Service for Apache Flink runs",
+        "Build the application package for Amazon Managed Service for Apache Flink: main.py (the entry point), "
+        "the job's Python modules, sql/, PyYAML, and lib/clickflow-msf.jar — Apache Flink's "
+        "flink-sql-connector-aws-kinesis-streams (pinned; downloaded once from Maven Central into "
+        "~/.cache/clickflow, or given with --connector-jar) merged with clickflow's Java functions, since the "
+        "service takes one jar. Also writes the application's property groups next to the zip: "
+        "kinesis.analytics.flink.run.options (python, jarfile) and the job's config, one group per section.\n\n"
+        "examples:\n"
+        "  clickflow package --profile aws\n"
+        "  clickflow package --connector-jar ~/Downloads/flink-sql-connector-aws-kinesis-streams-6.0.0-2.0.jar",
+    )
+    add_package_options(p)
+    p.set_defaults(func=cmd_package)
+
+
+def parser_deploy(add) -> None:
+    """The arguments of `clickflow deploy`."""
+    p = add(
+        "deploy",
+        "deploy the job to Managed Service for Apache Flink and wait until it runs",
+        "Upload the package to s3://<bucket>/msf/, create the log group, the service role clickflow-<app>-msf "
+        "with a least-privilege policy (exactly the profile's streams, archive prefix, code object and log "
+        "stream; also written to --policy-out for review), then create the application (runtime FLINK-2_2) or "
+        "update it, start it if it is not running, and wait for RUNNING. Property groups come from the profile "
+        "(the account is taken from the credentials); checkpointing from job.checkpoint_interval.\n\n"
+        "examples:\n"
+        "  clickflow deploy --dry-run                      # read, print the plan and the policy, change nothing\n"
+        "  clickflow deploy --application clickflow-prod --parallelism 4\n"
+        "  clickflow deploy --package out/msf/clickflow-msf.zip --role-arn arn:aws:iam::123456789012:role/mine",
+    )
+    add_package_options(p)
+    p.add_argument("--package", metavar="ZIP", help="deploy this zip from `clickflow package` instead of building one")
+    p.add_argument("--application", default="clickflow", help="the application's name (default: clickflow)")
+    p.add_argument("--role-arn", metavar="ARN", help="use this service role instead of creating clickflow-<app>-msf")
+    p.add_argument("--parallelism", type=count(1), metavar="N", help="default: the profile's flink.parallelism")
+    p.add_argument("--parallelism-per-kpu", type=count(1), default=1, metavar="N", help="default: 1")
+    p.add_argument("--log-level", choices=["INFO", "WARN", "ERROR", "DEBUG"], default="INFO")
+    p.add_argument("--no-start", action="store_true", help="create or update only; do not start")
+    p.add_argument("--no-wait", action="store_true", help="do not wait for RUNNING")
+    p.add_argument(
+        "--timeout", type=positive_number, default=900.0, metavar="SECONDS", help="how long to wait (default: 900)"
+    )
+    p.add_argument("--dry-run", action="store_true", help="print what would be done; change nothing")
+    p.add_argument("--policy-out", default="out/msf/iam-policy.json", metavar="FILE", help="where to write the policy")
+    p.set_defaults(func=cmd_deploy)
