@@ -66,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     from clickflow.alerts.deploy import AlertsDeployError
     from clickflow.alerts.local import AlertsError
     from clickflow.dashboard.app import DashboardError
+    from clickflow.interactive.explore import ExploreError
+    from clickflow.msf.deploy import DeployError
+    from clickflow.msf.package import PackageError
     from connectors.cluster import ClusterError
     from connectors.config import ConfigError
     from connectors.local_stack.stack import StackError
@@ -73,9 +76,6 @@ def main(argv: list[str] | None = None) -> int:
     from jobs.analytics import RenderError
     from jobs.analyze import AnalyzeError
     from jobs.catalog import CatalogError
-    from jobs.deploy import DeployError
-    from jobs.explore import ExploreError
-    from jobs.package import PackageError
     from jobs.report import ReportError
     from producer.delivery import FatalKinesisError
     from producer.rows import SchemaError

@@ -12,7 +12,7 @@ from clickflow.commands.common import (
 
 
 def cmd_demo(args) -> int:
-    from jobs.demo import run_demo
+    from clickflow.demo import run_demo
 
     port = args.dashboard_port if args.dashboard else None
     try:

@@ -16,8 +16,8 @@ from clickflow.commands.common import (
 
 
 def cmd_explore(args) -> int:
+    from clickflow.interactive.explore import Explorer, ShellSettings, check_options, interactive, print_rows
     from connectors.local_stack.stack import state_dir
-    from jobs.explore import Explorer, ShellSettings, check_options, interactive, print_rows
     from producer.replay import check_stream
 
     config = load(args)
@@ -39,7 +39,7 @@ def cmd_explore(args) -> int:
 
 
 def cmd_sql(args) -> int:
-    from jobs.sql_client import run
+    from clickflow.interactive.sql_client import run
     from producer.replay import check_stream
 
     config = load(args)

@@ -15,7 +15,7 @@ from clickflow.commands.common import (
 
 
 def _package(args, config, say=say):
-    from jobs.package import build_package
+    from clickflow.msf.package import build_package
     from producer.progress import ProgressLine
 
     got = [0, None]
@@ -49,8 +49,8 @@ def cmd_package(args) -> int:
 
 
 def cmd_deploy(args) -> int:
-    from jobs.deploy import Clients, DeployOptions, deploy
-    from jobs.package import read_package
+    from clickflow.msf.deploy import Clients, DeployOptions, deploy
+    from clickflow.msf.package import read_package
 
     config = load(args, "aws")
     if args.package:

@@ -11,10 +11,10 @@ import botocore.session
 import pytest
 from botocore.stub import Stubber
 
+from clickflow.msf import deploy
+from clickflow.msf.package import build_package
 from connectors import aws
 from connectors.config import load_config
-from jobs import deploy
-from jobs.package import build_package
 from tests.conftest import run_cli
 from tests.unit.test_package import make_connector_jar
 

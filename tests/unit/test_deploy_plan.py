@@ -10,9 +10,9 @@ import botocore.session
 import pytest
 from botocore.stub import Stubber
 
+from clickflow.msf import deploy
+from clickflow.msf.package import Package
 from connectors.config import ConfigError, load_config
-from jobs import deploy
-from jobs.package import Package
 
 ACCOUNT = "123456789012"
 

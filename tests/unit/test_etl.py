@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from clickflow.msf import deploy
+from clickflow.msf import package as pkg
 from connectors.config import ConfigError, load_config
-from jobs import deploy
-from jobs import package as pkg
 from jobs.delivery import render_prefix
 from jobs.etl import load_etl, statements
 from tests.unit.test_package import make_connector_jar

@@ -8,8 +8,8 @@ import io
 
 import pytest
 
-from jobs import explore, notebook
-from jobs.explore import AppendLog, ChangelogTable, ExploreError, Outcome, SingleValue
+from clickflow.interactive import explore, notebook
+from clickflow.interactive.explore import AppendLog, ChangelogTable, ExploreError, Outcome, SingleValue
 
 
 def test_update_mode_applies_retractions():

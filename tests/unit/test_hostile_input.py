@@ -209,7 +209,7 @@ def test_the_help_documents_the_exit_codes(capsys):
 
 
 def test_explore_json_never_prints_nan():
-    from jobs.explore import json_value
+    from clickflow.interactive.explore import json_value
 
     assert (
         json.dumps([json_value(math.nan), json_value(math.inf), json_value(1.5)], allow_nan=False)

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from clickflow.msf import package as pkg
 from connectors import official
 from connectors.config import load_config
 from connectors.kinesis_connector import UDFS
-from jobs import package as pkg
 
 ROOT = Path(__file__).resolve().parents[2]
 

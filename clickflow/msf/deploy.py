@@ -24,11 +24,11 @@ from typing import Any
 from urllib.parse import urlparse
 
 from clickflow import __version__
+from clickflow.msf.package import Package, property_groups
 from connectors import official
 from connectors.config import Config, ConfigError
 from connectors.tables import partition, stream_arn
 from jobs import analytics
-from jobs.package import Package, property_groups
 
 RUNTIME = official.MSF_RUNTIME
 LOG_STREAM = "kinesis-analytics-log-stream"

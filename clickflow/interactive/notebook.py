@@ -1,6 +1,6 @@
 """``%%flinksql``: the ``clickflow explore`` engine as an IPython/Jupyter cell magic, for notebook users.
 
-    %load_ext jobs.notebook
+    %load_ext clickflow.interactive.notebook
     %%flinksql --mode update --max-rows 20 --timeout 60
     SELECT category_id, SUM(`views`) AS views FROM top_categories GROUP BY category_id
 
@@ -17,7 +17,7 @@ import shlex
 import time
 from collections.abc import Callable
 
-from jobs.explore import SingleValue, check_options, render
+from clickflow.interactive.explore import SingleValue, check_options, render
 
 _explorers: dict = {}
 
@@ -40,8 +40,8 @@ def parse_line(line: str) -> argparse.Namespace:
 
 
 def _explorer(args):
+    from clickflow.interactive.explore import Explorer
     from connectors.config import load_config
-    from jobs.explore import Explorer
 
     key = (args.profile, tuple(args.overrides), args.start, args.bounded)
     if key not in _explorers:

@@ -30,7 +30,7 @@ from clickflow import __version__
 from connectors import official
 from connectors.config import TOP_LEVEL_GROUP, Config, Duration
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 RUN_OPTIONS_GROUP = "kinesis.analytics.flink.run.options"
 ENTRY_POINT = "main.py"
 JAR_IN_ZIP = "lib/clickflow-msf.jar"
