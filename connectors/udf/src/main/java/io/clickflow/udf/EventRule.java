@@ -10,6 +10,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.DateTimeException;
 import java.time.LocalDateTime;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
@@ -89,14 +90,20 @@ final class EventRule {
 
     private EventRule() {}
 
-    /** The rule applied to one record; the same array twice in a row on a thread is checked once. */
+    /**
+     * The rule applied to one record. The same bytes twice in a row on a thread are checked once: a
+     * plan calls CHECK_EVENT for each column it takes, and EVENT_TIME before them, on the same
+     * record. The cache holds a copy, so an array refilled in place is never mistaken for the last.
+     */
     static Result check(byte[] payload) {
         Object[] last = LAST.get();
-        if (last != null && last[0] == payload) {
+        if (last != null && payload != null && Arrays.equals((byte[]) last[0], payload)) {
             return (Result) last[1];
         }
         Result result = evaluate(payload);
-        LAST.set(new Object[] {payload, result});
+        if (payload != null) {
+            LAST.set(new Object[] {payload.clone(), result});
+        }
         return result;
     }
 
