@@ -276,7 +276,7 @@ def run(etl: EtlConfig, config: Config, options: EtlRunOptions, say: Callable[[s
     import threading
 
     from jobs.delivery import S3Delivery
-    from producer.replay import check_stream
+    from producer.records import check_stream
 
     for stream in etl.streams():
         check_stream(config, stream)

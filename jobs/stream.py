@@ -192,7 +192,7 @@ def _wait_until_running(client, timeout: float = 120.0) -> str:
 
 def run(config: Config, options: RunOptions, say=print) -> int:
     """``clickflow run``: submit the job and wait; Ctrl-C cancels it (checkpoints are kept)."""
-    from producer.replay import check_stream
+    from producer.records import check_stream
 
     check_stream(config, config.stream("events").name)  # fail early and clearly, e.g. when the stack is down
     if config.job.cluster and _cluster_overview(config) is None:

@@ -184,3 +184,20 @@ def iter_stream(
             if idle_timeout is not None and time.monotonic() - last_record >= idle_timeout:
                 return
             stop.wait(poll_interval)
+
+
+def check_stream(config, stream: str) -> None:
+    """Fail before reading or writing anything when the stream is not there (a clear error naming
+    the stream and the endpoint, with a hint for the local stack)."""
+    from connectors import aws
+    from producer.delivery import FatalKinesisError
+
+    try:
+        aws.client(config, "kinesis").describe_stream_summary(StreamName=stream)
+    except ClientError as exc:
+        code = exc.response["Error"]["Code"]
+        endpoint = aws.endpoint_for(config, "kinesis") or f"AWS {config.aws.region}"
+        hint = " (run `clickflow stack up`, or create it)" if config.aws.credentials == "local" else ""
+        if code == "ResourceNotFoundException":
+            raise FatalKinesisError(f"stream {stream!r} does not exist at {endpoint}{hint}") from None
+        raise FatalKinesisError(f"cannot reach stream {stream!r} at {endpoint}: {code}") from None

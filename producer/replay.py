@@ -19,8 +19,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from connectors import aws
 from connectors.config import Config
 from producer import resume
@@ -29,6 +27,7 @@ from producer.delivery import Delivery, FatalKinesisError, RetryPolicy, deliver
 from producer.kinesis_wire import Boto3Kinesis, KinesisHttp
 from producer.pacing import Pacer
 from producer.progress import Meter, ProgressLine, human_duration
+from producer.records import check_stream
 from producer.rejects import RejectsFile
 from producer.resume import Progress
 from producer.routing import by_key_hash, shard_router
@@ -239,19 +238,6 @@ def _client_factory(config: Config, kind: str) -> Callable:
     endpoint = probe.meta.endpoint_url
     creds = aws.credentials(config)
     return lambda: KinesisHttp(endpoint, config.aws.region, lambda: creds)
-
-
-def check_stream(config: Config, stream: str) -> None:
-    """Fail before reading anything when the stream is not there."""
-    try:
-        aws.client(config, "kinesis").describe_stream_summary(StreamName=stream)
-    except ClientError as exc:
-        code = exc.response["Error"]["Code"]
-        endpoint = aws.endpoint_for(config, "kinesis") or f"AWS {config.aws.region}"
-        hint = " (run `clickflow stack up`, or create it)" if config.aws.credentials == "local" else ""
-        if code == "ResourceNotFoundException":
-            raise FatalKinesisError(f"stream {stream!r} does not exist at {endpoint}{hint}") from None
-        raise FatalKinesisError(f"cannot reach stream {stream!r} at {endpoint}: {code}") from None
 
 
 def default_rejects_path(config: Config, source: str) -> Path:

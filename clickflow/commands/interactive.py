@@ -18,7 +18,7 @@ from clickflow.commands.common import (
 def cmd_explore(args) -> int:
     from clickflow.interactive.explore import Explorer, ShellSettings, check_options, interactive, print_rows
     from connectors.local_stack.stack import state_dir
-    from producer.replay import check_stream
+    from producer.records import check_stream
 
     config = load(args)
     check_options(args.mode, args.max_rows, args.timeout)
@@ -40,7 +40,7 @@ def cmd_explore(args) -> int:
 
 def cmd_sql(args) -> int:
     from clickflow.interactive.sql_client import run
-    from producer.replay import check_stream
+    from producer.records import check_stream
 
     config = load(args)
     check_stream(config, config.stream("events").name)  # fail early and clearly, e.g. when the stack is down
