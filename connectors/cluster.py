@@ -182,7 +182,7 @@ def gateway_endpoint(config: Config) -> str:
 
 
 def gateway_answers(config: Config) -> bool:
-    return bool(config.cluster.sql_gateway_port) and _get(f"http://{gateway_endpoint(config)}/v1/info") is not None
+    return bool(config.cluster.sql_gateway_port) and get_json(f"http://{gateway_endpoint(config)}/v1/info") is not None
 
 
 def rest_address(config: Config) -> Address:
@@ -313,9 +313,10 @@ def java_binary() -> str:
     return java
 
 
-def _get(url: str, timeout: float = 2.0) -> dict | None:
+def get_json(url: str, timeout: float = 2.0) -> dict | None:
+    """The JSON answer of a GET on a Flink REST API, or None when nothing answers."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback http
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - http to a Flink REST API we were given
             return json.loads(response.read() or b"{}")
     except (urllib.error.URLError, OSError, ValueError):
         return None
@@ -323,7 +324,7 @@ def _get(url: str, timeout: float = 2.0) -> dict | None:
 
 def overview(config: Config) -> dict | None:
     """The cluster's /overview (task managers, slots, jobs), or None when it does not answer."""
-    return _get(f"{rest_address(config).url}/overview")
+    return get_json(f"{rest_address(config).url}/overview")
 
 
 def _ports(config: Config) -> list[tuple[int, str]]:
@@ -438,7 +439,7 @@ class Job:
 
 def jobs(config: Config) -> list[Job]:
     """The cluster's jobs, newest first."""
-    data = _get(f"{rest_address(config).url}/jobs/overview")
+    data = get_json(f"{rest_address(config).url}/jobs/overview")
     if data is None:
         raise ClusterError(f"the cluster does not answer at {rest_address(config).url} (`clickflow cluster up`?)")
     found = [Job(j["jid"], j["name"], j["state"], j.get("start-time", 0) / 1000) for j in data.get("jobs", [])]
@@ -451,7 +452,7 @@ def _request(url: str, method: str, body: dict | None = None) -> dict:
         url, data=data, method=method, headers={"Content-Type": "application/json"}
     )
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback http
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - http to a Flink REST API we were given
             return json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as exc:
         detail = exc.read().decode(errors="replace")

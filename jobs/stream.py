@@ -165,17 +165,6 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _cluster_overview(config: Config) -> dict | None:
-    import json
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(f"http://{config.job.cluster}/overview", timeout=5) as response:
-            return json.loads(response.read())
-    except (OSError, ValueError):
-        return None
-
-
 def _wait_until_running(client, timeout: float = 120.0) -> str:
     """Poll a submitted job until it runs (or ends, or ``timeout`` passes); returns its last state."""
     import time
@@ -192,16 +181,18 @@ def _wait_until_running(client, timeout: float = 120.0) -> str:
 
 def run(config: Config, options: RunOptions, say=print) -> int:
     """``clickflow run``: submit the job and wait; Ctrl-C cancels it (checkpoints are kept)."""
+    from connectors.cluster import get_json
     from producer.records import check_stream
 
     check_stream(config, config.stream("events").name)  # fail early and clearly, e.g. when the stack is down
-    if config.job.cluster and _cluster_overview(config) is None:
+    where = environment.decide(config)
+    if where.kind == "cluster" and get_json(f"http://{config.job.cluster}/overview", timeout=5) is None:
         raise ConfigError(
             f"no Flink cluster answers at http://{config.job.cluster} (job.cluster): start it with "
             f"`clickflow cluster up --profile {config.profile}`"
             + (" (or `docker compose up -d` for compose's)" if config.job.endpoints else "")
         )
-    if not config.job.cluster and config.job.rest_port and not _port_free(config.job.rest_port):
+    if where.kind == "embedded" and config.job.rest_port and not _port_free(config.job.rest_port):
         raise ConfigError(
             f"job.rest_port {config.job.rest_port} is in use on 127.0.0.1 (another Flink?); "
             "--set job.rest_port=0 picks any free port"
@@ -221,9 +212,9 @@ def run(config: Config, options: RunOptions, say=print) -> int:
     outputs = sorted({config.output_stream(name).name for name in (*analytics.ANALYTICS, "dead_letters")})
     say(f"outputs: streams {', '.join(outputs)}")
     say(f"archive: {config.job.archive}   checkpoints: {config.job.checkpoint_dir}")
-    if environment.decide(config).kind == "cluster":
+    if where.kind == "cluster":
         say(f"submitted to the Flink cluster: http://{config.job.cluster}/#/job/running/{client.get_job_id()}")
-        if not environment.decide(config).waits_for(options.bounded):
+        if not where.waits_for(options.bounded):
             state = _wait_until_running(client)
             say(
                 f"job {client.get_job_id()} is {state} on the cluster; it runs on after this command returns. "
