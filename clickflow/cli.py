@@ -15,6 +15,7 @@ __all__ = ["build_parser", "continuation", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``clickflow`` parser with every subcommand (each one's arguments come from ``clickflow/commands/``)."""
     config = config_options()
     parser = argparse.ArgumentParser(
         prog="clickflow",
@@ -61,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``clickflow`` with ``argv``; return its exit status. Errors the user can mend (bad input, options, config,
+    an unreachable service) print one line; anything else is a bug and keeps its traceback."""
     from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 
     from clickflow.alerts.deploy import AlertsDeployError
@@ -70,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     from clickflow.msf.deploy import DeployError
     from clickflow.msf.package import PackageError
     from connectors.cluster import ClusterError
-    from connectors.config import ConfigError
+    from connectors.config import ConfigError, OptionError
+    from connectors.kinesis_connector import ConnectorBuildError
     from connectors.local_stack.stack import StackError
     from connectors.official import ConnectorJarError
     from jobs.analytics import RenderError
@@ -78,8 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     from jobs.catalog import CatalogError
     from jobs.report import ReportError
     from producer.delivery import FatalKinesisError
+    from producer.resume import ResumeError
     from producer.rows import SchemaError
     from producer.source import SourceError
+    from producer.templates import TemplateError
 
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -106,8 +112,11 @@ def main(argv: list[str] | None = None) -> int:
         CatalogError,
         ReportError,
         DashboardError,
-        ValueError,
-    ) as exc:
+        OptionError,
+        ResumeError,
+        TemplateError,
+        ConnectorBuildError,
+    ) as exc:  # what the user can mend; anything else is a bug and keeps its traceback
         print(f"clickflow {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except NoCredentialsError:

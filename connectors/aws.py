@@ -32,6 +32,7 @@ def endpoint_for(config: Config, service: str) -> str | None:
 
 
 def session(config: Config):
+    """A boto3 session for the profile: dummy keys for the local stack, else the standard credential chain."""
     import boto3  # here, not at import time: the job on Managed Flink imports this module without boto3
 
     if config.aws.credentials == "local":
@@ -44,6 +45,7 @@ def session(config: Config):
 
 
 def credentials(config: Config):
+    """The session's credentials, or a :class:`ConfigError` saying how to provide them."""
     creds = session(config).get_credentials()
     if creds is None:
         raise ConfigError(
@@ -55,6 +57,7 @@ def credentials(config: Config):
 
 
 def client(config: Config, service: str, **options):
+    """A boto3 client for ``service`` at the profile's endpoint; refuses dummy keys against a non-local endpoint."""
     endpoint = endpoint_for(config, service)
     if config.aws.credentials == "local" and endpoint and not is_local_url(endpoint):
         raise ConfigError(

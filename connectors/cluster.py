@@ -160,11 +160,14 @@ def initialize_embedded_s3(config: Config) -> None:
 
 @dataclass(frozen=True)
 class Address:
+    """A host and port the cluster listens on."""
+
     host: str
     port: int
 
     @property
     def url(self) -> str:
+        """The address as an ``http://`` URL."""
         return f"http://{self.host}:{self.port}"
 
 
@@ -178,10 +181,12 @@ def is_local_cluster(config: Config) -> bool:
 
 
 def gateway_endpoint(config: Config) -> str:
+    """Where Flink's SQL gateway listens (``host:port``)."""
     return f"127.0.0.1:{config.cluster.sql_gateway_port}"
 
 
 def gateway_answers(config: Config) -> bool:
+    """Whether the SQL gateway is configured and answers its ``/v1/info``."""
     return bool(config.cluster.sql_gateway_port) and get_json(f"http://{gateway_endpoint(config)}/v1/info") is not None
 
 
@@ -244,6 +249,8 @@ def render_conf(config: Config) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Process:
+    """One of the cluster's processes and the script that starts it."""
+
     name: str  # jobmanager | taskmanager | sql-gateway
     label: str
     script: str
@@ -258,17 +265,21 @@ PROCESSES = (
 
 @dataclass(frozen=True)
 class ProcessState:
+    """Whether one of the cluster's processes is running, and its pid."""
+
     process: Process
     pid: int | None
     running: bool
 
     def describe(self) -> str:
+        """One line for ``clickflow cluster status``."""
         if self.running:
             return f"{self.process.label:<12} running  pid {self.pid}"
         return f"{self.process.label:<12} stopped"
 
 
 def processes(config: Config) -> tuple[Process, ...]:
+    """The processes the profile's cluster runs (the SQL gateway only when it has a port)."""
     return PROCESSES if config.cluster.sql_gateway_port else PROCESSES[:2]
 
 
@@ -408,6 +419,7 @@ def up(config: Config, say: Callable[[str], None] = lambda _: None) -> list[Proc
 
 
 def status(config: Config) -> list[ProcessState]:
+    """The state of each of the cluster's processes (only processes started for this layout count)."""
     states = []
     for process in processes(config):
         pid = _read_pid(config, process)
@@ -431,6 +443,8 @@ def down(config: Config, say: Callable[[str], None] = lambda _: None) -> None:
 
 @dataclass(frozen=True)
 class Job:
+    """A job as the cluster's REST API lists it."""
+
     id: str
     name: str
     state: str

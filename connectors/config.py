@@ -29,6 +29,11 @@ class ConfigError(ValueError):
     """A configuration value is missing, unknown or of the wrong type; the message says where."""
 
 
+class OptionError(ValueError):
+    """A command's option or input is out of range, not finite, or at odds with another option; the
+    message names it and what would be right. The CLI prints it as a one-line error."""
+
+
 class Duration(float):
     """Seconds, written in config as ``250ms``, ``10s``, ``1m``, ``1h`` or ``1d``."""
 
@@ -37,6 +42,7 @@ class Duration(float):
 
     @classmethod
     def parse(cls, text: str) -> Duration:
+        """A duration from its written form, e.g. ``250ms`` or ``1h``."""
         match = cls._PATTERN.match(str(text))
         if not match:
             raise ValueError(f"bad duration {text!r} (write it like 250ms, 10s, 1m, 1h or 1d)")
@@ -55,6 +61,8 @@ class Duration(float):
 
 @dataclass(frozen=True)
 class AwsConfig:
+    """The ``aws:`` section: region, account, credentials, and each service's endpoint."""
+
     region: str = "us-east-1"
     # "chain": the standard AWS credential chain (env, shared profile, role). "local": dummy keys,
     # allowed only when every endpoint is on loopback (the embedded stack checks no signatures).
@@ -69,12 +77,16 @@ class AwsConfig:
 
 @dataclass(frozen=True)
 class StreamSpec:
+    """A Kinesis stream's name and shard count."""
+
     name: str
     shards: int = 1
 
 
 @dataclass(frozen=True)
 class ProducerConfig:
+    """The ``producer:`` section: batching, lanes, retries and back-off of PutRecords."""
+
     batch_records: int = 500  # PutRecords takes at most 500 records per call
     in_flight: int = 4  # concurrent PutRecords calls (one lane each; a key always uses the same lane)
     max_retries: int = 10  # attempts per record after the first, before it is written off as undelivered
@@ -87,6 +99,8 @@ class ProducerConfig:
 
 @dataclass(frozen=True)
 class StackConfig:
+    """The ``stack:`` section: where the local stack keeps its state, and how long it may take to start."""
+
     state_dir: str = ".clickflow"  # relative paths are taken from the project root
     start_timeout: Duration = Duration(30.0)
 
@@ -107,28 +121,38 @@ class ClusterConfig:
 
 @dataclass(frozen=True)
 class WindowConfig:
+    """A tumbling window's length."""
+
     window: Duration = Duration(60.0)
 
 
 @dataclass(frozen=True)
 class TopCategoriesConfig:
+    """The top-categories analytic: its window and how many categories per window."""
+
     window: Duration = Duration(3600.0)
     top_n: int = 10
 
 
 @dataclass(frozen=True)
 class CartAbandonmentConfig:
+    """The cart-abandonment analytic: the inactivity gap that ends a session."""
+
     session_gap: Duration = Duration(1800.0)  # a gap this long or longer starts a new session
 
 
 @dataclass(frozen=True)
 class BotBurstConfig:
+    """The bot-burst analytic: a user with more than ``threshold`` events in one window is flagged."""
+
     window: Duration = Duration(10.0)
     threshold: int = 10  # at least 1; flagged when a user has more events than this in one window
 
 
 @dataclass(frozen=True)
 class TrafficSpikeConfig:
+    """The traffic-spike analytic: a window this many standard deviations above the mean of the ones before."""
+
     window: Duration = Duration(10.0)
     baseline_windows: int = 30
     min_baseline_windows: int = 10
@@ -137,6 +161,8 @@ class TrafficSpikeConfig:
 
 @dataclass(frozen=True)
 class AnalyticsConfig:
+    """The ``analytics:`` section: the watermark delay and each analytic's parameters."""
+
     watermark_delay: Duration = Duration(5.0)  # how far out of order an event may arrive and still count
     unique_visitors: WindowConfig = field(default_factory=WindowConfig)
     active_page_views: WindowConfig = field(default_factory=WindowConfig)
@@ -148,9 +174,16 @@ class AnalyticsConfig:
 
 @dataclass(frozen=True)
 class FlinkConfig:
+    """The ``flink:`` section: parallelism and the planner's optimisations."""
+
     parallelism: int = 1
     mini_batch: bool = False  # table.exec.mini-batch.* (latency 1s, 5000 rows)
     split_distinct: bool = False  # table.optimizer.distinct-agg.split.enabled
+    # table.exec.source.idle-timeout: a shard (split) without records this long stops holding the
+    # watermark back. Shorter, and a shard merely waiting its turn while another's records are
+    # processed is skipped, which makes its records late; longer, and windows close later when a shard
+    # is really empty.
+    idle_timeout: Duration = Duration(10.0)
 
 
 @dataclass(frozen=True)
@@ -209,12 +242,16 @@ class SpikeSeverity:
 
 @dataclass(frozen=True)
 class SeverityConfig:
+    """The score thresholds of each anomaly type."""
+
     bot_burst: BotSeverity = field(default_factory=BotSeverity)
     traffic_spike: SpikeSeverity = field(default_factory=SpikeSeverity)
 
 
 @dataclass(frozen=True)
 class RateLimitConfig:
+    """How many notifications one entity may cause per period of event time."""
+
     max_per_entity: int = 3  # notifications per anomaly type and entity ...
     period: Duration = Duration(3600.0)  # ... per period of event time (the anomaly's window start)
 
@@ -238,6 +275,8 @@ class AlertsConfig:
 
 @dataclass(frozen=True)
 class Config:
+    """One profile's whole configuration, typed and checked (``load_config`` builds it)."""
+
     profile: str
     aws: AwsConfig = field(default_factory=AwsConfig)
     streams: dict[str, StreamSpec] = field(default_factory=dict)
@@ -258,6 +297,7 @@ class Config:
         return self.streams.get(role) or StreamSpec("clickflow-" + role.replace("_", "-"))
 
     def stream(self, role: str) -> StreamSpec:
+        """The stream that plays ``role`` (events, an analytic, dead letters), or an error naming the known roles."""
         try:
             return self.streams[role]
         except KeyError:
@@ -336,14 +376,6 @@ def parse_override(text: str) -> tuple[str, Any]:
     except yaml.YAMLError:
         value = raw
     return key.strip(), value
-
-
-def msf_property_groups(path: Path) -> dict:
-    """All of MSF's property groups merged into one nested mapping (see ``msf_property_layers``)."""
-    data: dict = {}
-    for layer, _ in msf_property_layers(path):
-        data = _deep_merge(data, layer)
-    return data
 
 
 def msf_property_layers(path: Path) -> list[tuple[dict, str]]:
@@ -518,6 +550,7 @@ _LOOPBACK = re.compile(r"^https?://(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?
 
 
 def is_loopback_url(url: str) -> bool:
+    """Whether ``url`` names a loopback host."""
     return bool(_LOOPBACK.match(url))
 
 

@@ -30,11 +30,14 @@ Kind = Literal["embedded", "cluster", "managed"]
 
 @dataclass(frozen=True)
 class Environment:
+    """Where a job runs (embedded, cluster, managed) and the profile as its connectors see AWS from there."""
+
     kind: Kind
     config: Config  # the profile as the job's connectors see AWS from where it runs
 
     @property
     def managed(self) -> bool:
+        """Whether the job runs on Managed Service for Apache Flink."""
         return self.kind == "managed"
 
     def waits_for(self, bounded: bool) -> bool:

@@ -44,7 +44,6 @@ UDFS = Target(
     # the valid-event rule that CHECK_EVENT and EVENT_TIME read (the producer reads the same file)
     ((ROOT.parent / "sql" / "valid_event.json", "io/clickflow/udf/valid_event.json"),),
 )
-JAR = CONNECTOR.jar
 
 
 class ConnectorBuildError(RuntimeError):
@@ -52,6 +51,7 @@ class ConnectorBuildError(RuntimeError):
 
 
 def flink_jars() -> list[Path]:
+    """The jars of the installed ``apache-flink`` wheel (``lib/`` and ``opt/``): the compile classpath."""
     import pyflink
 
     home = Path(pyflink.__file__).resolve().parent
@@ -100,6 +100,7 @@ def build_udfs(force: bool = False) -> Path:
 
 
 def build_target(target: Target, force: bool = False) -> Path:
+    """Compile and pack ``target`` unless a jar built from the same sources, JDK and Flink jars is there; its path."""
     javac = _tool("javac")
     jars = flink_jars()
     fingerprint = _fingerprint(javac, jars, target)

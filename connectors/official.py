@@ -36,6 +36,8 @@ class ConnectorJarError(RuntimeError):
 
 @dataclass(frozen=True)
 class Artifact:
+    """A jar on Maven Central, pinned by version and SHA-256."""
+
     group: str
     name: str
     version: str
@@ -46,13 +48,16 @@ class Artifact:
 
     @property
     def file_name(self) -> str:
+        """The jar's file name as Maven names it."""
         return f"{self.name}-{self.version}.jar"
 
     def url(self, base: str = MAVEN_CENTRAL) -> str:
+        """The jar's URL under a Maven repository's ``base``."""
         return f"{base.rstrip('/')}/{self.group.replace('.', '/')}/{self.name}/{self.version}/{self.file_name}"
 
     @property
     def coordinates(self) -> str:
+        """``group:name:version``, as ``mvn dependency:get`` takes it."""
         return f"{self.group}:{self.name}:{self.version}"
 
 
@@ -76,11 +81,13 @@ SETUP_JARS = (S3_FILESYSTEM, SQL_GATEWAY)  # what `make setup` fetches (the Kine
 
 
 def cache_dir() -> Path:
+    """Where fetched jars are cached (under ``XDG_CACHE_HOME``)."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "clickflow" / "maven"
 
 
 def sha256_of(path: Path, algorithm: str = "sha256") -> str:
+    """The hex digest of a file (SHA-256 unless ``algorithm`` says otherwise), read in blocks."""
     digest = hashlib.new(algorithm)  # sha1 only to compare with Maven Central's .sha1 when no SHA-256 is pinned
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

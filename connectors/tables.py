@@ -21,6 +21,7 @@ def partition(region: str) -> str:
 
 
 def stream_arn(config: Config, stream: str) -> str:
+    """The ARN of ``stream`` in the profile's region and account (the connector names streams by ARN)."""
     return f"arn:{partition(config.aws.region)}:kinesis:{config.aws.region}:{config.aws.account_id}:stream/{stream}"
 
 

@@ -85,6 +85,8 @@ def parameters(config: Config, name: str) -> dict[str, str]:
 
 
 def render(name: str, values: Mapping[str, str]) -> str:
+    """The SQL file ``sql/<name>.sql`` with its ``${...}`` parameters filled in, or a :class:`RenderError`
+    naming the missing one."""
     text = (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
     try:
         return string.Template(text).substitute(values)
@@ -128,6 +130,7 @@ def dead_letters_sql() -> str:
 
 
 def analytic_sql(config: Config, name: str) -> str:
+    """The SQL of analytic ``name`` with the profile's parameters."""
     return render(name, parameters(config, name))
 
 
@@ -191,7 +194,7 @@ def create_table_env(
     env = TableEnvironment.create(settings)
     conf = env.get_config()
     conf.set("parallelism.default", str(config.flink.parallelism))
-    conf.set("table.exec.source.idle-timeout", "1 s")  # idle readers must not hold the watermark back
+    conf.set("table.exec.source.idle-timeout", f"{int(config.flink.idle_timeout * 1000)} ms")
     conf.set("table.local-time-zone", "UTC")
     conf.set("rest.bind-address", "127.0.0.1")  # the embedded Flink's REST API: loopback only
     conf.set("rest.address", "127.0.0.1")
@@ -209,6 +212,7 @@ def create_table_env(
 
 
 def execute_script(env, sql: str) -> None:
+    """Run each statement of a SQL script in ``env``."""
     for statement in statements(sql):
         env.execute_sql(statement)
 

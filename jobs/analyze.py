@@ -43,6 +43,8 @@ class AnalyzeError(RuntimeError):
 
 @dataclass
 class AnalyzeSummary:
+    """What ``clickflow analyze`` read, rejected and wrote."""
+
     source: str
     output_dir: Path
     rows_read: int = 0
@@ -55,6 +57,7 @@ class AnalyzeSummary:
     flink_seconds: float = 0.0
 
     def report(self) -> list[str]:
+        """The summary lines printed when it ends."""
         lines = [
             f"rows read        {self.rows_read:>10,}   from {self.source}",
             f"events analysed  {self.events:>10,}",

@@ -62,6 +62,8 @@ def hive_type(flink_type: str) -> str:
 
 
 def archive_location(config: Config, location: str | None = None) -> str:
+    """The archive's ``s3://`` location (``location`` or the profile's ``job.archive``), or an error saying it
+    must be on S3."""
     where = (location or config.job.archive).rstrip("/")
     parsed = urlparse(where)
     if parsed.scheme != "s3" or not parsed.netloc:
@@ -126,6 +128,8 @@ def archive_columns(config: Config) -> dict[str, list[tuple[str, str]]]:
 
 @dataclass
 class CatalogResult:
+    """What ``clickflow catalog`` did: the database, the tables created and updated, an Athena query per insight."""
+
     database: str
     created: list[str]
     updated: list[str]

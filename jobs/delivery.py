@@ -84,6 +84,7 @@ class S3Delivery(threading.Thread):
         self._lines, self._size, self._oldest = [], 0, None
 
     def run(self) -> None:
+        """Read the stream until it is finished (or stopped), buffering records and writing objects under the prefix."""
         from connectors import aws
         from producer.records import iter_stream
 

@@ -44,6 +44,8 @@ FUNCTIONS = {
 
 @dataclass(frozen=True)
 class Route:
+    """One route of the ETL: records matching ``when`` go to stream ``to`` (no ``when``: the default)."""
+
     to: str
     when: str | None = None  # None: the default route
 
@@ -59,6 +61,8 @@ class Delivery:
 
 @dataclass(frozen=True)
 class EtlConfig:
+    """An ETL file's ``etl:`` section, checked: source, columns, enrichments, routes, errors, deliveries."""
+
     name: str
     source: str
     columns: dict[str, str]
@@ -71,6 +75,7 @@ class EtlConfig:
     error_prefix: str | None = None  # s3://... for the errors stream (!{firehose:error-output-type} allowed)
 
     def streams(self) -> list[str]:
+        """Every stream the ETL reads or writes."""
         return sorted({self.source, self.errors, *(r.to for r in self.routes)})
 
 
@@ -250,6 +255,8 @@ def _sink(stream: str) -> str:
 
 @dataclass(frozen=True)
 class EtlRunOptions:
+    """How ``clickflow etl`` runs: bounded or not, and where it starts reading."""
+
     bounded: bool = False  # read the stream to its end as of now, then finish (local connector)
     start: str | None = None  # trim_horizon | latest; None: the file's source.start
 

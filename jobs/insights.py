@@ -61,6 +61,8 @@ class InsightsError(AnalyzeError):
 
 @dataclass
 class InsightsSummary:
+    """What ``clickflow insights`` read and wrote."""
+
     source: str
     output_dir: Path
     kind: str = "file"  # "file" or "archive"
@@ -72,6 +74,7 @@ class InsightsSummary:
     seconds: float = 0.0
 
     def report(self) -> list[str]:
+        """The summary lines printed when it ends."""
         lines = [f"source           {self.source} ({self.kind})"]
         if self.kind == "archive":
             lines.append(f"partitions read  {self.partitions:>10,}")
@@ -90,6 +93,7 @@ class InsightsSummary:
 
 
 def parameters(config: Config, name: str) -> dict[str, str]:
+    """The ``${...}`` parameters of insight ``name`` from the profile's ``insights:`` section."""
     i = config.insights
     if name == "category_weekday":
         return {"top_n": str(i.top_n)}
@@ -101,6 +105,7 @@ def parameters(config: Config, name: str) -> dict[str, str]:
 
 
 def render(config: Config, name: str) -> str:
+    """The SQL of insight ``name`` (``sql/batch/<name>.sql``) with its parameters filled in."""
     text = (BATCH_SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
     try:
         return string.Template(text).substitute(parameters(config, name))
@@ -114,6 +119,7 @@ def is_file_source(source: str) -> bool:
 
 
 def parse_day(text: str | None, option: str) -> date | None:
+    """A ``--from``/``--to`` day, or an error naming ``option`` and the form expected."""
     if text is None:
         return None
     try:

@@ -43,6 +43,7 @@ def _category_names(data: dict[str, list[dict]]) -> dict[str, str]:
 
 
 def weekday_heatmap(rows: list[dict], names: dict[str, str]):
+    """The top categories of each weekday as a heatmap (views, with the rank in each cell)."""
     import plotly.graph_objects as go
 
     categories = sorted(
@@ -75,6 +76,7 @@ def weekday_heatmap(rows: list[dict], names: dict[str, str]):
 
 
 def brand_scatter(rows: list[dict]):
+    """Brands as views against view-to-purchase, the ones that need marketing marked."""
     import plotly.graph_objects as go
 
     figure = go.Figure()
@@ -104,6 +106,7 @@ def brand_scatter(rows: list[dict]):
 
 
 def funnel_chart(rows: list[dict], names: dict[str, str]):
+    """The session funnel (view, cart, purchase) of all events and the busiest categories."""
     import plotly.graph_objects as go
 
     overall = [r for r in rows if r["category"] == "all"]
@@ -136,6 +139,7 @@ def funnel_chart(rows: list[dict], names: dict[str, str]):
 
 
 def daily_chart(rows: list[dict]):
+    """Distinct users and sessions per day, with the day's revenue as bars on a second axis."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 

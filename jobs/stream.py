@@ -34,12 +34,15 @@ ARCHIVE_PARTITIONS = ("dt", "hour")  # the UTC day and hour of each row's time
 
 @dataclass(frozen=True)
 class RunOptions:
+    """How ``clickflow run`` starts: where it reads from, bounded or not, and what it restores."""
+
     start: str | None = None  # trim_horizon | latest | ISO time; None: the profile's job.start_position
     bounded: bool = False  # stop at the stream's end as of the start, close every window, finish
     restore: str | None = None  # a savepoint or retained checkpoint to resume from
 
 
 def source_options(config: Config, options: RunOptions) -> dict[str, str]:
+    """The events source's start options (``source.init.*``) for ``options.start`` or the profile's."""
     start = (options.start or config.job.start_position).strip()
     if start.lower() in ("trim_horizon", "latest"):
         out = {"source.init.position": start.upper()}
@@ -117,6 +120,7 @@ def build(env, config: Config, options: RunOptions):
 
 
 def configure(env, config: Config, options: RunOptions, on_msf: bool = False) -> None:
+    """Set checkpoints, restarts, parallelism and planner options on ``env`` (Managed Flink owns the first two)."""
     conf = env.get_config()
     if not on_msf:  # Managed Flink owns checkpoints and restarts (clickflow deploy sets them on the application)
         conf.set("execution.checkpointing.interval", f"{int(config.job.checkpoint_interval * 1000)} ms")
@@ -126,10 +130,6 @@ def configure(env, config: Config, options: RunOptions, on_msf: bool = False) ->
         conf.set("restart-strategy.fixed-delay.attempts", "3")
         conf.set("restart-strategy.fixed-delay.delay", "2 s")
     conf.set("pipeline.name", f"clickflow ({config.profile})")
-    # A shard counts as idle (and stops holding the watermark back) only after this long without
-    # records; shorter, and a shard merely waiting its turn while another's records are processed
-    # is skipped, which makes its records late.
-    conf.set("table.exec.source.idle-timeout", "10 s")
     if options.restore:
         conf.set("execution.state-recovery.path", options.restore)
 

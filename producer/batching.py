@@ -30,6 +30,7 @@ class Entry:
 
     @property
     def size(self) -> int:
+        """The bytes the entry counts against PutRecords' limits (data and partition key)."""
         return len(self.data) + len(self.partition_key.encode("utf-8"))
 
 
@@ -74,6 +75,7 @@ class BatchBuilder:
         return closed
 
     def take(self) -> list[Entry]:
+        """Hand out the collected batch and start a new one."""
         batch, self.entries, self.bytes, self.opened_at = self.entries, [], 0, None
         return batch
 

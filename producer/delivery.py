@@ -13,6 +13,8 @@ from producer.kinesis_wire import THROTTLE_CODES, KinesisError
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """How failed PutRecords entries are retried: how many times, with what exponential back-off."""
+
     max_retries: int = 10
     base: float = 0.1
     cap: float = 5.0
@@ -26,6 +28,8 @@ class RetryPolicy:
 
 @dataclass
 class Delivery:
+    """What one lane delivered: acknowledged, retried, throttled, and what it gave up on and why."""
+
     sent: int = 0  # entries acknowledged
     retried: int = 0  # entry re-sends
     throttled: int = 0  # entries (or whole calls' entries) refused for throughput

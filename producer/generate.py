@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from connectors.config import OptionError
 from producer.rows import COLUMNS, TIME_FORMAT
 
 CATEGORY_CODES = (
@@ -82,6 +83,8 @@ CROWD_USER_BASE = 800_000_000
 
 @dataclass(frozen=True)
 class GenerateOptions:
+    """What ``clickflow generate`` makes: how many events, from when, how fast, and what anomalies to inject."""
+
     events: int = 100_000
     start: datetime = datetime(2019, 10, 1, tzinfo=UTC)
     rate: float = 50.0  # mean events per second over the whole file
@@ -95,20 +98,23 @@ class GenerateOptions:
     spike_multiplier: float = 8.0
 
     def validate(self) -> None:
+        """Refuse counts and rates out of range, naming the option."""
         for name in ("events", "users", "categories", "products"):
             if getattr(self, name) < 1:
-                raise ValueError(f"--{name} must be at least 1, got {getattr(self, name)}")
+                raise OptionError(f"--{name} must be at least 1, got {getattr(self, name)}")
         for name in ("bots", "spikes", "abandoned"):
             if getattr(self, name) < 0:
-                raise ValueError(f"--{name} must be 0 or more, got {getattr(self, name)}")
+                raise OptionError(f"--{name} must be 0 or more, got {getattr(self, name)}")
         if self.rate <= 0:
-            raise ValueError(f"--rate must be more than 0, got {self.rate}")
+            raise OptionError(f"--rate must be more than 0, got {self.rate}")
         if self.spike_multiplier <= 1:
-            raise ValueError(f"--spike-multiplier must be more than 1, got {self.spike_multiplier}")
+            raise OptionError(f"--spike-multiplier must be more than 1, got {self.spike_multiplier}")
 
 
 @dataclass
 class Catalog:
+    """The generated shop: categories and their codes, products with their category, brand and price."""
+
     category_ids: list[int]
     category_codes: list[str | None]
     product_category: list[int]  # index into category_ids
@@ -122,6 +128,7 @@ def _zipf_weights(count: int, exponent: float) -> list[float]:
 
 
 def build_catalog(rng: random.Random, options: GenerateOptions) -> Catalog:
+    """A shop of ``options.categories`` categories and ``options.products`` products, drawn from ``rng``."""
     category_ids = sorted({2053013552000000000 + rng.randrange(10**12) for _ in range(options.categories)})
     while len(category_ids) < options.categories:  # astronomically unlikely collisions
         category_ids = sorted(set(category_ids) | {2053013552000000000 + rng.randrange(10**12)})
@@ -280,7 +287,7 @@ def generate(options: GenerateOptions) -> tuple[Iterator[list[str]], list[dict]]
         labels.append(label)
 
     if injected_events > options.events // 2:
-        raise ValueError(
+        raise OptionError(
             f"the injected bots and spikes add about {injected_events:,} events, more than half of "
             f"--events {options.events:,}: raise --events or inject fewer (a spike adds rate x "
             f"{options.spike_multiplier - 1:g} x 20 s events)"
@@ -342,10 +349,11 @@ def _open_output(path: Path):
         return io.TextIOWrapper(gzip.GzipFile(path, "wb", mtime=0), encoding="utf-8", newline="")
     if path.name.endswith(".csv"):
         return open(path, "w", encoding="utf-8", newline="")
-    raise ValueError(f"{path}: the output must end in .csv or .csv.gz")
+    raise OptionError(f"{path}: the output must end in .csv or .csv.gz")
 
 
 def default_labels_path(output: Path) -> Path:
+    """Where the labels of injected anomalies go by default: beside the output, ``.labels.json``."""
     name = output.name
     for suffix in (".gz", ".csv"):
         name = name.removesuffix(suffix)

@@ -49,6 +49,8 @@ THROTTLE_CODES = frozenset(
 
 
 class KinesisError(Exception):
+    """An error answer from Kinesis: its code, message and HTTP status."""
+
     def __init__(self, code: str, message: str, status: int | None = None):
         super().__init__(f"{code}: {message}")
         self.code = code
@@ -57,6 +59,7 @@ class KinesisError(Exception):
 
     @property
     def retryable(self) -> bool:
+        """Whether the call may succeed if sent again (throttling, server errors)."""
         return self.code in RETRYABLE_CODES or (self.status is not None and self.status >= 500)
 
 
@@ -88,6 +91,7 @@ class SigV4:
         return self._key_cache[1]
 
     def headers(self, host: str, target: str, body: bytes, now: datetime | None = None) -> dict[str, str]:
+        """The SigV4 headers that sign a Kinesis JSON call of ``target`` with ``body``."""
         creds = self._credentials().get_frozen_credentials()
         amz_date = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
         day = amz_date[:8]
@@ -134,11 +138,13 @@ class KinesisHttp:
         return self._conn
 
     def close(self) -> None:
+        """Close the kept-alive connection."""
         if self._conn is not None:
             self._conn.close()
             self._conn = None
 
     def call(self, operation: str, body: bytes) -> dict:
+        """Send one signed Kinesis call; its JSON answer, or a :class:`KinesisError`."""
         headers = self._signer.headers(self._netloc, f"Kinesis_20131202.{operation}", body)
         conn = self._connection()
         try:
@@ -158,6 +164,7 @@ class KinesisHttp:
         raise KinesisError(code, str(error.get("message") or error.get("Message") or ""), response.status)
 
     def put_records(self, stream: str, entries: Sequence[Entry]) -> dict:
+        """PutRecords of ``entries`` into ``stream``; the answer as Kinesis gives it."""
         b64 = base64.b64encode
         dumps = json.dumps
         parts = []
@@ -176,6 +183,7 @@ class Boto3Kinesis:
         self._client = client
 
     def put_records(self, stream: str, entries: Sequence[Entry]) -> dict:
+        """PutRecords of ``entries`` through boto3; its errors raised as :class:`KinesisError`."""
         try:
             return self._client.put_records(
                 StreamName=stream,
@@ -189,4 +197,5 @@ class Boto3Kinesis:
             raise KinesisError("ConnectionError", str(exc)) from None
 
     def close(self) -> None:
+        """Nothing to close: boto3 keeps its own pool."""
         pass

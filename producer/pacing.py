@@ -6,24 +6,29 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
+from connectors.config import OptionError
+
 
 @dataclass
 class Pacer:
+    """When each record is due: at ``rate`` records per second, at the file's own timing sped up, or at once."""
+
     rate: float | None = None  # records per second
     speedup: float | None = None  # original inter-event gaps divided by this
     _first_time: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.rate is not None and self.speedup is not None:
-            raise ValueError("choose --rate or --speedup, not both")
+            raise OptionError("choose --rate or --speedup, not both")
         for name in ("rate", "speedup"):
             value = getattr(self, name)
             # NaN compares false with everything, so "<= 0" alone would let it through (and hang)
             if value is not None and not (math.isfinite(value) and value > 0):
-                raise ValueError(f"--{name} must be a finite number above 0, got {value}")
+                raise OptionError(f"--{name} must be a finite number above 0, got {value}")
 
     @property
     def paced(self) -> bool:
+        """Whether records wait for their time at all."""
         return self.rate is not None or self.speedup is not None
 
     def due(self, index: int, event_time: datetime) -> float:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 
 def human_duration(seconds: float) -> str:
+    """Seconds as ``M:SS`` or ``H:MM:SS``."""
     seconds = int(seconds)
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
@@ -64,6 +65,7 @@ class Meter:
         self._samples: list[tuple[float, int]] = []
 
     def rate(self, count: int) -> float:
+        """Records per second over the last five seconds, given the running ``count``."""
         now = self._clock()
         self._samples.append((now, count))
         while len(self._samples) > 2 and now - self._samples[0][0] > 5.0:

@@ -16,11 +16,14 @@ from datetime import datetime
 
 from botocore.exceptions import ClientError
 
+from connectors.config import OptionError
 from producer.batching import MAX_PARTITION_KEY_CHARS
 
 
 @dataclass(frozen=True)
 class StreamRecord:
+    """One record read from a stream, with where it was and when it arrived."""
+
     shard_id: str
     sequence_number: str
     partition_key: str
@@ -39,19 +42,20 @@ def put_record(client, stream: str, document: dict, partition_key: str | None = 
     """Put one JSON object; the key defaults to its ``category_id``. Returns ShardId and SequenceNumber."""
     key = partition_key if partition_key is not None else document.get("category_id")
     if key is None or str(key) == "":
-        raise ValueError("no partition key: give --partition-key, or a JSON object with a category_id")
+        raise OptionError("no partition key: give --partition-key, or a JSON object with a category_id")
     key = str(key)
     if len(key) > MAX_PARTITION_KEY_CHARS:
-        raise ValueError(f"the partition key is longer than {MAX_PARTITION_KEY_CHARS} characters")
+        raise OptionError(f"the partition key is longer than {MAX_PARTITION_KEY_CHARS} characters")
     try:
         data = json.dumps(document, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
     except ValueError:
-        raise ValueError("the record holds NaN or Infinity, which JSON does not allow (write null)") from None
+        raise OptionError("the record holds NaN or Infinity, which JSON does not allow (write null)") from None
     response = client.put_record(StreamName=stream, Data=data, PartitionKey=key)
     return {"ShardId": response["ShardId"], "SequenceNumber": response["SequenceNumber"], "PartitionKey": key}
 
 
 def list_shards(client, stream: str) -> list[dict]:
+    """Every shard of ``stream`` (closed ones too), following ListShards' pages."""
     shards, token = [], None
     while True:
         response = client.list_shards(NextToken=token) if token else client.list_shards(StreamName=stream)

@@ -18,6 +18,7 @@ class RejectsFile:
         self._lock = threading.Lock()
 
     def write(self, kind: str, line: int, reason: str, **detail) -> None:
+        """Append one rejected row or record, with where it came from and why."""
         entry = {"kind": kind, "source": self._source, "line": line, "reason": reason, **detail}
         with self._lock:
             if self._file is None:
@@ -27,5 +28,6 @@ class RejectsFile:
             self._file.write(json.dumps(entry) + "\n")
 
     def close(self) -> None:
+        """Close the file (it is created only when the first reject is written)."""
         if self._file is not None:
             self._file.close()

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors import aws
-from connectors.config import Config
+from connectors.config import Config, OptionError
 from producer import resume
 from producer.batching import BatchBuilder, Entry, entry_problem
 from producer.delivery import Delivery, FatalKinesisError, RetryPolicy, deliver
@@ -38,6 +38,8 @@ from producer.templates import TemplateError
 
 @dataclass(frozen=True)
 class ReplayOptions:
+    """What ``clickflow replay`` sends, where, how fast, and where it starts or resumes."""
+
     source: str
     stream: str
     partition_key: str = "category_id"
@@ -59,19 +61,21 @@ class ReplayOptions:
         for name in ("rate", "speedup"):
             value = getattr(self, name)
             if value is not None and (not math.isfinite(value) or value <= 0):
-                raise ValueError(f"--{name} must be a finite number above 0, got {value}")
+                raise OptionError(f"--{name} must be a finite number above 0, got {value}")
         if self.rate is not None and self.speedup is not None:
-            raise ValueError("choose --rate or --speedup, not both")
+            raise OptionError("choose --rate or --speedup, not both")
         if self.limit is not None and self.limit < 1:
-            raise ValueError(f"--limit must be 1 or more, got {self.limit}")
+            raise OptionError(f"--limit must be 1 or more, got {self.limit}")
         if self.resume_from < 0:
-            raise ValueError(f"--resume-from must be a line number (0 or more), got {self.resume_from}")
+            raise OptionError(f"--resume-from must be a line number (0 or more), got {self.resume_from}")
         if self.resume and self.resume_from:
-            raise ValueError("choose --resume (the progress file) or --resume-from LINE, not both")
+            raise OptionError("choose --resume (the progress file) or --resume-from LINE, not both")
 
 
 @dataclass
 class ReplaySummary:
+    """What a replay read, sent, rejected and left, and where a continuation starts."""
+
     source: str
     stream: str
     rows_read: int = 0
@@ -86,7 +90,6 @@ class ReplaySummary:
     abandoned: bool = False  # stopped at once (a second Ctrl-C): calls in flight were not waited for
     fatal: str | None = None
     input_error: str | None = None  # the file could not be read to its end
-    limit_reached: bool = False
     elapsed: float = 0.0
     cpu_seconds: float = 0.0
     rejects_path: Path | None = None
@@ -101,6 +104,7 @@ class ReplaySummary:
 
     @property
     def complete(self) -> bool:
+        """Whether every row was read and every record delivered."""
         return (
             not self.fatal
             and not self.input_error
@@ -115,6 +119,7 @@ class ReplaySummary:
         return bool(self.fatal or self.input_error or self.interrupted or self.abandoned or self.records_undelivered)
 
     def report(self) -> list[str]:
+        """The summary lines printed when the replay ends."""
         rate = self.records_sent / self.elapsed if self.elapsed else 0.0
         lines = [
             f"rows read         {self.rows_read:>12,}"
@@ -233,7 +238,7 @@ def _client_factory(config: Config, kind: str) -> Callable:
     if kind == "boto3":
         return lambda: Boto3Kinesis(aws.client(config, "kinesis", retries={"max_attempts": 1, "mode": "standard"}))
     if kind != "http":
-        raise ValueError(f"--client must be http or boto3, got {kind!r}")
+        raise OptionError(f"--client must be http or boto3, got {kind!r}")
     probe = aws.client(config, "kinesis")
     endpoint = probe.meta.endpoint_url
     creds = aws.credentials(config)
@@ -241,6 +246,7 @@ def _client_factory(config: Config, kind: str) -> Callable:
 
 
 def default_rejects_path(config: Config, source: str) -> Path:
+    """A new rejects file under the state directory, named after the source and the time."""
     from connectors.local_stack.stack import state_dir
 
     stem = source.rstrip("/").rsplit("/", 1)[-1]
@@ -266,6 +272,7 @@ ABANDON_GRACE = 1.0
 
 
 def default_progress_path(config: Config, source: str, stream: str) -> Path:
+    """The progress file of replaying ``source`` into ``stream``, under the state directory."""
     from connectors.local_stack.stack import state_dir
 
     return resume.default_path(state_dir(config), source, stream)
@@ -293,7 +300,7 @@ def replay(
     summary saying where a continuation starts, and the progress file says it too."""
     options.validate()
     if options.partition_key not in COLUMNS:
-        raise ValueError(
+        raise OptionError(
             f"--partition-key {options.partition_key!r} is not a column (choose from {', '.join(COLUMNS)})"
         )
     progress_path = options.progress_path or default_progress_path(config, options.source, options.stream)
@@ -387,7 +394,6 @@ def replay(
                     if abort.is_set():
                         break
                     if options.limit is not None and sent_count >= options.limit:
-                        summary.limit_reached = True
                         break
                     if line <= start.prefix or line in skip_beyond:
                         summary.rows_skipped += 1

@@ -56,6 +56,7 @@ def default_path(state_dir: Path, source: str, stream: str) -> Path:
 
 
 def load(path: Path, source: str, stream: str) -> Checkpoint:
+    """The checkpoint saved in ``path`` for ``source`` into ``stream``, or a :class:`ResumeError` saying why not."""
     if not path.is_file():
         raise ResumeError(
             f"--resume: no progress file {path} for {source} into {stream} (a replay writes it as it goes; "
@@ -106,7 +107,6 @@ class Progress:
         self._pending: set[int] = set()
         self._last_issued = start.prefix
         self.acknowledged = start.acknowledged
-        self.acknowledged_here = 0
         self.retime_shift = start.retime_shift
         self._min_interval = min_interval
         self._saved_at = 0.0
@@ -126,13 +126,13 @@ class Progress:
             self._advance()
 
     def acknowledge(self, lines: Iterable[int]) -> None:
+        """Mark ``lines`` delivered, moving the prefix past every line now delivered in order."""
         with self._lock:
             for line in lines:
                 self._pending.discard(line)
                 if line > self.prefix:
                     self._beyond.add(line)
                 self.acknowledged += 1
-                self.acknowledged_here += 1
             self._advance()
             due = time.monotonic() - self._saved_at >= self._min_interval
         if due:
@@ -146,15 +146,18 @@ class Progress:
 
     @property
     def beyond(self) -> list[int]:
+        """Delivered lines past the first gap (a continuation from the prefix must skip them)."""
         with self._lock:
             return sorted(self._beyond)
 
     @property
     def pending(self) -> int:
+        """How many lines were handed to a call whose outcome is not known yet."""
         with self._lock:
             return len(self._pending)
 
     def snapshot(self, complete: bool = False) -> Checkpoint:
+        """The progress as it stands: prefix, lines beyond it, in flight."""
         with self._lock:
             return Checkpoint(
                 self._source,
@@ -167,6 +170,7 @@ class Progress:
             )
 
     def save(self, complete: bool = False) -> None:
+        """Write the progress file atomically (nothing when the replay keeps none)."""
         if self.path is None:
             return
         state = self.snapshot(complete)

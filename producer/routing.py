@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 
 def hash_key(partition_key: str) -> int:
+    """A partition key's 128-bit hash key, as Kinesis computes it to choose a shard (MD5)."""
     return int.from_bytes(hashlib.md5(partition_key.encode("utf-8"), usedforsecurity=False).digest(), "big")
 
 
@@ -27,6 +28,7 @@ class ShardRouter:
         self._cache: dict[str, int] = {}
 
     def __call__(self, partition_key: str) -> int:
+        """The lane of ``partition_key``: the one serving the shard its hash key falls in (cached)."""
         lane = self._cache.get(partition_key)
         if lane is None:
             shard = bisect.bisect_right(self._starts, hash_key(partition_key)) - 1
@@ -37,6 +39,7 @@ class ShardRouter:
 
 
 def by_key_hash(lanes: int) -> Callable[[str], int]:
+    """A router spreading keys over ``lanes`` by Python's hash (when the shards are not known)."""
     return lambda partition_key: hash(partition_key) % lanes
 
 

@@ -65,10 +65,12 @@ class Event:
         return json.loads(value) if value.startswith('"') else value
 
     def retime(self, moment: datetime) -> None:
+        """Move the event to ``moment`` (generated and templated traffic)."""
         self.event_time = moment
         self.values[0] = _quote(format_event_time(moment))
 
     def to_json(self) -> str:
+        """The event as the JSON record the stream carries."""
         v = self.values
         return (
             f'{{"event_time":{v[0]},"event_type":{v[1]},"product_id":{v[2]},"category_id":{v[3]},'
@@ -76,10 +78,12 @@ class Event:
         )
 
     def encode(self) -> bytes:
+        """The JSON record as UTF-8 bytes."""
         return self.to_json().encode("utf-8")
 
     @property
     def record(self) -> dict:
+        """The JSON record as a dict."""
         return json.loads(self.to_json())
 
 
@@ -100,6 +104,7 @@ def parse_event_time(text: str) -> datetime:
 
 
 def format_event_time(moment: datetime) -> str:
+    """An event time as the REES46 files write it (``2019-10-01 00:00:00 UTC``)."""
     return moment.astimezone(UTC).strftime(TIME_FORMAT)
 
 
@@ -148,11 +153,13 @@ class TimeBounds:
 
     @classmethod
     def ahead_of_now(cls, seconds: float, after: datetime = EPOCH) -> TimeBounds:
+        """Bounds from ``after`` to ``seconds`` past now."""
         from datetime import timedelta
 
         return cls(after, datetime.now(UTC) + timedelta(seconds=seconds))
 
     def problem(self, moment: datetime) -> str | None:
+        """Why ``moment`` is outside the bounds, or None when it is inside."""
         if moment <= self.after:
             return f"not after {self.after.strftime('%Y-%m-%d %H:%M:%S')} UTC"
         if self.until is not None and moment > self.until:
@@ -174,6 +181,8 @@ class RowParser:
         self._bounds = bounds or TimeBounds()
 
     def parse(self, line: int, fields: list[str]) -> Event:
+        """The event of a CSV row's ``fields`` (line ``line``), or a :class:`RowError` naming the field and
+        what is wrong."""
         if len(fields) != len(COLUMNS):
             raise RowError(line, f"expected {len(COLUMNS)} fields, got {len(fields)}")
         if self._order is not None:

@@ -46,6 +46,8 @@ class _CountingReader(io.RawIOBase):
 
 @dataclass
 class OpenSource:
+    """An opened input: its text, its size when known, and how much of it has been read (for progress)."""
+
     name: str
     text: io.TextIOBase
     size: int | None  # bytes on disk / in S3 (compressed, for .gz); None when unknown
@@ -53,12 +55,15 @@ class OpenSource:
 
     @property
     def consumed(self) -> int:
+        """Bytes read so far (compressed bytes, for .gz)."""
         return self._counter.consumed
 
     def fraction(self) -> float | None:
+        """The share of the input read so far, when its size is known."""
         return min(1.0, self.consumed / self.size) if self.size else None
 
     def close(self) -> None:
+        """Close the input."""
         self.text.close()
 
     def __enter__(self) -> OpenSource:
@@ -69,6 +74,7 @@ class OpenSource:
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
+    """``(bucket, key)`` of an ``s3://`` URI, or a :class:`SourceError`."""
     parts = urlsplit(uri)
     bucket, key = parts.netloc, parts.path.lstrip("/")
     if not bucket or not key:
@@ -81,6 +87,7 @@ JSON_LINES = (".jsonl", ".ndjson", ".json")
 
 
 def is_json_lines(uri: str) -> bool:
+    """Whether the input holds JSON lines (``.jsonl``, ``.ndjson``, ``.json``, plain or .gz) rather than CSV."""
     return uri.removesuffix(".gz").endswith(JSON_LINES)
 
 

@@ -318,10 +318,13 @@ def _arguments(raw: str, where: str) -> list:
 
 @dataclass
 class CompiledTemplate:
+    """A template compiled once into literal text and render functions."""
+
     name: str
     parts: list  # str literals and Render functions, in order
 
     def render(self, ctx: Context) -> str:
+        """One record: the literals and each function's output, joined."""
         return "".join([p if p.__class__ is str else p(ctx) for p in self.parts])
 
 
@@ -383,6 +386,7 @@ class TemplateSet:
     json_records: bool = True  # check that every record is a JSON object
 
     def pick(self, rng: random.Random) -> CompiledTemplate:
+        """One of the set's templates, chosen by weight."""
         if len(self.templates) == 1:
             return self.templates[0]
         return self.templates[bisect_right(self.weights, rng.random() * self.weights[-1])]
@@ -432,6 +436,8 @@ def load_templates(path: Path, seed: int = 1, faker_pool: int = 10_000) -> Templ
 
 @dataclass(frozen=True)
 class RenderOptions:
+    """How templates are rendered: seed, count, start and pace of event time, visits and users."""
+
     seed: int = 1
     count: int = 1000
     start: datetime = datetime(2019, 10, 1, tzinfo=UTC)

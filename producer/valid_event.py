@@ -39,6 +39,7 @@ class Verdict:
 
     @property
     def valid(self) -> bool:
+        """Whether the record passed the rule."""
         return self.reason is None
 
 

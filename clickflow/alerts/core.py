@@ -22,6 +22,8 @@ class MalformedRecord(ValueError):
 
 @dataclass(frozen=True)
 class Thresholds:
+    """The scores at which an anomaly of one type becomes a warning and a critical alert."""
+
     warning: float
     critical: float
 
@@ -43,10 +45,12 @@ class AlertSettings:
     webhook: str = ""
 
     def to_json(self) -> str:
+        """The settings as one JSON string (how the Lambda receives them, in one environment variable)."""
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> AlertSettings:
+        """The settings back from :meth:`to_json`'s string."""
         data = json.loads(text)
         data["thresholds"] = {kind: Thresholds(**levels) for kind, levels in data.get("thresholds", {}).items()}
         return cls(**data)
@@ -54,6 +58,8 @@ class AlertSettings:
 
 @dataclass(frozen=True)
 class Anomaly:
+    """One row of the anomalies stream, parsed: a bot burst or a traffic spike of one entity in one window."""
+
     anomaly_type: str
     entity: str
     window_start: datetime
@@ -147,6 +153,7 @@ def severity(anomaly: Anomaly, thresholds: dict[str, Thresholds]) -> str:
 
 
 def at_least(level: str, minimum: str) -> bool:
+    """Whether severity ``level`` is ``minimum`` or above (info < warning < critical)."""
     return SEVERITIES.index(level) >= SEVERITIES.index(minimum)
 
 

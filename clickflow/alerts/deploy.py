@@ -49,6 +49,8 @@ class AlertsDeployError(RuntimeError):
 
 @dataclass(frozen=True)
 class AlertsDeployOptions:
+    """What ``clickflow alerts deploy`` was asked for: a dry run, an existing role, the function's size."""
+
     dry_run: bool = False
     role_arn: str | None = None  # an existing role; default: create or update <function>-role
     timeout: int = 60  # the function's timeout, seconds
@@ -60,6 +62,8 @@ class AlertsDeployOptions:
 
 @dataclass
 class DeployClients:
+    """The boto3 clients the alerts deploy talks to (one per service; tests pass stubbed ones)."""
+
     iam: Any  # a boto3 client
     dynamodb: Any  # a boto3 client
     sns: Any  # a boto3 client
@@ -70,6 +74,7 @@ class DeployClients:
 
     @classmethod
     def for_config(cls, config: Config) -> DeployClients:
+        """Clients for every service the deploy uses, from the profile's endpoints and credentials."""
         from connectors import aws
 
         names = ("iam", "dynamodb", "sns", "sqs", "lambda", "sts", "kinesis")
@@ -91,6 +96,8 @@ def build_package(out: Path) -> Path:
 
 @dataclass(frozen=True)
 class Plan:
+    """Every name and ARN the alerts deploy creates or updates, worked out before any call (``--dry-run`` prints it)."""
+
     account: str
     region: str
     function: str
@@ -110,6 +117,7 @@ class Plan:
 
 
 def make_plan(config: Config, account: str, role_arn: str | None = None) -> Plan:
+    """The plan for the profile in ``account``: function, role, table, topic, failure queue, stream, policy."""
     region, arn_partition = config.aws.region, partition(config.aws.region)
     alerts = config.alerts
     function = alerts.function
@@ -185,6 +193,7 @@ def make_plan(config: Config, account: str, role_arn: str | None = None) -> Plan
 
 
 def function_settings(config: Config, plan: Plan) -> AlertSettings:
+    """What the deployed function reads from its environment: the profile's alerts section, the plan's topic."""
     from clickflow.alerts.local import settings_from_config
 
     return settings_from_config(config, plan.topic_arn)

@@ -51,6 +51,8 @@ SETTINGS_VARIABLE = "CLICKFLOW_ALERTS"  # the Lambda's environment variable hold
 
 @dataclass
 class Clients:
+    """The AWS clients (and optional webhook poster) the handler writes through."""
+
     dynamodb: Any  # a boto3 client
     sns: Any  # a boto3 client
     cloudwatch: Any  # a boto3 client
@@ -67,6 +69,7 @@ class Report:
     rate_limited: list[Anomaly] = field(default_factory=list)
 
     def batch_item_failures(self) -> dict:
+        """The failed records in the response shape Lambda's ``ReportBatchItemFailures`` expects."""
         return {"batchItemFailures": [{"itemIdentifier": seq} for seq, _ in self.failures]}
 
 

@@ -38,6 +38,7 @@ class AlertsError(RuntimeError):
 
 
 def settings_from_config(config: Config, topic_arn: str) -> AlertSettings:
+    """The handler's settings from the profile's ``alerts:`` section, publishing to ``topic_arn``."""
     alerts = config.alerts
     return AlertSettings(
         table=alerts.table,
@@ -56,6 +57,7 @@ def settings_from_config(config: Config, topic_arn: str) -> AlertSettings:
 
 
 def clients_for(config: Config) -> Clients:
+    """The handler's clients for the profile (local stack or AWS), with the webhook poster."""
     return Clients(
         aws.client(config, "dynamodb"), aws.client(config, "sns"), aws.client(config, "cloudwatch"), post=post_json
     )
@@ -71,6 +73,7 @@ TABLE_KEYS = {
 
 
 def ensure_table(dynamodb, table: str, say: Callable[[str], None], dry_run: bool = False) -> None:
+    """Create the anomalies table (keyed by anomaly and window start) unless it exists; wait until it is active."""
     try:
         dynamodb.describe_table(TableName=table)
         return
@@ -96,6 +99,8 @@ def ensure_topic(sns, topic: str, say: Callable[[str], None]) -> str:
 
 @dataclass(frozen=True)
 class RunOptions:
+    """How ``clickflow alerts run`` reads: where to start, whether to forget saved positions, when to stop."""
+
     start: str | None = None  # trim_horizon | latest for shards with no saved position; None: alerts.starting_position
     reset: bool = False  # forget the saved positions
     idle_exit: float | None = None  # stop after this many seconds without a new record; None: run until stopped
@@ -104,6 +109,8 @@ class RunOptions:
 
 @dataclass
 class RunSummary:
+    """What ``clickflow alerts run`` read and did, counted by outcome."""
+
     records: int = 0
     batches: int = 0
     retries: int = 0
@@ -111,6 +118,7 @@ class RunSummary:
     outcomes: Counter = field(default_factory=Counter)
 
     def report(self) -> list[str]:
+        """The summary lines printed when the run ends."""
         o = self.outcomes
         return [
             f"records read:     {self.records:,} in {self.batches:,} batches ({self.retries} retried)",

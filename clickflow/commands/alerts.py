@@ -13,6 +13,7 @@ from clickflow.commands.common import (
 
 
 def cmd_alerts(args) -> int:
+    """``clickflow alerts run | tail | deploy``."""
     from clickflow.alerts import local
 
     config = load(args)

@@ -52,6 +52,7 @@ class CliError(Exception):
 
 
 def config_options() -> argparse.ArgumentParser:
+    """The ``--profile`` / ``--config`` / ``--set`` options every command shares (an argparse parent)."""
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("configuration")
     group.add_argument(
@@ -72,12 +73,14 @@ def config_options() -> argparse.ArgumentParser:
 
 
 def load(args, default_profile: str = "local"):
+    """The configuration the command's options name (``default_profile`` when none is given)."""
     from connectors.config import load_config
 
     return load_config(args.profile or default_profile, args.config, args.overrides)
 
 
 def say(text: str) -> None:
+    """Print one line to standard output at once (progress messages of long commands)."""
     print(text, flush=True)
 
 
@@ -143,6 +146,7 @@ def count(minimum: int):
 
 
 def parse_time(text: str) -> datetime:
+    """An option's event time (as the CSV writes it, or ISO 8601), or a :class:`CliError` naming the forms."""
     from producer.rows import parse_event_time
 
     try:

@@ -12,6 +12,7 @@ from clickflow.commands.common import (
 
 
 def cmd_demo(args) -> int:
+    """``clickflow demo``: the whole pipeline on a generated sample, optionally left up with the dashboard."""
     from clickflow.demo import run_demo
 
     port = args.dashboard_port if args.dashboard else None

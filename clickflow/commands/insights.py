@@ -12,6 +12,7 @@ from clickflow.commands.common import (
 
 
 def cmd_insights(args) -> int:
+    """``clickflow insights SOURCE --output DIR``: the batch insights over an archive or a file."""
     from jobs.insights import INSIGHTS, insights, parse_day
 
     config = load(args)
@@ -37,6 +38,7 @@ def cmd_insights(args) -> int:
 
 
 def cmd_report(args) -> int:
+    """``clickflow report DIR``: one offline HTML file of an insights output."""
     from jobs.report import render_report
 
     out = render_report(Path(args.directory), Path(args.output) if args.output else None, say=say)
@@ -48,6 +50,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_catalog(args) -> int:
+    """``clickflow catalog``: the archive's tables in the Glue Data Catalog, and an Athena query per insight."""
     from connectors import aws
     from jobs.catalog import archive_columns, archive_location, register
 

@@ -16,6 +16,7 @@ from clickflow.commands.common import (
 
 
 def cmd_explore(args) -> int:
+    """``clickflow explore``: Flink SQL over the live streams, one query or an interactive shell."""
     from clickflow.interactive.explore import Explorer, ShellSettings, check_options, interactive, print_rows
     from connectors.local_stack.stack import state_dir
     from producer.records import check_stream
@@ -39,6 +40,7 @@ def cmd_explore(args) -> int:
 
 
 def cmd_sql(args) -> int:
+    """``clickflow sql``: Flink's own SQL client, through the cluster's gateway or embedded."""
     from clickflow.interactive.sql_client import run
     from producer.records import check_stream
 
@@ -49,6 +51,7 @@ def cmd_sql(args) -> int:
 
 
 def cmd_dashboard(args) -> int:
+    """``clickflow dashboard``: the live page of the output streams, until Ctrl-C."""
     from clickflow.dashboard.app import DashboardOptions, serve
 
     config = load(args)

@@ -13,6 +13,7 @@ from clickflow.commands.common import (
 
 
 def cmd_analyze(args) -> int:
+    """``clickflow analyze SOURCE``: the analytics over a file in batch mode (the streaming job's oracle)."""
     from jobs.analytics import ANALYTICS
     from jobs.analyze import analyze, explain
 
@@ -32,6 +33,7 @@ def cmd_analyze(args) -> int:
 
 
 def cmd_run(args) -> int:
+    """``clickflow run``: the streaming analytics job, where the profile says it runs."""
     from jobs.stream import RunOptions, run
 
     options = RunOptions(start=args.start, bounded=args.bounded, restore=args.restore)
@@ -39,6 +41,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_etl(args) -> int:
+    """``clickflow etl FILE``: the streaming ETL declared in FILE."""
     from connectors.config import load_config
     from jobs.etl import EtlRunOptions, load_etl, run
 

@@ -37,6 +37,7 @@ def _package(args, config, say=say):
 
 
 def cmd_package(args) -> int:
+    """``clickflow package``: the Managed Flink application zip."""
     config = load(args, "aws")  # what is packaged runs on AWS
     package = _package(args, config)
     say(f"wrote {package.path} ({package.path.stat().st_size / 1e6:.1f} MB, {len(package.entries)} entries)")
@@ -49,6 +50,7 @@ def cmd_package(args) -> int:
 
 
 def cmd_deploy(args) -> int:
+    """``clickflow deploy``: create or update the Managed Flink application (``--dry-run`` prints the plan)."""
     from clickflow.msf.deploy import Clients, DeployOptions, deploy
     from clickflow.msf.package import read_package
 
@@ -75,6 +77,7 @@ def cmd_deploy(args) -> int:
 
 
 def add_package_options(p: argparse.ArgumentParser) -> None:
+    """The options ``package`` and ``deploy`` share (which job, where the zip goes)."""
     p.add_argument(
         "--etl",
         metavar="FILE",

@@ -47,6 +47,7 @@ def continuation(argv: list[str], summary, limit: int | None) -> str:
 
 
 def cmd_replay(args) -> int:
+    """``clickflow replay SOURCE``: a clickstream file into the events stream, resumable however it stops."""
     from producer.replay import ReplayOptions, replay
 
     config = load(args)
@@ -100,6 +101,7 @@ def _report_replay(args, summary) -> None:
 
 
 def cmd_generate(args) -> int:
+    """``clickflow generate OUTPUT``: synthetic REES46 events (or any schema with ``--template``)."""
     if args.template:
         return _generate_from_template(args)
     from producer.generate import GenerateOptions, write_generated
@@ -182,6 +184,7 @@ def _generate_from_template(args) -> int:
 
 
 def cmd_put(args) -> int:
+    """``clickflow put --json``: one record onto a stream."""
     from connectors import aws
     from producer.records import put_record
 
@@ -213,6 +216,7 @@ def _parse_start(text: str):
 
 
 def cmd_tail(args) -> int:
+    """``clickflow tail``: print a stream's records as they arrive."""
     from connectors import aws
     from producer.records import iter_stream
 

@@ -12,6 +12,7 @@ from clickflow.commands.common import (
 
 
 def cmd_stack(args) -> int:
+    """``clickflow stack up | down | status``: the local AWS stack on loopback."""
     from connectors.local_stack import stack
 
     config = load(args)
@@ -42,6 +43,7 @@ def cmd_stack(args) -> int:
 
 
 def cmd_cluster(args) -> int:
+    """``clickflow cluster up | down | status | jobs | stop``: the local Flink cluster."""
     from connectors import cluster
 
     config = load(args, "cluster")

@@ -35,6 +35,8 @@ class DashboardError(RuntimeError):
 
 @dataclass(frozen=True)
 class DashboardOptions:
+    """How ``clickflow dashboard`` serves: the port, where the streams are read from, the memory bounds."""
+
     port: int = 8050
     start: str = "trim_horizon"  # trim_horizon | latest: where the streams are read from
     open_browser: bool = False
@@ -97,6 +99,7 @@ def _check_port(port: int) -> None:
 
 
 def start_followers(config: Config, state: DashboardState, start: str, stop: threading.Event) -> list[StreamFollower]:
+    """Start one reader thread per output stream of the profile, folding rows into ``state`` until ``stop`` is set."""
     from connectors import aws
 
     followers = []

@@ -50,6 +50,8 @@ class StreamFollower(threading.Thread):
         self._rediscover = rediscover_every
 
     def run(self) -> None:
+        """Follow the stream until stopped: list shards, read each, and report its status (missing, empty, live,
+        unreachable) and lag; a stream made anew is read from its start."""
         kinesis = self._make_client()
         shards: dict[str, _Shard] = {}
         created = None

@@ -17,6 +17,8 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Limits:
+    """How much of each series the dashboard keeps: what the charts show, no more."""
+
     windows: int = 720  # per-minute series: 12 hours at 1m windows
     top_windows: int = 2  # top categories: the current and the previous window (hour)
     cart_hours: int = 48  # abandoned carts per hour
@@ -27,6 +29,8 @@ class Limits:
 
 @dataclass
 class StreamStatus:
+    """What the header shows for one stream: its status, records read, the last one's time, the reader's lag."""
+
     role: str
     name: str
     status: str = "connecting"  # connecting | empty | live | missing | unreachable
@@ -36,6 +40,7 @@ class StreamStatus:
     error: str = ""
 
     def as_json(self) -> dict:
+        """The stream's status as the page receives it."""
         return {
             "role": self.role,
             "name": self.name,
@@ -64,6 +69,8 @@ def reason_family(reason: str) -> str:
 
 @dataclass
 class DashboardState:
+    """Everything the page shows, folded from the streams' rows under a lock; ``version`` grows with each change."""
+
     profile: str
     limits: Limits = field(default_factory=Limits)
     version: int = 0
@@ -83,11 +90,13 @@ class DashboardState:
         self.unreadable = 0
 
     def watch(self, role: str, name: str) -> None:
+        """Add a stream to the header, as connecting."""
         with self._lock:
             self.streams[role] = StreamStatus(role, name)
             self.version += 1
 
     def set_status(self, role: str, status: str, error: str = "", lag_ms: int | None = None) -> None:
+        """Record a stream's status (and error, lag); a change bumps the version so the page is told."""
         with self._lock:
             stream = self.streams[role]
             changed = (stream.status, stream.error) != (status, error) or (

@@ -53,6 +53,7 @@ class ChangelogTable:
     changes: int = 0
 
     def apply(self, kind: str, row: Sequence) -> None:
+        """Apply one change of the query's changelog (+I, -U, +U, -D) to the table."""
         row = tuple(row)
         self.changes += 1
         if kind in ("+I", "+U"):
@@ -75,6 +76,7 @@ class AppendLog:
     changes: int = 0
 
     def apply(self, kind: str, row: Sequence) -> None:
+        """Append an inserted row; any other change means the query is not append-only."""
         if kind != "+I":
             raise ExploreError(
                 f"append mode shows insert-only results, but this query sends {kind} changes "
@@ -93,6 +95,7 @@ class SingleValue:
     changes: int = 0
 
     def apply(self, kind: str, row: Sequence) -> None:
+        """Take the first column of an inserted or updated row as the value; a retraction of it clears it."""
         self.changes += 1
         if kind in ("+I", "+U"):
             self.value = row[0] if len(row) else None
@@ -101,10 +104,12 @@ class SingleValue:
 
     @property
     def rows(self) -> list[tuple]:
+        """The value as a one-row table (empty before the first row)."""
         return [] if self.value is None else [(self.value,)]
 
 
 def new_view(mode: str, columns: list[str]):
+    """An empty result view for ``mode`` (update, append or single) over ``columns``."""
     if mode not in MODES:
         raise ExploreError(f"unknown mode {mode!r} (choose one of {', '.join(MODES)})")
     return {"update": ChangelogTable, "append": AppendLog, "single": SingleValue}[mode](list(columns))
@@ -114,6 +119,7 @@ def new_view(mode: str, columns: list[str]):
 
 
 def show_value(value) -> str:
+    """A result value as the shell prints it (NULL, times to the millisecond, decimals as written)."""
     if value is None:
         return "NULL"
     if isinstance(value, dt.datetime):
@@ -125,6 +131,7 @@ def show_value(value) -> str:
 
 
 def json_value(value):
+    """A result value as JSON allows it (times as text, decimals as numbers, never NaN)."""
     if isinstance(value, (dt.datetime, dt.date, dt.time)):
         return show_value(value)
     if isinstance(value, decimal.Decimal):
@@ -137,6 +144,7 @@ def json_value(value):
 
 
 def render_table(columns: Sequence[str], rows: Iterable[Sequence], max_rows: int | None = None) -> list[str]:
+    """Rows as an aligned text table with a header, at most ``max_rows`` of them."""
     rows = list(rows)
     shown = rows if max_rows is None else rows[:max_rows]
     cells = [[show_value(v) for v in row] for row in shown]
@@ -151,6 +159,7 @@ def render_table(columns: Sequence[str], rows: Iterable[Sequence], max_rows: int
 
 
 def render(view, max_rows: int | None = None) -> list[str]:
+    """A view as text lines: the single value, or the table."""
     if isinstance(view, SingleValue):
         return [show_value(view.value)]
     return render_table(view.columns, view.rows, max_rows)
@@ -161,6 +170,8 @@ def render(view, max_rows: int | None = None) -> list[str]:
 
 @dataclass(frozen=True)
 class Outcome:
+    """How a query ended: its final view and what stopped it."""
+
     view: Any  # UpdateTable, AppendLog or SingleValue
     stopped_by: str | None  # "max-rows", "timeout" or "interrupt"; None: the query ended by itself
 
@@ -184,6 +195,7 @@ class Explorer:
             output_stream_table(self.env, config, name, outputs)
 
     def tables(self) -> list[str]:
+        """The tables and views a query can name."""
         return sorted(set(self.env.list_tables()) | set(self.env.list_views()) | set(self.env.list_temporary_views()))
 
     def run(
@@ -299,6 +311,8 @@ Try:  SELECT * FROM unique_visitors;   SELECT COUNT(*) FROM clicks;   SHOW TABLE
 
 @dataclass
 class ShellSettings:
+    """The shell's ``SET``-able settings: result mode, rows shown, per-query time-out."""
+
     mode: str = "update"
     max_rows: int | None = 50
     timeout: float | None = None
@@ -313,6 +327,7 @@ class Screen:
         self._last = 0.0
 
     def update(self, view, force: bool = False) -> None:
+        """Redraw the view in place (on a terminal, at most four times a second unless ``force``)."""
         if not self.tty:
             return
         now = time.monotonic()
@@ -336,6 +351,7 @@ class Screen:
         self.out.flush()
 
     def finish(self, outcome: Outcome) -> None:
+        """Draw the final view and say what stopped the query."""
         if self.tty:
             if isinstance(outcome.view, AppendLog):
                 self.update(outcome.view, force=True)  # rows not yet drawn
@@ -440,6 +456,7 @@ def print_rows(outcome: Outcome, out, output_format: str, max_rows: int | None) 
 
 
 def check_options(mode: str, max_rows: int | None, timeout: float | None) -> None:
+    """Refuse a mode, row count or time-out that is out of range, naming the option."""
     if mode not in MODES:
         raise ConfigError(f"--mode {mode!r}: choose one of {', '.join(MODES)}")
     if max_rows is not None and max_rows < 1:

@@ -23,6 +23,7 @@ _explorers: dict = {}
 
 
 def parse_line(line: str) -> argparse.Namespace:
+    """The options of a ``%%flinksql`` cell's first line."""
     parser = argparse.ArgumentParser(prog="%%flinksql", add_help=False, exit_on_error=False)
     parser.add_argument("--mode", default="update")
     parser.add_argument("--max-rows", type=int, default=None)
@@ -80,6 +81,7 @@ def run_cell(line: str, cell: str, explorer_for: Callable = _explorer, show: Cal
 
 
 def load_ipython_extension(ipython) -> None:
+    """Register the ``%%flinksql`` cell magic (``%load_ext clickflow.interactive.notebook``)."""
     from IPython.display import display
 
     def flinksql(line: str, cell: str):

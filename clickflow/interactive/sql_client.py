@@ -73,6 +73,7 @@ def gateway_url(config: Config) -> str | None:
 
 
 def command(config: Config, init: Path, script: Path | None, endpoint: str | None) -> list[str]:
+    """The command line of Flink's SQL client: through the gateway at ``endpoint``, else embedded."""
     client = str(cluster.wheel_home() / "bin" / "sql-client.sh")
     mode = ["gateway", "--endpoint", endpoint] if endpoint else ["embedded"]
     out = [client, *mode, "--init", str(init), "--history", str(cluster.home(config) / "sql-history")]

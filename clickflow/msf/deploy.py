@@ -52,6 +52,8 @@ class DeployError(RuntimeError):
 
 @dataclass(frozen=True)
 class DeployOptions:
+    """What ``clickflow deploy`` was asked for: the application's name, role, parallelism, and what to do."""
+
     application: str = "clickflow"
     role_arn: str | None = None  # an existing service role; default: create/update clickflow-<app>-msf
     parallelism: int | None = None  # default: the profile's flink.parallelism
@@ -68,6 +70,8 @@ class DeployOptions:
 
 @dataclass
 class Clients:
+    """The boto3 clients the Managed Flink deploy talks to (tests pass stubbed ones)."""
+
     s3: Any  # a boto3 client
     iam: Any  # a boto3 client
     logs: Any  # a boto3 client
@@ -76,6 +80,7 @@ class Clients:
 
     @classmethod
     def for_config(cls, config: Config) -> Clients:
+        """Clients for every service the deploy uses, from the profile's endpoints and credentials."""
         from connectors import aws
 
         return cls(*(aws.client(config, name) for name in ("s3", "iam", "logs", "kinesisanalyticsv2", "sts")))
@@ -101,6 +106,7 @@ class Plan:
 
     @property
     def bucket_arn(self) -> str:
+        """The ARN of the bucket that holds the code and the archive."""
         return f"arn:{partition(self.region)}:s3:::{self.bucket}"
 
 
@@ -203,6 +209,7 @@ def iam_policy(config: Config, account: str, application: str, bucket: str, code
 
 
 def make_plan(config: Config, options: DeployOptions, package: Package, account: str) -> Plan:
+    """Every name, ARN and setting of the application for ``package`` in ``account``, before any call."""
     if config.job.connector != "official":
         raise ConfigError("job.connector: Managed Flink runs the official connector (the package carries it)")
     region, arn_partition = config.aws.region, partition(config.aws.region)
@@ -253,6 +260,7 @@ def _flink_configuration(plan: Plan, options: DeployOptions) -> dict:
 
 
 def create_request(plan: Plan, options: DeployOptions) -> dict:
+    """The ``CreateApplication`` request for the plan."""
     return {
         "ApplicationName": plan.application,
         "ApplicationDescription": f"clickflow {__version__}: clickstream analytics on Kinesis",
@@ -278,6 +286,7 @@ def _as_update(section: dict) -> dict:
 
 
 def update_request(plan: Plan, options: DeployOptions, current: dict) -> dict:
+    """The ``UpdateApplication`` request that moves the ``current`` application to the plan."""
     request = {
         "ApplicationName": plan.application,
         "CurrentApplicationVersionId": current["ApplicationVersionId"],

@@ -66,15 +66,14 @@ def entry_point(module: str) -> str:
     )
 
 
-ENTRY_POINT_TEXT = entry_point("jobs.stream")
-
-
 class PackageError(RuntimeError):
     """The package cannot be built; the message says why."""
 
 
 @dataclass(frozen=True)
 class Package:
+    """A written application zip: where it is, what it holds, its runtime properties and the connector's digest."""
+
     path: Path
     entries: list[str]
     property_groups: list[dict]
@@ -122,6 +121,7 @@ def job_property_groups(config: Config) -> list[dict]:
 
 
 def property_groups(config: Config) -> list[dict]:
+    """The application's runtime property groups: how Managed Flink starts the program, then the job's settings."""
     run_options = {"PropertyGroupId": RUN_OPTIONS_GROUP, "PropertyMap": {"python": ENTRY_POINT, "jarfile": JAR_IN_ZIP}}
     return [run_options, *job_property_groups(config)]
 

@@ -44,19 +44,24 @@ class StackError(RuntimeError):
 
 @dataclass(frozen=True)
 class Service:
+    """One server of the local stack: what it is and the loopback URL it listens on."""
+
     name: str  # "kinesis" or "aws"
     label: str
     url: str
 
     @property
     def port(self) -> int:
+        """The port of the service's URL."""
         return urlsplit(self.url).port or 80
 
     @property
     def host(self) -> str:
+        """The host of the service's URL."""
         return urlsplit(self.url).hostname or "127.0.0.1"
 
     def command(self) -> list[str]:
+        """The command line that starts the server."""
         if self.name == "kinesis":
             return [_node_binary(), str(KINESIS_LAUNCHER), str(self.port)]
         return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
@@ -64,6 +69,8 @@ class Service:
 
 @dataclass(frozen=True)
 class ServiceState:
+    """Whether a service's process runs and whether it answers requests."""
+
     service: Service
     pid: int | None
     running: bool
@@ -71,6 +78,7 @@ class ServiceState:
     started_here: bool  # False when up() found it already running
 
     def describe(self) -> str:
+        """One line for ``clickflow stack status``."""
         if self.running:
             health = "answering" if self.answering else "NOT answering"
             return f"{self.service.label:<28} running  pid {self.pid:<7} {self.service.url}  ({health})"
@@ -95,12 +103,14 @@ def private_overrides(state: Path, kinesis_port: int | None = None, aws_port: in
 
 
 def state_dir(config: Config) -> Path:
+    """Where the stack keeps pid files, logs and data (``CLICKFLOW_STATE_DIR`` overrides the profile)."""
     override = os.environ.get("CLICKFLOW_STATE_DIR")
     path = Path(override or config.stack.state_dir)
     return path if path.is_absolute() else PROJECT_ROOT / path
 
 
 def services(config: Config) -> list[Service]:
+    """The stack's two servers (kinesalite, moto) at the profile's endpoints, which must be loopback http."""
     found = []
     for name, service_name, label in (
         ("kinesis", "kinesis", "Kinesis (kinesalite)"),
@@ -169,6 +179,7 @@ def _read_pid(config: Config, service: Service) -> dict | None:
 
 
 def process_cmdline(pid: int) -> list[str] | None:
+    """A live process's command line, or None when it has exited (zombies included)."""
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
         if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
@@ -193,6 +204,7 @@ def _ours_alive(record: dict | None) -> TypeGuard[dict]:
 
 
 def port_in_use(host: str, port: int) -> bool:
+    """Whether something accepts connections on ``host:port``."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
         return sock.connect_ex((host, port)) == 0
@@ -219,6 +231,7 @@ def _answers(service: Service) -> bool:
 
 
 def log_tail(path: Path, lines: int = 15) -> str:
+    """The last ``lines`` lines of a log, for error messages."""
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
@@ -277,6 +290,7 @@ def _start(config: Config, service: Service) -> ServiceState:
 
 
 def terminate(pid: int, grace: float = 5.0) -> None:
+    """Stop a process group: SIGTERM, then SIGKILL after ``grace`` seconds; reap it if we started it."""
     child = _children.pop(pid, None)
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
         try:
@@ -351,6 +365,7 @@ def up(config: Config, say: Callable[[str], None] = lambda _: None) -> list[Serv
 
 
 def status(config: Config) -> list[ServiceState]:
+    """The state of each of the profile's services."""
     states = []
     for service in services(config):
         record = _read_pid(config, service)

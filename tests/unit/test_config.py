@@ -3,7 +3,7 @@ import json
 import pytest
 
 from connectors import aws
-from connectors.config import ConfigError, Duration, load_config, msf_property_groups
+from connectors.config import ConfigError, Duration, load_config
 
 
 def test_local_profile_defaults():
@@ -103,7 +103,6 @@ def test_msf_property_groups(tmp_path):
             ]
         )
     )
-    assert msf_property_groups(path)["streams"]["events"] == {"name": "prod-events", "shards": 8}
     config = load_config("aws", properties_file=path)
     assert config.aws.region == "eu-central-1"
     assert config.stream("events").name == "prod-events" and config.stream("events").shards == 8
