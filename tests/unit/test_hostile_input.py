@@ -201,6 +201,19 @@ def test_bad_input_is_one_line_naming_what_is_wrong(capsys, tmp_path, monkeypatc
     assert "Traceback" not in output
 
 
+def test_a_bug_keeps_its_traceback_instead_of_becoming_a_one_line_error(monkeypatch):
+    """Only errors a user can mend are one line; a plain ValueError from a command is a bug and propagates."""
+    from clickflow.commands import jobs
+
+    def broken(config, options, say):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr("jobs.stream.run", broken)
+    monkeypatch.setattr(jobs, "load", lambda args, *rest: None)
+    with pytest.raises(ValueError, match="a bug"):
+        main(["run"])
+
+
 def test_the_help_documents_the_exit_codes(capsys):
     for argv in (["--help"], ["replay", "--help"], ["analyze", "--help"]):
         code, output = run_main(capsys, *argv)
