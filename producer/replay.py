@@ -56,14 +56,7 @@ class ReplayOptions:
 
     def validate(self) -> None:
         """Values, not just types: in range and consistent with each other."""
-        import math
-
-        for name in ("rate", "speedup"):
-            value = getattr(self, name)
-            if value is not None and (not math.isfinite(value) or value <= 0):
-                raise OptionError(f"--{name} must be a finite number above 0, got {value}")
-        if self.rate is not None and self.speedup is not None:
-            raise OptionError("choose --rate or --speedup, not both")
+        Pacer(self.rate, self.speedup)  # refuses a rate or speedup that is not finite and positive, or both
         if self.limit is not None and self.limit < 1:
             raise OptionError(f"--limit must be 1 or more, got {self.limit}")
         if self.resume_from < 0:
