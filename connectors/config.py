@@ -48,6 +48,10 @@ class Duration(float):
             raise ValueError(f"bad duration {text!r} (write it like 250ms, 10s, 1m, 1h or 1d)")
         return cls(float(match.group(1)) * cls._UNITS[match.group(2)])
 
+    def as_flink(self) -> str:
+        """The duration as Flink's configuration options take it, in whole milliseconds: ``250 ms``."""
+        return f"{round(self * 1000)} ms"
+
     def __str__(self) -> str:
         for unit in ("d", "h", "m", "s"):
             count = self / self._UNITS[unit]

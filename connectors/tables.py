@@ -69,7 +69,7 @@ def archive_options(config: Config, name: str) -> dict[str, str]:
         "path": f"{local_uri(job.archive).rstrip('/')}/{name}",
         "format": "json",
         "sink.rolling-policy.file-size": job.archive_roll_size.replace(" ", "").lower(),
-        "sink.rolling-policy.rollover-interval": f"{int(job.archive_roll_interval * 1000)} ms",
+        "sink.rolling-policy.rollover-interval": job.archive_roll_interval.as_flink(),
         "sink.rolling-policy.check-interval": "10 s",
         "sink.partition-commit.trigger": "process-time",
         "sink.partition-commit.delay": "0 s",

@@ -194,7 +194,7 @@ def create_table_env(
     env = TableEnvironment.create(settings)
     conf = env.get_config()
     conf.set("parallelism.default", str(config.flink.parallelism))
-    conf.set("table.exec.source.idle-timeout", f"{int(config.flink.idle_timeout * 1000)} ms")
+    conf.set("table.exec.source.idle-timeout", config.flink.idle_timeout.as_flink())
     conf.set("table.local-time-zone", "UTC")
     conf.set("rest.bind-address", "127.0.0.1")  # the embedded Flink's REST API: loopback only
     conf.set("rest.address", "127.0.0.1")

@@ -123,7 +123,7 @@ def configure(env, config: Config, options: RunOptions, on_msf: bool = False) ->
     """Set checkpoints, restarts, parallelism and planner options on ``env`` (Managed Flink owns the first two)."""
     conf = env.get_config()
     if not on_msf:  # Managed Flink owns checkpoints and restarts (clickflow deploy sets them on the application)
-        conf.set("execution.checkpointing.interval", f"{int(config.job.checkpoint_interval * 1000)} ms")
+        conf.set("execution.checkpointing.interval", config.job.checkpoint_interval.as_flink())
         conf.set("execution.checkpointing.dir", local_uri(config.job.checkpoint_dir))
         conf.set("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION")
         conf.set("restart-strategy.type", "fixed-delay")
