@@ -157,7 +157,7 @@ class Progress:
             return len(self._pending)
 
     def snapshot(self, complete: bool = False) -> Checkpoint:
-        """The progress as it stands: prefix, lines beyond it, in flight."""
+        """The progress as it stands: the prefix, the lines done beyond it, how many were acknowledged."""
         with self._lock:
             return Checkpoint(
                 self._source,
