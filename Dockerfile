@@ -1,11 +1,14 @@
 # syntax=docker/dockerfile:1
 # Images for docker-compose.yml. Two targets:
-#   flink      the official Flink 2.2 image (Java 17) + Python + apache-flink + clickflow, with Apache
-#              Flink's Kinesis SQL connector in lib/ and the S3 filesystem plugin enabled (the same
-#              pinned plugin as `clickflow cluster` uses)
+#   flink      the official Flink 2.2 image (Java 17) + Python + apache-flink + clickflow, with
+#              clickflow's one jar in lib/ (its Kinesis connector and functions: the jar the tests run,
+#              byte for byte) and the S3 filesystem plugin enabled (the pinned plugin `clickflow
+#              cluster` uses)
 #   kinesis    kinesalite (the same Kinesis emulator and patch as the embedded stack)
-# Versions are pinned here and nowhere else in this file; tests/unit/test_compose.py holds them to
-# pyproject.toml (apache-flink) and connectors/official.py (the connector and its checksum).
+# Run `make setup` first: it builds the jar with Maven and puts it and the pinned S3 plugin in
+# connectors/build/, which this file copies (the image downloads no jar). Versions are pinned here
+# and nowhere else in this file; tests/unit/test_compose.py holds them to pyproject.toml
+# (apache-flink) and connectors/official.py (the plugin and its checksum).
 
 ARG FLINK_IMAGE=flink:2.2.1-java17
 
@@ -19,38 +22,23 @@ CMD ["node", "kinesis_server.js", "4567", "0.0.0.0"]
 
 FROM ${FLINK_IMAGE} AS flink
 ARG APACHE_FLINK_SPEC="apache-flink==2.2.*"
-ARG KINESIS_CONNECTOR_VERSION=6.0.0-2.0
-# Empty until recorded in connectors/official.py; the download is then checked against Maven Central's SHA-1.
-ARG KINESIS_CONNECTOR_SHA256=
 ARG S3_FS_VERSION=2.2.0
 ARG S3_FS_SHA256=fe14908b4d04c2fb199bf5c9dddfa80fd6b64d7a6decb3cc8826e644c5449262
-ARG MAVEN_URL=https://repo1.maven.org/maven2
 USER root
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 python3-pip python3-venv curl ca-certificates \
+ && apt-get install -y --no-install-recommends python3 python3-pip python3-venv ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 RUN pip install --no-cache-dir "${APACHE_FLINK_SPEC}"
-# Apache Flink's Kinesis SQL connector, pinned and checked, into lib/ (every job on the cluster sees it)
-RUN set -eu; \
-    name=flink-sql-connector-aws-kinesis-streams; \
-    jar=$name-$KINESIS_CONNECTOR_VERSION.jar; \
-    url=$MAVEN_URL/org/apache/flink/$name/$KINESIS_CONNECTOR_VERSION/$jar; \
-    curl -fsSLo /tmp/$jar "$url"; \
-    if [ -n "$KINESIS_CONNECTOR_SHA256" ]; then \
-      echo "$KINESIS_CONNECTOR_SHA256  /tmp/$jar" | sha256sum -c -; \
-    else \
-      echo "$(curl -fsSL "$url.sha1" | cut -c1-40)  /tmp/$jar" | sha1sum -c -; \
-      echo "SHA-256 of $jar: $(sha256sum /tmp/$jar | cut -d' ' -f1)"; \
-    fi; \
-    mv /tmp/$jar /opt/flink/lib/$jar
+# clickflow's one jar (connector + functions, AWS SDK shaded), as `make setup` built it, into lib/
+COPY connectors/build/clickflow-flink.jar /opt/flink/lib/clickflow-flink.jar
 # The S3 filesystem plugin, the pinned jar `clickflow cluster` uses; a plugin is enabled by its own folder
+COPY connectors/build/flink-s3-fs-hadoop-${S3_FS_VERSION}.jar /tmp/
 RUN set -eu; \
     jar=flink-s3-fs-hadoop-$S3_FS_VERSION.jar; \
-    mkdir -p /opt/flink/plugins/s3-fs-hadoop; \
-    curl -fsSLo /tmp/$jar "$MAVEN_URL/org/apache/flink/flink-s3-fs-hadoop/$S3_FS_VERSION/$jar"; \
     echo "$S3_FS_SHA256  /tmp/$jar" | sha256sum -c -; \
+    mkdir -p /opt/flink/plugins/s3-fs-hadoop; \
     mv /tmp/$jar /opt/flink/plugins/s3-fs-hadoop/$jar
 # Flink's own SQL client and gateway come with the distribution; fail the build if they do not
 RUN test -x /opt/flink/bin/sql-client.sh && test -x /opt/flink/bin/sql-gateway.sh \

@@ -8,12 +8,14 @@ BIN    := $(VENV)/bin
 setup: $(VENV)/.installed node_modules/.installed connector dashboard jars
 
 # Flink's own jars the wheel lacks (the S3 plugin, the SQL gateway): pinned by version and SHA-256
-# in connectors/official.py, fetched from Maven Central into ~/.cache/clickflow/maven once
+# in connectors/official.py, fetched with Maven (your ~/.m2/settings.xml applies) into ~/.cache/clickflow/maven once
 jars: $(VENV)/.installed
 	@$(BIN)/python -m connectors.official
 
-# clickflow's local Kinesis connector and the job's Java functions: javac against the wheel's jars; rebuilt only when a source changes
+# clickflow's Java (connectors/pom.xml): the Kinesis connector on the AWS SDK and the job's functions,
+# shaded into connectors/build/clickflow-flink.jar by Maven; rebuilt only when a source or a pom changes
 connector: $(VENV)/.installed
+	@command -v mvn >/dev/null || { echo "Maven 3 is needed to build clickflow's Java: apt-get install maven (and a JDK 17)"; exit 1; }
 	@$(BIN)/python -m connectors.kinesis_connector >/dev/null
 
 # the dashboard page's script: src/main.js + Chart.js, bundled by esbuild (both pinned in package-lock.json)
@@ -62,4 +64,4 @@ stack-down:
 	-$(BIN)/clickflow stack down
 
 clean: stack-down
-	rm -rf $(VENV) node_modules .clickflow out connectors/kinesis/build connectors/udf/build clickflow/dashboard/static/dist .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) node_modules .clickflow out connectors/build connectors/*/target connectors/kinesis/build connectors/udf/build clickflow/dashboard/static/dist .pytest_cache .ruff_cache *.egg-info

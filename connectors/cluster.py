@@ -86,7 +86,7 @@ def prepare_layout(config: Config, conf: Mapping[str, str] | None = None, conf_n
     """Lay the distribution out under ``home(config)`` (links into the wheel and the jar cache; the
     connector and functions are built if needed); write ``<conf_name>/config.yaml`` when ``conf`` is
     given (``conf`` is the cluster's; the embedded SQL client has its own)."""
-    from connectors.kinesis_connector import build, build_udfs
+    from connectors.kinesis_connector import build
 
     wheel, root = wheel_home(), home(config)
     lib, opt, plugins = root / "lib", root / "opt", root / "plugins" / "s3-fs-hadoop"
@@ -97,8 +97,8 @@ def prepare_layout(config: Config, conf: Mapping[str, str] | None = None, conf_n
             stale.unlink()
     for jar in (*sorted((wheel / "lib").glob("*.jar")), *sorted((wheel / "opt").glob("flink-python-*.jar"))):
         _link(jar, lib / jar.name)  # flink-python in lib/: the TaskManager runs PyFlink's Python workers
-    for jar in (build(), build_udfs()):
-        _link(jar, lib / jar.name)
+    jar = build()  # clickflow's one jar: the Kinesis connector and the job's functions
+    _link(jar, lib / jar.name)
     for jar in sorted((wheel / "opt").glob("*.jar")):
         _link(jar, opt / jar.name)
     try:
@@ -211,6 +211,8 @@ def java_options() -> str:
 def render_conf(config: Config) -> dict[str, str]:
     """The cluster's config.yaml (flat keys): every server bound to 127.0.0.1, sizes from the profile."""
     from connectors.config import is_loopback_url
+    from connectors.environment import as_seen_by_cluster
+    from connectors.environment import java_options as sdk_java_options
 
     rest = rest_address(config)
     c = config.cluster
@@ -234,7 +236,7 @@ def render_conf(config: Config) -> dict[str, str]:
         "sql-gateway.endpoint.rest.address": "127.0.0.1",
         "sql-gateway.endpoint.rest.bind-address": "127.0.0.1",
         "sql-gateway.endpoint.rest.port": str(c.sql_gateway_port),
-        "env.java.opts.all": java_options(),
+        "env.java.opts.all": f"{java_options()} {sdk_java_options(as_seen_by_cluster(config))}".strip(),
     }
     settings = s3_settings(config)
     endpoint = settings.get("s3.endpoint")

@@ -194,7 +194,10 @@ class FlinkConfig:
 class JobConfig:
     """The streaming job (``clickflow run``, Managed Flink)."""
 
-    connector: str = "official"  # "local": clickflow's own Kinesis connector, added to pipeline.jars
+    # "clickflow": clickflow's Kinesis connector, everywhere (the one jar the tests run); "official":
+    # Apache Flink's, from connector_jar (an explicit choice, not run by this project's tests).
+    # "local" is clickflow's old name.
+    connector: str = "clickflow"
     start_position: str = "latest"  # trim_horizon | latest | an ISO 8601 UTC time (AT_TIMESTAMP)
     checkpoint_interval: Duration = Duration(10.0)
     checkpoint_dir: str = ".clickflow/checkpoints"  # local path (from the project root) or s3://
@@ -206,7 +209,7 @@ class JobConfig:
     cluster: str = ""
     # AWS endpoints as the cluster's connectors see them (compose: service names); empty: aws.endpoints
     endpoints: dict[str, str] = field(default_factory=dict)
-    # The official Kinesis connector jar for planning a cluster job; empty: the pinned one, from the cache
+    # With connector: official, the path of Apache Flink's Kinesis connector jar
     connector_jar: str = ""
 
 
@@ -614,8 +617,8 @@ def _check(config: Config, origins: _Origins) -> None:
 
 
 def _check_job(job: JobConfig, origins: _Origins) -> None:
-    if job.connector not in ("local", "official"):
-        raise _fail(origins, ("job", "connector"), f"expected 'local' or 'official', got {job.connector!r}")
+    if job.connector not in ("clickflow", "local", "official"):
+        raise _fail(origins, ("job", "connector"), f"expected 'clickflow' or 'official', got {job.connector!r}")
     position = job.start_position.lower()
     if position not in ("trim_horizon", "latest"):
         try:

@@ -49,11 +49,11 @@ class Environment:
 def decide(config: Config, on_msf: bool = False, embedded: bool = False) -> Environment:
     """Where a job of this config runs: Managed Flink when started by it, else a cluster when
     ``job.cluster`` names one (unless ``embedded``: the interactive tools always plan and run here,
-    with clickflow's own connector, at the endpoints as seen from here)."""
+    with clickflow's connector, at the endpoints as seen from here)."""
     if on_msf:
         return Environment("managed", config)
     if embedded:
-        local_job = dataclasses.replace(config.job, connector="local", cluster="")
+        local_job = dataclasses.replace(config.job, connector="clickflow", cluster="")
         return Environment("embedded", dataclasses.replace(config, job=local_job))
     if config.job.cluster:
         return Environment("cluster", as_seen_by_cluster(config))
@@ -66,6 +66,35 @@ def as_seen_by_cluster(config: Config) -> Config:
         return config
     endpoints = {**config.aws.endpoints, **config.job.endpoints}
     return dataclasses.replace(config, aws=dataclasses.replace(config.aws, endpoints=endpoints))
+
+
+def sdk_system_properties(config: Config) -> dict[str, str]:
+    """JVM system properties the connector's AWS SDK needs where the job runs.
+
+    ``aws.cborEnabled``: the SDK speaks CBOR to Kinesis by default, and a local Kinesis (kinesalite)
+    answers GetRecords in a CBOR the SDK cannot read (records' ``Data`` come back as a map, arrival
+    times in seconds are read as milliseconds). So CBOR is off wherever the profile overrides the
+    Kinesis endpoint (JSON is a protocol every Kinesis endpoint speaks), and the SDK's default on
+    AWS's own endpoint (Managed Flink: nothing is set).
+    """
+    from connectors.aws import endpoint_for
+
+    return {"aws.cborEnabled": "false" if endpoint_for(config, "kinesis") else "true"}
+
+
+def java_options(config: Config) -> str:
+    """:func:`sdk_system_properties` as JVM options (the local cluster's and compose's TaskManagers)."""
+    return " ".join(f"-D{key}={value}" for key, value in sdk_system_properties(config).items())
+
+
+def apply_to_jvm(config: Config) -> None:
+    """Set :func:`sdk_system_properties` in this process's JVM (an embedded Flink runs its tasks
+    there). The SDK reads them when a client is built, so this holds for every job started after."""
+    from pyflink.java_gateway import get_gateway
+
+    system = get_gateway().jvm.System
+    for key, value in sdk_system_properties(config).items():
+        system.setProperty(key, value)
 
 
 def cluster_settings(config: Config) -> dict[str, str]:
@@ -81,20 +110,22 @@ def project_path(config_path: str) -> Path:
 
 
 def pipeline_jars(config: Config) -> list[Path]:
-    """pipeline.jars for a job planned here: the job's functions, and the Kinesis connector to plan
-    with — clickflow's own (``job.connector: local``) or the official one (a cluster has it in lib/)."""
-    from connectors.kinesis_connector import build as build_connector
-    from connectors.kinesis_connector import build_udfs
+    """pipeline.jars for a job planned here: clickflow's one jar (its Kinesis connector and the job's
+    functions), or — ``job.connector: official``, an explicit choice this project's tests do not run —
+    Apache Flink's connector from ``job.connector_jar`` beside the functions."""
+    from connectors.kinesis_connector import build, build_udfs
 
-    if config.job.connector == "local":
-        return [build_udfs(), build_connector()]
+    if config.job.connector != "official":
+        return [build()]
     from connectors import official
 
-    if config.job.connector_jar:
-        jar = project_path(config.job.connector_jar)
-        official.check_kinesis_jar(jar)
-    else:
-        jar = official.fetch_connector()
+    if not config.job.connector_jar:
+        raise ConfigError(
+            "job.connector: official needs job.connector_jar, the path of Apache Flink's Kinesis connector jar "
+            f"({official.KINESIS_CONNECTOR.file_name}; it is not served by every Maven repository)"
+        )
+    jar = project_path(config.job.connector_jar)
+    official.check_kinesis_jar(jar)
     return [build_udfs(), jar]
 
 
@@ -105,9 +136,9 @@ def uses_s3(config: Config) -> bool:
 
 def bounded_option(config: Config, flag: str = "--bounded") -> dict[str, str]:
     """The source option that ends a read at the stream's end as of now (clickflow's connector only)."""
-    if config.job.connector != "local":
+    if config.job.connector == "official":
         raise ConfigError(
-            f"{flag} needs clickflow's local Kinesis connector (job.connector: local); "
+            f"{flag} needs clickflow's Kinesis connector (job.connector: clickflow); "
             "the official connector reads streams without end"
         )
     return {"source.bounded": "latest"}

@@ -1,155 +1,145 @@
-"""Build clickflow's own Kinesis connector for the embedded default: plain `javac` against the jars
-inside the apache-flink wheel — no Maven, no downloads.
+"""Build clickflow's Java with Maven (``connectors/pom.xml``): the Kinesis connector on the AWS SDK for
+Java v2 (``kinesis/``), the job's SQL functions (``udf/``), and ``bundle/``: one shaded jar of both
+with the SDK — the jar every environment runs.
 
-Two jars: the connector (``kinesis/``) and the job's Java functions (``udf/``). Each is rebuilt only
-when one of its source files, the Flink version or the JDK changes (a content hash is kept next to
-it). `python -m connectors.kinesis_connector` builds both and prints their paths.
+``mvn package`` runs only when a source, a pom, the valid-event rule or the JDK changed (a content hash
+is kept next to each jar); a user's ``~/.m2/settings.xml`` (mirrors, proxies) applies as to any
+Maven build. The bundle is copied to ``connectors/build/clickflow-flink.jar``, where every environment
+takes it from: the embedded Flink's ``pipeline.jars``, the local cluster's ``lib/``, the compose image
+and the Managed Flink package (byte for byte). The functions alone (``udf/build/clickflow-udfs.jar``)
+serve the batch tools, which read no stream. `python -m connectors.kinesis_connector` builds both and
+prints their paths.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import shutil
 import subprocess
 import sys
-import tempfile
-import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
+VALID_EVENT = ROOT.parent / "sql" / "valid_event.json"
 
 
 @dataclass(frozen=True)
 class Target:
-    """One jar: its Java sources (and resources) and where it goes."""
+    """One jar: the Maven module that builds it (under the build's root) and where the jar is kept."""
 
-    sources: Path
-    resources: Path
+    module: str
+    final_name: str  # the module's <finalName>
     jar: Path
-    extra: tuple[tuple[Path, str], ...] = ()  # files from elsewhere in the project, by their name in the jar
 
 
-# clickflow's Kinesis table connector: the embedded default only (compose and MSF use the official one)
-CONNECTOR = Target(
-    ROOT / "kinesis" / "src" / "main" / "java",
-    ROOT / "kinesis" / "src" / "main" / "resources",
-    ROOT / "kinesis" / "build" / "clickflow-kinesis-connector.jar",
-)
+@dataclass(frozen=True)
+class JavaBuild:
+    """The Maven multi-module build: its root (the parent pom's folder) and its jars."""
+
+    root: Path
+    targets: tuple[Target, ...]
+
+
+# The connector + the functions + the shaded SDK: the one jar everywhere (embedded, cluster, compose, MSF)
+CONNECTOR = Target("bundle", "clickflow-flink", ROOT / "build" / "clickflow-flink.jar")
 # The job's Java functions (the valid-event rule, the dead-letter counter, ...): everywhere the job runs
-UDFS = Target(
-    ROOT / "udf" / "src" / "main" / "java",
-    ROOT / "udf" / "src" / "main" / "resources",
-    ROOT / "udf" / "build" / "clickflow-udfs.jar",
-    # the valid-event rule that CHECK_EVENT and EVENT_TIME read (the producer reads the same file)
-    ((ROOT.parent / "sql" / "valid_event.json", "io/clickflow/udf/valid_event.json"),),
-)
+UDFS = Target("udf", "clickflow-udfs", ROOT / "udf" / "build" / "clickflow-udfs.jar")
+BUILD = JavaBuild(ROOT, (CONNECTOR, UDFS))
 
 
 class ConnectorBuildError(RuntimeError):
-    """The connector could not be compiled; the message says why and what to do."""
+    """The Java could not be built; the message says why and what to do."""
 
 
-def flink_jars() -> list[Path]:
-    """The jars of the installed ``apache-flink`` wheel (``lib/`` and ``opt/``): the compile classpath."""
-    import pyflink
-
-    home = Path(pyflink.__file__).resolve().parent
-    jars = sorted((home / "lib").glob("*.jar")) + sorted((home / "opt").glob("*.jar"))
-    if not jars:
-        raise ConnectorBuildError(f"no Flink jars under {home}/lib: is apache-flink installed in this environment?")
-    return jars
-
-
-def _tool(name: str) -> str:
+def _tool(name: str, install: str) -> str:
     path = shutil.which(name)
     if not path:
-        raise ConnectorBuildError(
-            f"`{name}` was not found on PATH: the local Kinesis connector is compiled with a JDK 17 "
-            "(Debian/Ubuntu: apt-get install openjdk-17-jdk-headless)"
-        )
+        raise ConnectorBuildError(f"`{name}` was not found on PATH: clickflow's Java is built with {install}")
     return path
 
 
-def _fingerprint(javac: str, jars: list[Path], target: Target) -> str:
+def _sources(root: Path) -> Iterator[Path]:
+    yield root / "pom.xml"
+    for module in sorted(p for p in root.iterdir() if (p / "pom.xml").is_file()):
+        yield module / "pom.xml"
+        yield from sorted(p for p in (module / "src").rglob("*") if p.is_file())
+
+
+def _fingerprint(build: JavaBuild) -> str:
     digest = hashlib.sha256()
-    version = subprocess.run([javac, "-version"], capture_output=True, text=True, check=False)
-    digest.update((version.stdout + version.stderr).encode())
-    for jar in jars:
-        digest.update(jar.name.encode())
-    for root in (target.sources, target.resources):
-        if not root.is_dir():
-            continue
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
-            digest.update(f"{root.name}/{path.relative_to(root).as_posix()}".encode())
-            digest.update(path.read_bytes())
-    for path, name in target.extra:
-        digest.update(name.encode())
+    java = subprocess.run([_tool("java", "a JDK 17"), "-version"], capture_output=True, text=True, check=False)
+    digest.update((java.stdout + java.stderr).encode())
+    for path in _sources(build.root):
+        digest.update(path.relative_to(build.root).as_posix().encode())
         digest.update(path.read_bytes())
+    digest.update(VALID_EVENT.read_bytes())
     return digest.hexdigest()
 
 
+@contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    """One build at a time (a test and a `clickflow run` it starts may both ask for the jars)."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _up_to_date(build: JavaBuild, fingerprint: str) -> bool:
+    for target in build.targets:
+        stamp = target.jar.with_suffix(".sha256")
+        if not (target.jar.is_file() and stamp.is_file() and stamp.read_text().strip() == fingerprint):
+            return False
+    return True
+
+
+def build_all(build: JavaBuild = BUILD, force: bool = False) -> tuple[Path, ...]:
+    """Run ``mvn package`` over ``build`` unless jars built from the same sources and JDK are there;
+    the jars' paths, in the order of ``build.targets``."""
+    mvn = _tool("mvn", "Maven 3 (Debian/Ubuntu: apt-get install maven openjdk-17-jdk-headless)")
+    with _locked(build.root):
+        fingerprint = _fingerprint(build)
+        if force or not _up_to_date(build, fingerprint):
+            result = subprocess.run(
+                [mvn, "-B", "-q", "-f", str(build.root / "pom.xml"), f"-Dclickflow.sql.dir={VALID_EVENT.parent}", "package"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if result.returncode != 0:
+                tail = "\n".join((result.stdout + result.stderr).splitlines()[-40:])
+                raise ConnectorBuildError(f"Maven build failed (mvn package in {build.root}):\n{tail}")
+            for target in build.targets:
+                built = build.root / target.module / "target" / f"{target.final_name}.jar"
+                target.jar.parent.mkdir(parents=True, exist_ok=True)
+                partial = target.jar.with_suffix(".jar.tmp")
+                shutil.copyfile(built, partial)
+                partial.replace(target.jar)
+                target.jar.with_suffix(".sha256").write_text(fingerprint + "\n")
+    return tuple(target.jar for target in build.targets)
+
+
 def build(force: bool = False) -> Path:
-    """Compile the connector if anything it depends on changed; return the jar's path."""
-    return build_target(CONNECTOR, force)
+    """The one jar (connector, functions, shaded SDK), built if anything it depends on changed."""
+    return build_all(force=force)[0]
 
 
 def build_udfs(force: bool = False) -> Path:
-    """Compile the job's Java functions if anything they depend on changed; return the jar's path."""
-    return build_target(UDFS, force)
-
-
-def build_target(target: Target, force: bool = False) -> Path:
-    """Compile and pack ``target`` unless a jar built from the same sources, JDK and Flink jars is there; its path."""
-    javac = _tool("javac")
-    jars = flink_jars()
-    fingerprint = _fingerprint(javac, jars, target)
-    jar_path = target.jar
-    stamp = jar_path.with_suffix(".sha256")
-    if not force and jar_path.is_file() and stamp.is_file() and stamp.read_text().strip() == fingerprint:
-        return jar_path
-    sources = sorted(target.sources.rglob("*.java"))
-    with tempfile.TemporaryDirectory(prefix="clickflow-javac-") as classes:
-        result = subprocess.run(
-            [
-                javac,
-                "--release",
-                "17",
-                "-encoding",
-                "UTF-8",
-                "-Xlint:deprecation",
-                "-d",
-                classes,
-                "-cp",
-                ":".join(map(str, jars)),
-                *map(str, sources),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise ConnectorBuildError(f"javac failed:\n{result.stdout}{result.stderr}")
-        jar_path.parent.mkdir(parents=True, exist_ok=True)
-        partial = jar_path.with_suffix(".jar.tmp")
-        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as jar:
-            jar.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\nCreated-By: clickflow\n\n")
-            for root in (Path(classes), target.resources):
-                if root.is_dir():
-                    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-                        jar.write(path, path.relative_to(root).as_posix())
-            for path, name in target.extra:
-                jar.write(path, name)
-        partial.replace(jar_path)
-    stamp.write_text(fingerprint + "\n")
-    return jar_path
+    """The job's Java functions, built if anything they depend on changed."""
+    return build_all(force=force)[1]
 
 
 if __name__ == "__main__":
     try:
-        force = "--force" in sys.argv
-        print(build(force))
-        print(build_udfs(force))
+        for jar in build_all(force="--force" in sys.argv):
+            print(jar)
     except ConnectorBuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(1) from None

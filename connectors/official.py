@@ -1,11 +1,13 @@
 """Apache Flink's own jars that the apache-flink wheel lacks: pinned by version and SHA-256, fetched
-from Maven Central (or a mirror) into a cache, checked before use.
+with Maven (a user's ``~/.m2/settings.xml`` — mirrors, proxies — applies; no repository URL is written
+here) into a cache, checked before use.
 
-- the Kinesis table connector, for compose and Managed Flink;
 - ``flink-s3-fs-hadoop``, the S3 file system plugin (archive and checkpoints on ``s3://``), for the
   local cluster, the embedded Flink and compose;
 - ``flink-sql-gateway``, which Flink's SQL client needs (``clickflow sql``).
 
+Apache Flink's Kinesis connector is not fetched: clickflow runs its own everywhere, and the official
+one is an explicit choice of a jar the user has (``package --connector official --connector-jar``).
 The pins live here and only here; the compose Dockerfile repeats them as build arguments and a test
 holds the two together (and both to the Flink version in ``pyproject.toml``). ``python -m
 connectors.official`` fetches the jars the set-up needs (``make setup`` runs it).
@@ -16,18 +18,18 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
 import tempfile
-import urllib.error
-import urllib.request
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-MAVEN_CENTRAL = "https://repo1.maven.org/maven2"
 FLINK_MINOR = "2.2"  # the apache-flink==2.2.* of pyproject.toml; the compose image is flink:2.2
 MSF_RUNTIME = "FLINK-" + FLINK_MINOR.replace(".", "_")  # Managed Flink's RuntimeEnvironment for it
 FACTORY_SERVICES = "META-INF/services/org.apache.flink.table.factories.Factory"
+# the plugin that copies an artifact out of Maven's local repository, pinned like any build plugin
+DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 
 
 class ConnectorJarError(RuntimeError):
@@ -36,14 +38,13 @@ class ConnectorJarError(RuntimeError):
 
 @dataclass(frozen=True)
 class Artifact:
-    """A jar on Maven Central, pinned by version and SHA-256."""
+    """A jar in a Maven repository, pinned by version and SHA-256."""
 
     group: str
     name: str
     version: str
-    # SHA-256 of the released jar. None: not yet recorded — clickflow was built where Maven Central
-    # cannot be reached; the download is then checked against Central's own .sha1 file instead and
-    # the SHA-256 it has is printed, to be recorded here.
+    # SHA-256 of the released jar. None: not recorded (Maven's own checksum check is then all there is,
+    # and the SHA-256 is printed, to be recorded here).
     sha256: str | None = None
 
     @property
@@ -51,17 +52,14 @@ class Artifact:
         """The jar's file name as Maven names it."""
         return f"{self.name}-{self.version}.jar"
 
-    def url(self, base: str = MAVEN_CENTRAL) -> str:
-        """The jar's URL under a Maven repository's ``base``."""
-        return f"{base.rstrip('/')}/{self.group.replace('.', '/')}/{self.name}/{self.version}/{self.file_name}"
-
     @property
     def coordinates(self) -> str:
         """``group:name:version``, as ``mvn dependency:get`` takes it."""
         return f"{self.group}:{self.name}:{self.version}"
 
 
-# The Flink 2.x line of the AWS connectors (flink-connector-aws 6.0.0 supports Flink 2.0 and later).
+# Apache Flink's Kinesis connector, the Flink 2.x line (flink-connector-aws 6.0.0): what the official
+# choice expects a --connector-jar to be. Not fetched (not served by every Maven repository).
 KINESIS_CONNECTOR = Artifact("org.apache.flink", "flink-sql-connector-aws-kinesis-streams", "6.0.0-2.0")
 # The S3 plugin of the 2.2 line: 2.2.1 is not on Maven Central, and a plugin of the same minor version
 # loads in any 2.2.x (it implements only the stable FileSystem interface, in its own class loader).
@@ -77,7 +75,7 @@ SQL_GATEWAY = Artifact(
     "2.2.1",  # exactly the wheel's Flink: the SQL client calls into it
     sha256="fde5f0f6e868c84de01312a4922404f9571c68a6d879e91fc602bbafa5d735aa",
 )
-SETUP_JARS = (S3_FILESYSTEM, SQL_GATEWAY)  # what `make setup` fetches (the Kinesis connector: when asked)
+SETUP_JARS = (S3_FILESYSTEM, SQL_GATEWAY)  # what `make setup` fetches
 
 
 def cache_dir() -> Path:
@@ -111,8 +109,8 @@ def check_kinesis_jar(path: Path, artifact: Artifact = KINESIS_CONNECTOR) -> str
         raise ConnectorJarError(f"--connector-jar {path}: not a jar (zip) file") from None
     if "io.clickflow.kinesis" in services:
         raise ConnectorJarError(
-            f"--connector-jar {path}: this is clickflow's own local connector (for the embedded default only); "
-            f"Managed Flink and compose need Apache Flink's {artifact.coordinates}"
+            f"--connector-jar {path}: this is clickflow's own connector, which `clickflow package` bundles by "
+            f"itself; --connector official takes Apache Flink's {artifact.coordinates}"
         )
     if "kinesis" not in services.lower():
         raise ConnectorJarError(
@@ -122,89 +120,81 @@ def check_kinesis_jar(path: Path, artifact: Artifact = KINESIS_CONNECTOR) -> str
     return sha256_of(path)
 
 
-def _fetch(url: str, target: Path, on_bytes: Callable[[int, int | None], None]) -> None:
-    with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310 - an https URL we build
-        total = response.headers.get("Content-Length")
-        total = int(total) if total and total.isdigit() else None
-        done = 0
-        with target.open("wb") as out:
-            while block := response.read(1 << 16):
-                out.write(block)
-                done += len(block)
-                on_bytes(done, total)
+def _maven_copy(artifact: Artifact, directory: Path) -> None:
+    """``mvn dependency:copy`` of ``artifact`` into ``directory`` (Maven checks its checksums)."""
+    mvn = shutil.which("mvn")
+    if not mvn:
+        raise ConnectorJarError(
+            f"`mvn` was not found on PATH: clickflow fetches {artifact.coordinates} with Maven 3 "
+            "(Debian/Ubuntu: apt-get install maven)"
+        )
+    command = [
+        mvn,
+        "-B",
+        "-q",
+        "--strict-checksums",
+        f"{DEPENDENCY_PLUGIN}:copy",
+        f"-Dartifact={artifact.coordinates}",
+        f"-DoutputDirectory={directory}",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)
+    if result.returncode != 0:
+        lines = [line for line in (result.stdout + result.stderr).splitlines() if "ERROR" in line]
+        reason = lines[0].removeprefix("[ERROR]").strip() if lines else f"mvn exited {result.returncode}"
+        raise ConnectorJarError(
+            f"Maven could not fetch {artifact.coordinates}: {reason}. Let Maven reach its repository (a mirror "
+            f"or proxy in ~/.m2/settings.xml applies), or put {artifact.file_name} at "
+            f"{cache_dir() / artifact.group / artifact.name / artifact.version / artifact.file_name}"
+        )
 
 
-def fetch_connector(
-    artifact: Artifact = KINESIS_CONNECTOR,
-    maven_url: str = MAVEN_CENTRAL,
-    say: Callable[[str], None] = print,
-    on_bytes: Callable[[int, int | None], None] = lambda done, total: None,
-) -> Path:
-    """The Kinesis connector jar from the cache, or downloaded into it and verified."""
-    return fetch_jar(artifact, maven_url, say, on_bytes, check=check_kinesis_jar)
-
-
-def fetch_jar(
-    artifact: Artifact,
-    maven_url: str = MAVEN_CENTRAL,
-    say: Callable[[str], None] = print,
-    on_bytes: Callable[[int, int | None], None] = lambda done, total: None,
-    check: Callable[[Path, Artifact], object] | None = None,
-) -> Path:
-    """The jar from the cache, or downloaded into it and verified (pinned SHA-256, else Central's SHA-1)."""
+def fetch_jar(artifact: Artifact, say: Callable[[str], None] = print) -> Path:
+    """The jar from the cache, or fetched into it with Maven and checked against its pinned SHA-256."""
     cached = cache_dir() / artifact.group / artifact.name / artifact.version / artifact.file_name
     if cached.is_file():
         if artifact.sha256 is None or sha256_of(cached) == artifact.sha256:
             return cached
-        say(f"cached {cached} does not match the pinned SHA-256; downloading it again")
+        say(f"cached {cached} does not match the pinned SHA-256; fetching it again")
         cached.unlink()
-    url = artifact.url(maven_url)
     cached.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cached.parent) as scratch:
+        _maven_copy(artifact, Path(scratch))
         part = Path(scratch) / artifact.file_name
-        try:
-            _fetch(url, part, on_bytes)
-            expected_sha1 = None
-            if artifact.sha256 is None:
-                with urllib.request.urlopen(url + ".sha1", timeout=60) as response:  # noqa: S310
-                    expected_sha1 = response.read().decode("ascii", "replace").split()[0].strip().lower()
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", None) or exc
-            raise ConnectorJarError(
-                f"cannot download {artifact.coordinates} from {url} ({reason}). Either let this machine reach "
-                f"Maven Central (or a mirror: --maven-url URL), or download {artifact.file_name} elsewhere and "
-                + (
-                    "pass it with --connector-jar PATH"
-                    if artifact.name == KINESIS_CONNECTOR.name
-                    else f"put it at {cached}"
-                )
-            ) from None
+        if not part.is_file():
+            raise ConnectorJarError(f"Maven reported {artifact.coordinates} fetched, but wrote no {artifact.file_name}")
         got = sha256_of(part)
         if artifact.sha256 is not None and got != artifact.sha256:
             raise ConnectorJarError(
-                f"{url}: SHA-256 {got} is not the pinned {artifact.sha256}; the download was discarded"
+                f"{artifact.coordinates}: SHA-256 {got} is not the pinned {artifact.sha256}; the jar was discarded"
             )
-        if expected_sha1 is not None:
-            if sha256_of(part, "sha1") != expected_sha1:
-                raise ConnectorJarError(f"{url}: SHA-1 does not match Maven Central's {url}.sha1; discarded")
-            say(
-                f"note: no SHA-256 is pinned for {artifact.file_name} yet; checked against Maven Central's SHA-1. "
-                f"Its SHA-256 is {got} (record it as its sha256 in connectors/official.py)"
-            )
-        if check is not None:
-            check(part, artifact)
+        if artifact.sha256 is None:
+            say(f"note: no SHA-256 is pinned for {artifact.file_name}; its SHA-256 is {got} (record it in connectors/official.py)")
         shutil.move(part, cached)
     return cached
 
 
+# The compose image copies what it needs from here (the Docker build context downloads nothing)
+IMAGE_JARS_DIR = Path(__file__).resolve().parent / "build"
+
+
 def setup_jars(say: Callable[[str], None] = print) -> list[Path]:
-    """Fetch (or find in the cache) every jar of ``SETUP_JARS``; returns their paths."""
+    """Fetch (or find in the cache) every jar of ``SETUP_JARS``, and put the S3 plugin where the
+    compose image copies it from; returns the cached paths."""
     paths = []
     for artifact in SETUP_JARS:
         cached = cache_dir() / artifact.group / artifact.name / artifact.version / artifact.file_name
         if not cached.is_file():
-            say(f"fetching {artifact.coordinates} from Maven Central")
+            say(f"fetching {artifact.coordinates} with Maven")
         paths.append(fetch_jar(artifact, say=say))
+    image_copy = IMAGE_JARS_DIR / S3_FILESYSTEM.file_name
+    if not image_copy.is_file() or image_copy.stat().st_size != paths[0].stat().st_size:
+        IMAGE_JARS_DIR.mkdir(parents=True, exist_ok=True)
+        partial = image_copy.with_suffix(".jar.tmp")
+        try:
+            os.link(paths[0], partial)
+        except OSError:
+            shutil.copyfile(paths[0], partial)
+        partial.replace(image_copy)
     return paths
 
 

@@ -190,8 +190,11 @@ def create_table_env(
     _keep_gateway_process()
     from pyflink.table import EnvironmentSettings, TableEnvironment
 
+    from connectors.environment import apply_to_jvm
+
     settings = EnvironmentSettings.in_batch_mode() if batch else EnvironmentSettings.in_streaming_mode()
     env = TableEnvironment.create(settings)
+    apply_to_jvm(config)  # the connector's SDK, for an embedded Flink (a cluster's JVMs get theirs in its config)
     conf = env.get_config()
     conf.set("parallelism.default", str(config.flink.parallelism))
     conf.set("table.exec.source.idle-timeout", config.flink.idle_timeout.as_flink())

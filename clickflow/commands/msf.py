@@ -16,24 +16,15 @@ from clickflow.commands.common import (
 
 def _package(args, config, say=say):
     from clickflow.msf.package import build_package
-    from producer.progress import ProgressLine
 
-    got = [0, None]
-
-    def render() -> str:
-        done, total = got
-        return f"downloading the Kinesis connector: {done / 1e6:.1f}" + (f" / {total / 1e6:.1f} MB" if total else " MB")
-
-    with ProgressLine(render, enabled=not args.quiet):
-        return build_package(
-            config,
-            Path(args.output),
-            Path(args.connector_jar) if args.connector_jar else None,
-            args.maven_url,
-            say=say,
-            on_bytes=lambda done, total: got.__setitem__(slice(0, 2), [done, total]),
-            etl_file=Path(args.etl) if args.etl else None,
-        )
+    return build_package(
+        config,
+        Path(args.output),
+        Path(args.connector_jar) if args.connector_jar else None,
+        say=say,
+        etl_file=Path(args.etl) if args.etl else None,
+        connector=args.connector,
+    )
 
 
 def cmd_package(args) -> int:
@@ -90,17 +81,17 @@ def add_package_options(p: argparse.ArgumentParser) -> None:
         help="the zip to write (default: out/msf/clickflow-msf.zip)",
     )
     p.add_argument(
-        "--connector-jar",
-        metavar="PATH",
-        help="use this flink-sql-connector-aws-kinesis-streams jar instead of downloading it",
+        "--connector",
+        choices=("clickflow", "official"),
+        default="clickflow",
+        help="the Kinesis connector in the jar: clickflow's (default; the one every test runs) or Apache "
+        "Flink's official one from --connector-jar (not run by clickflow's tests)",
     )
     p.add_argument(
-        "--maven-url",
-        default="https://repo1.maven.org/maven2",
-        metavar="URL",
-        help="Maven repository to download the connector from (default: Maven Central)",
+        "--connector-jar",
+        metavar="PATH",
+        help="with --connector official: the flink-sql-connector-aws-kinesis-streams jar to package",
     )
-    p.add_argument("--quiet", action="store_true", help="no download progress line")
 
 
 def parser_package(add) -> None:
@@ -109,14 +100,15 @@ def parser_package(add) -> None:
         "package",
         "build the zip Managed Service for Apache Flink runs",
         "Build the application package for Amazon Managed Service for Apache Flink: main.py (the entry point), "
-        "the job's Python modules, sql/, PyYAML, and lib/clickflow-msf.jar — Apache Flink's "
-        "flink-sql-connector-aws-kinesis-streams (pinned; downloaded once from Maven Central into "
-        "~/.cache/clickflow, or given with --connector-jar) merged with clickflow's Java functions, since the "
-        "service takes one jar. Also writes the application's property groups next to the zip: "
-        "kinesis.analytics.flink.run.options (python, jarfile) and the job's config, one group per section.\n\n"
+        "the job's Python modules, sql/, PyYAML, and lib/clickflow-msf.jar — clickflow's one jar (its Kinesis "
+        "connector on the AWS SDK and the job's Java functions, built by Maven in `make setup`), byte for byte "
+        "the jar the tests and local runs use. Needs no network. Also writes the application's property groups "
+        "next to the zip: kinesis.analytics.flink.run.options (python, jarfile) and the job's config, one group "
+        "per section.\n\n"
         "examples:\n"
         "  clickflow package --profile aws\n"
-        "  clickflow package --connector-jar ~/Downloads/flink-sql-connector-aws-kinesis-streams-6.0.0-2.0.jar",
+        "  clickflow package --connector official \\\n"
+        "      --connector-jar ~/Downloads/flink-sql-connector-aws-kinesis-streams-6.0.0-2.0.jar",
     )
     add_package_options(p)
     p.set_defaults(func=cmd_package)

@@ -210,8 +210,6 @@ def iam_policy(config: Config, account: str, application: str, bucket: str, code
 
 def make_plan(config: Config, options: DeployOptions, package: Package, account: str) -> Plan:
     """Every name, ARN and setting of the application for ``package`` in ``account``, before any call."""
-    if config.job.connector != "official":
-        raise ConfigError("job.connector: Managed Flink runs the official connector (the package carries it)")
     region, arn_partition = config.aws.region, partition(config.aws.region)
     code_key = f"msf/clickflow-{__version__}-{official.sha256_of(package.path)[:12]}.zip"
     role_name = f"clickflow-{options.application}-msf"

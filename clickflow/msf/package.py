@@ -6,13 +6,15 @@ Layout (paths inside the zip)::
     jobs/ connectors/          the job's Python modules (only what it imports) and connectors/profiles/
     sql/                       the analytics
     deps/yaml/                 PyYAML, pure Python (MSF installs nothing with pip)
-    lib/clickflow-msf.jar      Apache Flink's Kinesis SQL connector + clickflow's Java functions, one jar
-    clickflow-package.json     what went in: versions, the connector's SHA-256, the property groups
+    lib/clickflow-msf.jar      clickflow's one jar: its Kinesis connector (AWS SDK shaded in) and functions
+    clickflow-package.json     what went in: versions, the jar's SHA-256, the property groups
 
-Managed Flink takes a single ``jarfile``, so the official connector jar (verified against its pin
-first) and the job's function classes are merged into one, as a Maven shade build would do. The
-application's property groups are ``kinesis.analytics.flink.run.options`` (``python``, ``jarfile``)
-and the job's own config, one group per section, which ``load_config`` reads back on the service.
+Managed Flink takes a single ``jarfile``: by default the jar every test and local run uses
+(``connectors/build/clickflow-flink.jar``, byte for byte). With ``connector="official"`` a
+user-given jar of Apache Flink's connector (checked to be one) is merged with the job's functions
+instead — an explicit choice that this project's tests do not run. The application's property
+groups are ``kinesis.analytics.flink.run.options`` (``python``, ``jarfile``) and the job's own
+config, one group per section, which ``load_config`` reads back on the service.
 """
 
 from __future__ import annotations
@@ -156,32 +158,42 @@ def build_package(
     config: Config,
     output: Path,
     connector_jar: Path | None = None,
-    maven_url: str = official.MAVEN_CENTRAL,
     say: Callable[[str], None] = print,
-    on_bytes: Callable[[int, int | None], None] = lambda done, total: None,
     etl_file: Path | None = None,
+    connector: str = "clickflow",
 ) -> Package:
-    """The zip of the analytics job — or, with ``etl_file``, of that ETL (a second application)."""
-    from connectors.kinesis_connector import build_udfs
+    """The zip of the analytics job — or, with ``etl_file``, of that ETL (a second application).
+    ``connector``: ``clickflow`` (the tested jar) or ``official`` (``connector_jar``, merged with
+    the functions)."""
+    from connectors.kinesis_connector import build, build_udfs
 
     etl = None
     if etl_file is not None:
         from jobs.etl import load_etl
 
-        etl = load_etl(etl_file)  # refuse a broken ETL before downloading anything
+        etl = load_etl(etl_file)  # refuse a broken ETL before building anything
 
+    if connector not in ("clickflow", "official"):
+        raise PackageError(f"--connector {connector}: expected clickflow or official")
+    if connector == "clickflow" and connector_jar is not None:
+        raise PackageError("--connector-jar goes with --connector official (clickflow's connector is built here)")
     artifact = official.KINESIS_CONNECTOR
-    if connector_jar is not None:
+    if connector == "official":
+        if connector_jar is None:
+            raise PackageError(
+                f"--connector official needs --connector-jar FILE: Apache Flink's {artifact.file_name} "
+                "(clickflow does not fetch it; it is not run by this project's tests)"
+            )
         jar = Path(connector_jar)
         sha256 = official.check_kinesis_jar(jar, artifact)
         source = f"--connector-jar {jar}"
-        if artifact.sha256 and sha256 != artifact.sha256:
-            say(f"note: {jar} is not the pinned {artifact.file_name} (SHA-256 {sha256}); using it as given")
+        coordinates = artifact.coordinates
+        say(f"note: packaging Apache Flink's connector from {jar}: clickflow's tests do not run it")
     else:
-        jar = official.fetch_connector(artifact, maven_url, say, on_bytes)
+        jar = build()
         sha256 = official.sha256_of(jar)
-        source = artifact.url(maven_url)
-    functions = build_udfs()
+        source = f"clickflow {jar.relative_to(PROJECT_ROOT) if jar.is_relative_to(PROJECT_ROOT) else jar}"
+        coordinates = "io.clickflow:clickflow-flink"
     groups = property_groups(config)
     files: list[tuple[Path, str]] = [(PROJECT_ROOT / name, name) for name in MODULES]
     if etl is not None:
@@ -195,7 +207,7 @@ def build_package(
         "clickflow": __version__,
         "flink": official.FLINK_MINOR,
         "runtime": official.MSF_RUNTIME,
-        "connector": {"artifact": artifact.coordinates, "from": source, "sha256": sha256},
+        "connector": {"artifact": coordinates, "from": source, "sha256": sha256},
         "jarfile": JAR_IN_ZIP,
         "property_groups": groups,
         "etl": etl.name if etl is not None else None,
@@ -208,7 +220,10 @@ def build_package(
             archive.writestr(ETL_IN_ZIP, etl_file.read_text(encoding="utf-8"))
         for path, name in files:
             archive.write(path, name)
-        _merge_jars(jar, functions, archive)
+        if connector == "official":
+            _merge_jars(jar, build_udfs(), archive)
+        else:
+            archive.write(jar, JAR_IN_ZIP)  # the tested jar, byte for byte
         archive.writestr(MANIFEST, json.dumps(manifest, indent=2) + "\n")
         entries = archive.namelist()
     partial.replace(output)

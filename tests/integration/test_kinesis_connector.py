@@ -175,13 +175,20 @@ BAD_TABLES = [
         "read",
         r"'source\.init\.timestamp' = 'yesterday': expected a date like",
     ),
-    ({"aws.credentials.provider": "ASSUME_ROLE"}, "read", r"supports AUTO and BASIC"),
+    ({"aws.credentials.provider": "ASSUME_ROLE"}, "read", r"ASSUME_ROLE needs 'aws\.credentials\.role\.arn'"),
+    ({"aws.credentials.provider": "CUSTOM"}, "read", r"custom provider classes need the official connector"),
+    (
+        {"aws.credentials.provider": "PROFILE"},
+        "write",
+        r"option 'aws\.credentials\.basic\.accesskeyid' is not used with 'aws\.credentials\.provider' = 'PROFILE'",
+    ),
+    ({"retry-strategy.attempts.max": "0"}, "read", r"'retry-strategy\.attempts\.max' = '0': at least 1"),
     ({"sink.batch.max-size": "501"}, "write", r"'sink\.batch\.max-size' = '501': PutRecords takes 1 to 500"),
     ({"sink.partitioner": "org.example.Mine"}, "write", r"custom partitioner classes need the official connector"),
 ]
 
 
-@pytest.mark.parametrize(("extra", "use", "message"), BAD_TABLES, ids=[next(iter(e)) for e, _, _ in BAD_TABLES])
+@pytest.mark.parametrize(("extra", "use", "message"), BAD_TABLES, ids=[f"{next(iter(e))}={next(iter(e.values()))}" for e, _, _ in BAD_TABLES])
 def test_bad_options_fail_with_a_message_naming_them(local_stack, connector_jar, extra, use, message):
     config, _ = local_stack
     env = table_env(config, connector_jar)

@@ -1,47 +1,14 @@
-"""The local Kinesis connector's build step and its request signing (JDK only, no Flink job)."""
+"""clickflow's Java build: Maven over connectors/pom.xml, cached on a content hash, one shaded jar."""
 
 import shutil
-import subprocess
-from datetime import UTC, datetime
+import zipfile
 
 import pytest
-from botocore.credentials import Credentials
 
 from connectors import kinesis_connector
-from tests.fixtures import botocore_authorization
+from connectors.official import FACTORY_SERVICES
 
 pytestmark = pytest.mark.integration
-
-NOW = datetime(2026, 11, 22, 10, 30, 5, tzinfo=UTC)
-HOST = "kinesis.eu-west-1.amazonaws.com"
-TARGET = "Kinesis_20131202.PutRecords"
-BODY = '{"StreamName":"s","Records":[{"Data":"eyJhIjoxfQ==","PartitionKey":"1"}]}'
-
-
-def reference(creds: Credentials, monkeypatch) -> str:
-    return botocore_authorization(creds, HOST, TARGET, BODY.encode(), NOW, monkeypatch)["Authorization"]
-
-
-def java_authorization(jar, *credential_args) -> str:
-    result = subprocess.run(
-        [
-            shutil.which("java"),
-            "-cp",
-            str(jar),
-            "io.clickflow.kinesis.SigV4",
-            "eu-west-1",
-            HOST,
-            TARGET,
-            BODY,
-            *credential_args,
-            str(int(NOW.timestamp())),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    return result.stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -49,34 +16,47 @@ def jar():
     return kinesis_connector.build()
 
 
-def test_java_signature_matches_botocore(jar, monkeypatch):
-    assert java_authorization(jar, "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY") == reference(
-        Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"), monkeypatch
-    )
+def test_the_one_jar_holds_the_connector_the_functions_and_the_relocated_sdk(jar):
+    with zipfile.ZipFile(jar) as archive:
+        names = set(archive.namelist())
+        factories = archive.read(FACTORY_SERVICES).decode().split()
+        rule = archive.read("io/clickflow/udf/valid_event.json")
+        major = int.from_bytes(archive.read("io/clickflow/kinesis/KinesisApi.class")[6:8], "big")
+    assert factories == ["io.clickflow.kinesis.KinesisDynamicTableFactory"]
+    assert rule == (kinesis_connector.VALID_EVENT).read_bytes()  # the rule the producer reads, packed as is
+    assert major == 61  # Java 17 bytecode: every Flink 2.2 runtime (Managed Flink's included) loads it
+    shaded = "io/clickflow/kinesis/shaded/"
+    for part in ("software/amazon/awssdk/services/kinesis/", "software/amazon/awssdk/services/sts/",
+                 "software/amazon/awssdk/http/apache5/", "software/amazon/awssdk/http/nio/netty/", "io/netty/"):
+        assert any(n.startswith(shaded + part) for n in names), part
+    # nothing unrelocated that could clash with a Flink image's copy; no second SLF4J; no other HTTP client
+    assert not any(n.startswith(("software/amazon/", "io/netty/", "org/apache/hc/", "org/slf4j/")) for n in names)
+    assert not any("/http/urlconnection/" in n or "/http/apache/" in n or "/http/crt/" in n for n in names)
+    # no hand-written signing, HTTP or credentials left
+    assert not {"io/clickflow/kinesis/SigV4.class", "io/clickflow/kinesis/CredentialsProvider.class"} & names
 
 
-def test_java_signature_with_session_token(jar, monkeypatch):
-    assert java_authorization(jar, "AKIDEXAMPLE", "secret", "session-token") == reference(
-        Credentials("AKIDEXAMPLE", "secret", token="session-token"), monkeypatch
-    )
-
-
-def test_build_is_cached_and_follows_sources(jar, tmp_path, monkeypatch):
+def test_build_is_cached_and_follows_sources(jar, tmp_path):
     built = jar.stat().st_mtime_ns
     assert kinesis_connector.build() == jar and jar.stat().st_mtime_ns == built  # nothing changed: no rebuild
-    sources = tmp_path / "java"
-    shutil.copytree(kinesis_connector.CONNECTOR.sources, sources)
-    copy = kinesis_connector.Target(sources, kinesis_connector.CONNECTOR.resources, tmp_path / "build" / "c.jar")
-    monkeypatch.setattr(kinesis_connector, "CONNECTOR", copy)
-    first = kinesis_connector.build()
-    assert first == copy.jar
-    stamp = first.with_suffix(".sha256").read_text()
-    (sources / "io" / "clickflow" / "kinesis" / "Extra.java").write_text(
-        "package io.clickflow.kinesis;\nfinal class Extra {}\n"
+    root = tmp_path / "java"
+    root.mkdir()
+    shutil.copy(kinesis_connector.ROOT / "pom.xml", root / "pom.xml")
+    for module in ("kinesis", "udf", "bundle"):
+        shutil.copytree(kinesis_connector.ROOT / module, root / module, ignore=shutil.ignore_patterns("build", "target"))
+    targets = tuple(
+        kinesis_connector.Target(t.module, t.final_name, tmp_path / "out" / t.jar.name) for t in kinesis_connector.BUILD.targets
     )
-    kinesis_connector.build()
-    assert first.with_suffix(".sha256").read_text() != stamp
-    broken = sources / "io" / "clickflow" / "kinesis" / "Broken.java"
+    copy = kinesis_connector.JavaBuild(root, targets)
+    broken = root / "kinesis" / "src" / "main" / "java" / "io" / "clickflow" / "kinesis" / "Broken.java"
     broken.write_text("package io.clickflow.kinesis;\nfinal class Broken { int x = ; }\n")
-    with pytest.raises(kinesis_connector.ConnectorBuildError, match="javac failed"):
-        kinesis_connector.build()
+    with pytest.raises(kinesis_connector.ConnectorBuildError, match=r"Maven build failed[\s\S]*Broken\.java"):
+        kinesis_connector.build_all(copy)
+    assert not any(t.jar.exists() for t in targets)  # nothing half-built is kept
+    broken.unlink()
+    first = kinesis_connector.build_all(copy)
+    stamps = [p.with_suffix(".sha256").read_text() for p in first]
+    for got, ours in zip(first, (t.jar for t in kinesis_connector.BUILD.targets), strict=True):
+        with zipfile.ZipFile(got) as a, zipfile.ZipFile(ours) as b:
+            assert sorted(a.namelist()) == sorted(b.namelist())  # the same build from the same sources
+    assert kinesis_connector.build_all(copy) == first and [p.with_suffix(".sha256").read_text() for p in first] == stamps

@@ -46,7 +46,7 @@ def test_the_cluster_must_be_on_loopback(where):
 def test_the_cluster_profile_extends_local_with_s3_and_the_cluster():
     local, on_cluster = load_config("local"), load_config("cluster")
     assert on_cluster.profile == "cluster" and on_cluster.streams == local.streams
-    assert on_cluster.job.cluster == "127.0.0.1:8082" and on_cluster.job.connector == "local"
+    assert on_cluster.job.cluster == "127.0.0.1:8082" and on_cluster.job.connector == "clickflow"
     assert on_cluster.job.archive.startswith("s3://") and on_cluster.job.checkpoint_dir.startswith("s3://")
     assert environment.uses_s3(on_cluster) and not environment.uses_s3(local)
 

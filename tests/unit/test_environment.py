@@ -9,7 +9,7 @@ from connectors.config import ConfigError, load_config
 
 
 def test_embedded_cluster_and_managed_flink():
-    local, on_cluster, compose = load_config("local"), load_config("cluster"), load_config("compose")
+    local, on_cluster, compose = load_config("local"), load_config("cluster"), load_config("compose", overrides=["job.connector=official"])
     assert environment.decide(local).kind == "embedded"
     assert environment.decide(on_cluster).kind == "cluster"
     assert environment.decide(local, on_msf=True).kind == "managed"
@@ -27,17 +27,27 @@ def test_who_waits_for_the_job():
 
 
 def test_the_interactive_tools_always_run_here_with_clickflow_s_connector():
-    where = environment.decide(load_config("compose"), embedded=True)
-    assert where.kind == "embedded" and where.config.job.cluster == "" and where.config.job.connector == "local"
+    where = environment.decide(load_config("compose", overrides=["job.connector=official"]), embedded=True)
+    assert where.kind == "embedded" and where.config.job.cluster == "" and where.config.job.connector == "clickflow"
     assert where.config.aws.endpoints["kinesis"] == "http://127.0.0.1:4567"  # as seen from here
 
 
 def test_bounded_reads_need_clickflow_s_connector():
     assert environment.bounded_option(load_config("local")) == {"source.bounded": "latest"}
-    with pytest.raises(ConfigError, match="--bounded needs clickflow's local Kinesis connector"):
-        environment.bounded_option(load_config("compose"))
+    with pytest.raises(ConfigError, match="--bounded needs clickflow's Kinesis connector"):
+        environment.bounded_option(load_config("compose", overrides=["job.connector=official"]))
     assert environment.cluster_settings(load_config("cluster")) == {
         "execution.target": "remote",
         "rest.address": "127.0.0.1",
         "rest.port": "8082",
     }
+
+
+def test_the_sdk_speaks_json_to_a_local_kinesis_and_its_default_to_aws():
+    """kinesalite's CBOR answers cannot be read by the AWS SDK v2: CBOR is off wherever the Kinesis
+    endpoint is overridden (embedded, the local cluster, compose), the SDK's default on AWS."""
+    assert environment.sdk_system_properties(load_config("local")) == {"aws.cborEnabled": "false"}
+    compose = load_config("compose")
+    assert environment.sdk_system_properties(environment.as_seen_by_cluster(compose)) == {"aws.cborEnabled": "false"}
+    assert environment.sdk_system_properties(load_config("aws")) == {"aws.cborEnabled": "true"}
+    assert environment.java_options(load_config("cluster")) == "-Daws.cborEnabled=false"

@@ -1,15 +1,14 @@
-"""`clickflow package`: the zip Managed Flink runs, its property groups, and the connector jar's
-download, cache and checks (against a Maven repository served on loopback)."""
+"""`clickflow package`: the zip Managed Flink runs (with the jar the tests run, byte for byte), its
+property groups, and fetching Flink's own jars with Maven (a stand-in `mvn` here: no network)."""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import http.server
 import json
+import os
 import subprocess
 import sys
-import threading
 import zipfile
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import pytest
 from clickflow.msf import package as pkg
 from connectors import official
 from connectors.config import load_config
-from connectors.kinesis_connector import UDFS
+from connectors.kinesis_connector import CONNECTOR, UDFS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,9 +42,9 @@ def aws_config(*overrides):
     return load_config("aws", overrides=["aws.account_id='123456789012'", *overrides])
 
 
-@pytest.mark.integration  # builds the functions jar: needs a JDK (javac), so not a unit test
-def test_zip_layout(tmp_path, connector_jar):
-    built = pkg.build_package(aws_config(), tmp_path / "app.zip", connector_jar, say=lambda _: None)
+@pytest.mark.integration  # builds the jar: needs a JDK and Maven, so not a unit test
+def test_zip_layout(tmp_path):
+    built = pkg.build_package(aws_config(), tmp_path / "app.zip", say=lambda _: None)
     with zipfile.ZipFile(built.path) as archive:
         names = set(archive.namelist())
         manifest = json.loads(archive.read(pkg.MANIFEST))
@@ -58,22 +57,46 @@ def test_zip_layout(tmp_path, connector_jar):
     assert {"sql/events.sql", "sql/dead_letters.sql", "sql/anomalies.sql"} <= names
     assert not any(name.endswith(".so") or name.startswith(("tests/", "producer/")) for name in names)
     assert "from jobs.stream import main" in entry
-    # one jar: every entry of the connector, plus clickflow's functions; never the local connector
+    # the one jar, byte for byte the jar every test and local run puts on pipeline.jars
+    assert jar_bytes == CONNECTOR.jar.read_bytes()
+    assert manifest["connector"]["sha256"] == hashlib.sha256(jar_bytes).hexdigest()
+    assert manifest["connector"]["artifact"] == "io.clickflow:clickflow-flink"
     import io
 
     with zipfile.ZipFile(io.BytesIO(jar_bytes)) as jar:
         inside = set(jar.namelist())
-        assert "Created-By: the test" in jar.read("META-INF/MANIFEST.MF").decode()
-    with zipfile.ZipFile(connector_jar) as original:
-        assert set(original.namelist()) <= inside
-    assert "io/clickflow/udf/CountDeadLetter.class" in inside
-    assert not any(name.startswith("io/clickflow/kinesis/") for name in inside)
-    with zipfile.ZipFile(UDFS.jar) as functions:
-        classes = {n for n in functions.namelist() if n.endswith(".class")}
-    assert classes <= inside
-    assert manifest["connector"]["sha256"] == hashlib.sha256(connector_jar.read_bytes()).hexdigest()
+        factories = jar.read(official.FACTORY_SERVICES).decode()
+    assert "io.clickflow.kinesis.KinesisDynamicTableFactory" in factories
+    assert {"io/clickflow/udf/CountDeadLetter.class", "io/clickflow/kinesis/KinesisSource.class"} <= inside
+    # the SDK is inside, relocated: nothing of it (or of Netty) can clash with another jar's copy
+    assert any(n.startswith("io/clickflow/kinesis/shaded/software/amazon/awssdk/services/kinesis/") for n in inside)
+    assert not any(n.startswith(("software/amazon/", "io/netty/", "org/apache/hc/", "org/slf4j/")) for n in inside)
     assert manifest["runtime"] == "FLINK-2_2"
     assert manifest["property_groups"] == built.property_groups
+
+
+@pytest.mark.integration  # builds the functions jar: needs a JDK and Maven, so not a unit test
+def test_the_official_connector_is_an_explicit_choice(tmp_path, connector_jar):
+    said = []
+    with pytest.raises(pkg.PackageError, match="--connector official needs --connector-jar"):
+        pkg.build_package(aws_config(), tmp_path / "a.zip", connector="official", say=said.append)
+    with pytest.raises(pkg.PackageError, match="--connector-jar goes with --connector official"):
+        pkg.build_package(aws_config(), tmp_path / "a.zip", connector_jar, say=said.append)
+    built = pkg.build_package(aws_config(), tmp_path / "a.zip", connector_jar, connector="official", say=said.append)
+    import io
+
+    with zipfile.ZipFile(built.path) as archive:
+        manifest = json.loads(archive.read(pkg.MANIFEST))
+        with zipfile.ZipFile(io.BytesIO(archive.read(pkg.JAR_IN_ZIP))) as jar:
+            inside = set(jar.namelist())
+            assert "Created-By: the test" in jar.read("META-INF/MANIFEST.MF").decode()
+    with zipfile.ZipFile(connector_jar) as original:
+        assert set(original.namelist()) <= inside  # every entry of the official jar ...
+    with zipfile.ZipFile(UDFS.jar) as functions:
+        assert {n for n in functions.namelist() if n.endswith(".class")} <= inside  # ... and the functions
+    assert not any(name.startswith("io/clickflow/kinesis/") for name in inside)  # never two Kinesis factories
+    assert manifest["connector"]["sha256"] == hashlib.sha256(connector_jar.read_bytes()).hexdigest()
+    assert any("tests do not run it" in line for line in said)
 
 
 def test_property_groups_name_the_entry_point_and_read_back_as_the_same_config(tmp_path):
@@ -104,11 +127,11 @@ def test_property_groups_name_the_entry_point_and_read_back_as_the_same_config(t
     assert not {"credentials", "endpoints", "rest_port", "connector"} & flat  # not the service's business
 
 
-@pytest.mark.integration  # builds the functions jar: needs a JDK (javac), so not a unit test
-def test_the_zip_is_self_contained(tmp_path, connector_jar):
+@pytest.mark.integration  # builds the jar: needs a JDK and Maven, so not a unit test
+def test_the_zip_is_self_contained(tmp_path):
     """Run from the unpacked zip with site-packages off: the job's modules import and read their
     config from property groups with nothing but the zip (PyFlink, which MSF provides, loads later)."""
-    built = pkg.build_package(aws_config(), tmp_path / "app.zip", connector_jar, say=lambda _: None)
+    built = pkg.build_package(aws_config(), tmp_path / "app.zip", say=lambda _: None)
     unpacked = tmp_path / "unpacked"
     with zipfile.ZipFile(built.path) as archive:
         archive.extractall(unpacked)
@@ -134,7 +157,7 @@ print(config.aws.account_id, outside)
 
 def test_refuses_jars_that_are_not_the_official_connector(tmp_path):
     local = make_connector_jar(tmp_path / "ours.jar", "io.clickflow.kinesis.KinesisDynamicTableFactory")
-    with pytest.raises(official.ConnectorJarError, match="clickflow's own local connector"):
+    with pytest.raises(official.ConnectorJarError, match="clickflow's own connector"):
         official.check_kinesis_jar(local)
     other = make_connector_jar(tmp_path / "kafka.jar", "org.apache.flink.streaming.connectors.kafka.KafkaFactory")
     with pytest.raises(official.ConnectorJarError, match="no Kinesis table factory"):
@@ -147,45 +170,7 @@ def test_refuses_jars_that_are_not_the_official_connector(tmp_path):
         official.check_kinesis_jar(tmp_path / "absent.jar")
 
 
-# --------------------------------------------------------------------------- the download
-
-
-class MavenRepository:
-    """A loopback HTTP server holding one artifact and its .sha1, counting requests."""
-
-    def __init__(self, artifact: official.Artifact, jar: Path):
-        self.requests: list[str] = []
-        files = {}
-        base = "/" + artifact.url("").lstrip("/")
-        files[base] = jar.read_bytes()
-        files[base + ".sha1"] = (hashlib.sha1(files[base]).hexdigest() + "  " + artifact.file_name + "\n").encode()
-        self.files = files
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                outer.requests.append(self.path)
-                body = outer.files.get(self.path)
-                self.send_response(200 if body is not None else 404)
-                self.send_header("Content-Length", str(len(body or b"")))
-                self.end_headers()
-                self.wfile.write(body or b"")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
+# --------------------------------------------------------------------------- fetching with Maven
 
 
 @pytest.fixture
@@ -194,48 +179,60 @@ def cache(tmp_path, monkeypatch):
     return tmp_path / "cache" / "clickflow" / "maven"
 
 
-def test_download_without_a_pinned_sha256_checks_centrals_sha1_and_caches(tmp_path, connector_jar, cache):
-    artifact = dataclasses.replace(official.KINESIS_CONNECTOR, sha256=None)
-    said = []
-    with MavenRepository(artifact, connector_jar) as maven:
-        got = official.fetch_connector(artifact, maven.url, said.append)
-        again = official.fetch_connector(artifact, maven.url, said.append)
-    assert got == again and got.is_relative_to(cache)
-    assert got.read_bytes() == connector_jar.read_bytes()
-    assert len(maven.requests) == 2  # the jar and its .sha1, once: the second call used the cache
-    digest = hashlib.sha256(connector_jar.read_bytes()).hexdigest()
-    assert any("no SHA-256 is pinned" in line and digest in line for line in said)
+def fake_mvn(tmp_path, monkeypatch, jar: Path | None, exit_code: int = 0, said: str = "") -> Path:
+    """An `mvn` on PATH that records its arguments and copies ``jar`` where dependency:copy would."""
+    bin_dir, log = tmp_path / "bin", tmp_path / "mvn-calls"
+    bin_dir.mkdir(exist_ok=True)
+    script = bin_dir / "mvn"
+    script.write_text(
+        f"""#!{sys.executable}
+import shutil, sys
+open({str(log)!r}, "a").write(" ".join(sys.argv[1:]) + "\\n")
+if {said!r}:
+    print({said!r})
+out = next(a.split("=", 1)[1] for a in sys.argv if a.startswith("-DoutputDirectory="))
+artifact = next(a.split("=", 1)[1] for a in sys.argv if a.startswith("-Dartifact="))
+group, name, version = artifact.split(":")
+if {exit_code} == 0 and {str(jar) if jar else ""!r}:
+    shutil.copyfile({str(jar) if jar else ""!r}, f"{{out}}/{{name}}-{{version}}.jar")
+sys.exit({exit_code})
+"""
+    )
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    return log
 
 
-def test_download_is_checked_against_the_pinned_sha256(tmp_path, connector_jar, cache):
-    good = hashlib.sha256(connector_jar.read_bytes()).hexdigest()
-    pinned = dataclasses.replace(official.KINESIS_CONNECTOR, sha256=good)
-    with MavenRepository(pinned, connector_jar) as maven:
-        assert official.fetch_connector(pinned, maven.url, lambda _: None).read_bytes() == connector_jar.read_bytes()
-        assert maven.requests == ["/" + pinned.url("").lstrip("/")]  # no .sha1 needed
-    wrong = dataclasses.replace(official.KINESIS_CONNECTOR, version="6.0.0-2.0-other", sha256="0" * 64)
-    with MavenRepository(wrong, connector_jar) as maven:
-        with pytest.raises(official.ConnectorJarError, match="is not the pinned"):
-            official.fetch_connector(wrong, maven.url, lambda _: None)
-    assert not list(cache.rglob("*other*.jar"))  # nothing kept
+def test_a_jar_is_fetched_with_maven_checked_and_cached(tmp_path, connector_jar, cache, monkeypatch):
+    log = fake_mvn(tmp_path, monkeypatch, connector_jar)
+    pinned = dataclasses.replace(official.S3_FILESYSTEM, sha256=hashlib.sha256(connector_jar.read_bytes()).hexdigest())
+    got = official.fetch_jar(pinned, say=lambda _: None)
+    again = official.fetch_jar(pinned, say=lambda _: None)
+    assert got == again and got.is_relative_to(cache) and got.read_bytes() == connector_jar.read_bytes()
+    (call,) = log.read_text().splitlines()  # once: the second call used the cache
+    assert f"-Dartifact={pinned.coordinates}" in call and "--strict-checksums" in call
+    assert f"{official.DEPENDENCY_PLUGIN}:copy" in call
+    assert "http" not in call  # the repository is Maven's (settings.xml), never one named here
 
 
-def test_a_corrupt_download_is_refused(tmp_path, connector_jar, cache):
-    artifact = dataclasses.replace(official.KINESIS_CONNECTOR, sha256=None)
-    with MavenRepository(artifact, connector_jar) as maven:
-        maven.files["/" + artifact.url("").lstrip("/") + ".sha1"] = b"0123456789abcdef0123456789abcdef01234567\n"
-        with pytest.raises(official.ConnectorJarError, match="SHA-1 does not match"):
-            official.fetch_connector(artifact, maven.url, lambda _: None)
-    assert not list(cache.rglob("*.jar"))
+def test_a_jar_that_is_not_the_pinned_one_is_discarded(tmp_path, connector_jar, cache, monkeypatch):
+    fake_mvn(tmp_path, monkeypatch, connector_jar)
+    wrong = dataclasses.replace(official.S3_FILESYSTEM, version="2.2.0-other", sha256="0" * 64)
+    with pytest.raises(official.ConnectorJarError, match="is not the pinned"):
+        official.fetch_jar(wrong, say=lambda _: None)
+    assert not list(cache.rglob("*.jar"))  # nothing kept
 
 
-def test_offline_without_a_jar_says_both_ways(tmp_path, cache):
-    import socket
-
-    with socket.socket() as probe:  # a port with nothing listening
-        probe.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+def test_when_maven_cannot_fetch_the_error_says_what_and_how(tmp_path, cache, monkeypatch):
+    fake_mvn(
+        tmp_path,
+        monkeypatch,
+        None,
+        exit_code=1,
+        said="[ERROR] Failed to execute goal: Could not find artifact org.apache.flink:flink-s3-fs-hadoop:jar:2.2.0",
+    )
     with pytest.raises(official.ConnectorJarError) as error:
-        official.fetch_connector(official.KINESIS_CONNECTOR, dead, lambda _: None)
+        official.fetch_jar(official.S3_FILESYSTEM, say=lambda _: None)
     message = str(error.value)
-    assert "cannot download" in message and "--connector-jar PATH" in message and "--maven-url" in message
+    assert "Could not find artifact" in message and "settings.xml" in message
+    assert official.S3_FILESYSTEM.file_name in message  # where to put it by hand

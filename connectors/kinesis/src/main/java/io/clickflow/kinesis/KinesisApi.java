@@ -1,33 +1,34 @@
 package io.clickflow.kinesis;
 
-import java.io.IOException;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
-import java.time.Duration;
-import java.time.ZonedDateTime;
+import java.time.Instant;
 import java.util.ArrayList;
-import java.util.Base64;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ThreadLocalRandom;
-import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.JsonNode;
-import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.ObjectMapper;
-import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.node.ArrayNode;
-import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.node.ObjectNode;
+import software.amazon.awssdk.auth.credentials.AwsCredentialsProvider;
+import software.amazon.awssdk.awscore.exception.AwsServiceException;
+import software.amazon.awssdk.core.SdkBytes;
+import software.amazon.awssdk.core.exception.SdkClientException;
+import software.amazon.awssdk.services.kinesis.KinesisAsyncClient;
+import software.amazon.awssdk.services.kinesis.KinesisClient;
+import software.amazon.awssdk.services.kinesis.model.GetRecordsResponse;
+import software.amazon.awssdk.services.kinesis.model.ListShardsRequest;
+import software.amazon.awssdk.services.kinesis.model.ListShardsResponse;
+import software.amazon.awssdk.services.kinesis.model.PutRecordsRequestEntry;
+import software.amazon.awssdk.services.kinesis.model.PutRecordsResultEntry;
+import software.amazon.awssdk.services.kinesis.model.Record;
+import software.amazon.awssdk.services.kinesis.model.ShardIteratorType;
+import software.amazon.awssdk.utils.IoUtils;
 
 /**
- * The few Kinesis calls the connector makes, over the JSON protocol (HTTP/1.1 keep-alive, SigV4).
- * Control-plane calls (ListShards, GetShardIterator) retry transient errors themselves; GetRecords and
- * PutRecords do not — the reader and the sink decide, because they know what to retry.
+ * The few Kinesis calls the connector makes, through the AWS SDK for Java v2: signing, credentials,
+ * HTTP and the retries of the {@code retry-strategy.*} options are the SDK's. What this class adds is
+ * the connector's view of an error ({@link KinesisException}: throttled, expired iterator, retriable
+ * or not, with a message that names the call, the endpoint and what to fix) — the reader and the sink
+ * decide on top of the SDK's retries what to do with throttling and expired iterators.
  */
-public final class KinesisApi {
-    private static final ObjectMapper JSON = new ObjectMapper();
-    private static final int CONTROL_ATTEMPTS = 8;
-    private static final long CREDENTIALS_TTL_NANOS = 300_000_000_000L;
-
+public final class KinesisApi implements AutoCloseable {
     /** A shard as ListShards describes it. */
     public record Shard(String shardId, String parentShardId, String adjacentParentShardId, boolean closed) {}
 
@@ -36,208 +37,161 @@ public final class KinesisApi {
     /** Per entry: null when written, else the error code and message Kinesis gave. */
     public record PutResult(int failedRecordCount, List<String> errorCodes, List<String> errorMessages) {}
 
-    private final Endpoint endpoint;
-    private final HttpClient http;
-    private final String host;
-    private final SigV4 signer;
-    private AwsCredentials credentials;
-    private long credentialsResolvedAt;
+    private final AwsSettings settings;
+    private final AwsCredentialsProvider credentials;
+    private final KinesisClient sync;
+    private final KinesisAsyncClient async;
 
-    public KinesisApi(Endpoint endpoint) {
-        this.endpoint = endpoint;
-        this.http = HttpClient.newBuilder()
-                .version(HttpClient.Version.HTTP_1_1)
-                .connectTimeout(Duration.ofSeconds(10))
-                .build();
-        URI url = endpoint.url();
-        int defaultPort = "https".equalsIgnoreCase(url.getScheme()) ? 443 : 80;
-        this.host = url.getHost() + (url.getPort() == -1 || url.getPort() == defaultPort ? "" : ":" + url.getPort());
-        this.signer = new SigV4(endpoint.region(), "kinesis");
+    private KinesisApi(AwsSettings settings, boolean writer, int connections) {
+        this.settings = settings;
+        this.credentials = AwsClients.credentials(settings);
+        this.sync = writer ? null : AwsClients.sync(settings, credentials, connections);
+        this.async = writer ? AwsClients.async(settings, credentials, connections) : null;
     }
 
-    public List<Shard> listShards(String stream) throws IOException {
+    /** Synchronous calls (ListShards, GetShardIterator, GetRecords) for the enumerator and the readers. */
+    public static KinesisApi forReading(AwsSettings settings) {
+        return new KinesisApi(settings, false, 8);
+    }
+
+    /** Asynchronous PutRecords for the sink, with up to {@code maxInFlight} calls at once. */
+    public static KinesisApi forWriting(AwsSettings settings, int maxInFlight) {
+        return new KinesisApi(settings, true, Math.max(2, maxInFlight));
+    }
+
+    public List<Shard> listShards(String stream) throws KinesisException {
         List<Shard> shards = new ArrayList<>();
         String token = null;
         do {
-            ObjectNode body = JSON.createObjectNode();
+            ListShardsRequest.Builder request = ListShardsRequest.builder();
             if (token == null) {
-                body.put("StreamName", stream);
+                request.streamName(stream);
             } else {
-                body.put("NextToken", token);
+                request.nextToken(token);
             }
-            JsonNode page = control("ListShards", body);
-            for (JsonNode shard : page.path("Shards")) {
-                shards.add(new Shard(
-                        shard.path("ShardId").asText(),
-                        textOrNull(shard.get("ParentShardId")),
-                        textOrNull(shard.get("AdjacentParentShardId")),
-                        shard.path("SequenceNumberRange").hasNonNull("EndingSequenceNumber")));
+            ListShardsResponse page;
+            try {
+                page = sync.listShards(request.build());
+            } catch (RuntimeException e) {
+                throw translate("ListShards", e);
             }
-            token = textOrNull(page.get("NextToken"));
+            for (software.amazon.awssdk.services.kinesis.model.Shard shard : page.shards()) {
+                shards.add(new Shard(shard.shardId(), shard.parentShardId(), shard.adjacentParentShardId(),
+                        shard.sequenceNumberRange() != null
+                                && shard.sequenceNumberRange().endingSequenceNumber() != null));
+            }
+            token = page.nextToken();
         } while (token != null);
         return shards;
     }
 
     /** type is TRIM_HORIZON, LATEST, AT_TIMESTAMP (timestampMillis) or AFTER/AT_SEQUENCE_NUMBER (sequence). */
     public String shardIterator(String stream, String shardId, String type, String sequence, Long timestampMillis)
-            throws IOException {
-        ObjectNode body = JSON.createObjectNode();
-        body.put("StreamName", stream);
-        body.put("ShardId", shardId);
-        body.put("ShardIteratorType", type);
-        if (sequence != null) {
-            body.put("StartingSequenceNumber", sequence);
+            throws KinesisException {
+        try {
+            return sync.getShardIterator(request -> {
+                request.streamName(stream).shardId(shardId).shardIteratorType(ShardIteratorType.fromValue(type));
+                if (sequence != null) {
+                    request.startingSequenceNumber(sequence);
+                }
+                if (timestampMillis != null) {
+                    request.timestamp(Instant.ofEpochMilli(timestampMillis));
+                }
+            }).shardIterator();
+        } catch (RuntimeException e) {
+            throw translate("GetShardIterator", e);
         }
-        if (timestampMillis != null) {
-            body.put("Timestamp", timestampMillis / 1000.0);
-        }
-        return control("GetShardIterator", body).path("ShardIterator").asText();
     }
 
     public RecordsPage getRecords(String iterator, int limit) throws KinesisException {
-        ObjectNode body = JSON.createObjectNode();
-        body.put("ShardIterator", iterator);
-        body.put("Limit", limit);
-        JsonNode page = call("GetRecords", body);
-        List<KinesisRecord> records = new ArrayList<>();
-        Base64.Decoder base64 = Base64.getDecoder();
-        for (JsonNode record : page.path("Records")) {
-            records.add(new KinesisRecord(
-                    record.path("SequenceNumber").asText(),
-                    Math.round(record.path("ApproximateArrivalTimestamp").asDouble() * 1000.0),
-                    record.path("PartitionKey").asText(),
-                    base64.decode(record.path("Data").asText())));
+        GetRecordsResponse page;
+        try {
+            page = sync.getRecords(request -> request.shardIterator(iterator).limit(limit));
+        } catch (RuntimeException e) {
+            throw translate("GetRecords", e);
         }
-        return new RecordsPage(records, textOrNull(page.get("NextShardIterator")),
-                page.path("MillisBehindLatest").asLong(0));
+        List<KinesisRecord> records = new ArrayList<>(page.records().size());
+        for (Record record : page.records()) {
+            Instant arrival = record.approximateArrivalTimestamp();
+            records.add(new KinesisRecord(record.sequenceNumber(), arrival == null ? 0L : arrival.toEpochMilli(),
+                    record.partitionKey(), record.data().asByteArrayUnsafe()));
+        }
+        Long behind = page.millisBehindLatest();
+        return new RecordsPage(records, page.nextShardIterator(), behind == null ? 0L : behind);
     }
 
     /** One PutRecords request; completes exceptionally with a KinesisException when the call itself fails. */
     public CompletableFuture<PutResult> putRecords(String stream, List<PutEntry> entries) {
-        ObjectNode body = JSON.createObjectNode();
-        body.put("StreamName", stream);
-        ArrayNode records = body.putArray("Records");
+        List<PutRecordsRequestEntry> records = new ArrayList<>(entries.size());
         for (PutEntry entry : entries) {
-            records.addObject().put("Data", entry.data()).put("PartitionKey", entry.partitionKey());
+            records.add(PutRecordsRequestEntry.builder()
+                    .data(SdkBytes.fromByteArrayUnsafe(entry.data()))
+                    .partitionKey(entry.partitionKey())
+                    .build());
         }
-        HttpRequest request;
-        try {
-            request = request("PutRecords", JSON.writeValueAsBytes(body));
-        } catch (IOException e) {
-            return CompletableFuture.failedFuture(e);
-        }
-        return http.sendAsync(request, HttpResponse.BodyHandlers.ofByteArray())
-                .handle((response, error) -> {
-                    if (error != null) {
-                        throw new java.util.concurrent.CompletionException(
-                                new KinesisException("PutRecords to " + endpoint.url() + " failed: " + error, error));
-                    }
-                    try {
-                        JsonNode answer = answer("PutRecords", response);
-                        List<String> codes = new ArrayList<>(entries.size());
-                        List<String> messages = new ArrayList<>(entries.size());
-                        for (JsonNode result : answer.path("Records")) {
-                            codes.add(textOrNull(result.get("ErrorCode")));
-                            messages.add(textOrNull(result.get("ErrorMessage")));
-                        }
-                        if (codes.size() != entries.size()) {
-                            throw new KinesisException("BadResponse", response.statusCode(), "PutRecords answered "
-                                    + codes.size() + " results for " + entries.size() + " records");
-                        }
-                        return new PutResult(answer.path("FailedRecordCount").asInt(0), codes, messages);
-                    } catch (KinesisException e) {
-                        throw new java.util.concurrent.CompletionException(e);
-                    }
-                });
-    }
-
-    private JsonNode control(String action, ObjectNode body) throws IOException {
-        for (int attempt = 1; ; attempt++) {
-            try {
-                return call(action, body);
-            } catch (KinesisException e) {
-                if (!e.isRetriable() || attempt >= CONTROL_ATTEMPTS) {
-                    throw e;
-                }
-                sleep(backoffMillis(attempt, 100, 5_000));
+        return async.putRecords(request -> request.streamName(stream).records(records)).handle((answer, error) -> {
+            if (error != null) {
+                throw new CompletionException(translate("PutRecords", unwrap(error)));
             }
-        }
-    }
-
-    private JsonNode call(String action, ObjectNode body) throws KinesisException {
-        HttpResponse<byte[]> response;
-        try {
-            response = http.send(request(action, JSON.writeValueAsBytes(body)), HttpResponse.BodyHandlers.ofByteArray());
-        } catch (IOException e) {
-            throw new KinesisException(action + " to " + endpoint.url() + " failed: " + e, e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new KinesisException(action + " interrupted", e);
-        }
-        return answer(action, response);
-    }
-
-    private HttpRequest request(String action, byte[] body) {
-        String target = "Kinesis_20131202." + action;
-        Map<String, String> headers = signer.headers(host, target, body, credentials(), ZonedDateTime.now());
-        HttpRequest.Builder builder = HttpRequest.newBuilder(endpoint.url().resolve("/"))
-                .timeout(Duration.ofSeconds(30))
-                .POST(HttpRequest.BodyPublishers.ofByteArray(body));
-        headers.forEach((name, value) -> {
-            if (!name.equals("host")) {
-                builder.header(name, value);
+            List<PutRecordsResultEntry> results = answer.records();
+            if (results.size() != entries.size()) {
+                throw new CompletionException(new KinesisException("BadResponse", 200, "PutRecords answered "
+                        + results.size() + " results for " + entries.size() + " records"));
             }
+            List<String> codes = new ArrayList<>(results.size());
+            List<String> messages = new ArrayList<>(results.size());
+            for (PutRecordsResultEntry result : results) {
+                codes.add(result.errorCode());
+                messages.add(result.errorMessage());
+            }
+            Integer failed = answer.failedRecordCount();
+            return new PutResult(failed == null ? 0 : failed, codes, messages);
         });
-        return builder.build();
     }
 
-    /**
-     * The credentials, resolved at most every five minutes rather than per request: the AUTO chain
-     * reads the environment and may read ~/.aws/credentials, which is no work for the hot path.
-     */
-    private synchronized AwsCredentials credentials() {
-        long now = System.nanoTime();
-        if (credentials == null || now - credentialsResolvedAt > CREDENTIALS_TTL_NANOS) {
-            credentials = endpoint.credentials().resolve();
-            credentialsResolvedAt = now;
+    /** The connector's view of what the SDK threw: the AWS error code, or why no answer came. */
+    KinesisException translate(String action, Throwable error) {
+        if (error instanceof AwsServiceException service) {
+            String code = service.awsErrorDetails() != null && service.awsErrorDetails().errorCode() != null
+                    ? service.awsErrorDetails().errorCode() : "HTTP" + service.statusCode();
+            String message = service.awsErrorDetails() != null && service.awsErrorDetails().errorMessage() != null
+                    ? service.awsErrorDetails().errorMessage() : String.valueOf(service.getMessage());
+            if (code.contains("AccessDenied") || code.equals("UnrecognizedClientException")
+                    || code.equals("InvalidSignatureException")) {
+                message += " (credentials from " + settings.credentials().describe() + ")";
+            }
+            return new KinesisException(code, service.statusCode(), action + " at " + settings.describe() + ": "
+                    + code + ": " + message, error);
         }
-        return credentials;
+        String text = String.valueOf(error.getMessage());
+        if (error instanceof SdkClientException && text.contains("credentials")) {
+            return KinesisException.fatal("NoCredentials", "no AWS credentials found for the Kinesis connector ("
+                    + settings.credentials().describe() + "): " + firstLine(text), error);
+        }
+        return new KinesisException(action + " to " + settings.describe() + " failed: " + firstLine(text), error);
     }
 
-    private static JsonNode answer(String action, HttpResponse<byte[]> response) throws KinesisException {
-        JsonNode body;
-        try {
-            byte[] bytes = response.body();
-            body = bytes.length == 0 ? JSON.createObjectNode() : JSON.readTree(bytes);
-        } catch (IOException e) {
-            throw new KinesisException("BadResponse", response.statusCode(),
-                    action + " answered HTTP " + response.statusCode() + " with a body that is not JSON");
-        }
-        if (response.statusCode() / 100 == 2) {
-            return body;
-        }
-        String type = body.path("__type").asText("HTTP" + response.statusCode());
-        type = type.substring(type.indexOf('#') + 1);
-        String message = body.has("message") ? body.path("message").asText() : body.path("Message").asText("");
-        throw new KinesisException(type, response.statusCode(), action + ": " + type + ": " + message);
+    private static String firstLine(String text) {
+        int end = text.indexOf('\n');
+        return end < 0 ? text : text.substring(0, end);
     }
 
-    private static String textOrNull(JsonNode node) {
-        return node == null || node.isNull() ? null : node.asText();
+    private static Throwable unwrap(Throwable error) {
+        return error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
+    }
+
+    @Override
+    public void close() {
+        IoUtils.closeQuietly(sync, null);
+        IoUtils.closeQuietly(async, null);
+        if (credentials instanceof AutoCloseable closeable) {
+            IoUtils.closeQuietly(closeable, null);
+        }
     }
 
     /** Exponential backoff with full jitter in [delay/2, delay]. */
     public static long backoffMillis(int attempt, long baseMillis, long maxMillis) {
         long delay = Math.min(maxMillis, baseMillis << Math.min(attempt - 1, 20));
         return delay / 2 + ThreadLocalRandom.current().nextLong(delay / 2 + 1);
-    }
-
-    private static void sleep(long millis) throws KinesisException {
-        try {
-            Thread.sleep(millis);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new KinesisException("interrupted while backing off", e);
-        }
     }
 }

@@ -8,7 +8,9 @@ import java.text.SimpleDateFormat;
 import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
+import java.util.TreeSet;
 import org.apache.flink.api.common.serialization.DeserializationSchema;
 import org.apache.flink.api.common.serialization.SerializationSchema;
 import org.apache.flink.configuration.ConfigOption;
@@ -44,7 +46,9 @@ public final class KinesisDynamicTableFactory implements DynamicTableSourceFacto
 
     @Override
     public Set<ConfigOption<?>> optionalOptions() {
-        return Set.of(AWS_ENDPOINT, CREDENTIALS_PROVIDER, BASIC_ACCESS_KEY_ID, BASIC_SECRET_KEY, INIT_POSITION,
+        return Set.of(AWS_ENDPOINT, CREDENTIALS_PROVIDER, BASIC_ACCESS_KEY_ID, BASIC_SECRET_KEY, PROFILE_NAME,
+                PROFILE_PATH, ROLE_ARN, ROLE_SESSION_NAME, ROLE_EXTERNAL_ID, ROLE_STS_ENDPOINT, ROLE_PROVIDER,
+                WEB_IDENTITY_TOKEN_FILE, RETRY_MIN_DELAY, RETRY_MAX_DELAY, RETRY_MAX_ATTEMPTS, INIT_POSITION,
                 INIT_TIMESTAMP, INIT_TIMESTAMP_FORMAT, SHARD_DISCOVERY_INTERVAL, READER_TYPE,
                 EMPTY_RECORDS_FETCH_INTERVAL, NONEMPTY_RECORDS_FETCH_INTERVAL, MAX_RECORDS_PER_FETCH, BOUNDED,
                 SINK_PARTITIONER, SINK_PARTITIONER_FIELD_DELIMITER, SINK_BATCH_MAX_SIZE, SINK_REQUESTS_MAX_INFLIGHT,
@@ -57,10 +61,10 @@ public final class KinesisDynamicTableFactory implements DynamicTableSourceFacto
         rejectOfficialOnly(context);
         DecodingFormat<DeserializationSchema<RowData>> format =
                 helper.discoverDecodingFormat(DeserializationFormatFactory.class, FactoryUtil.FORMAT);
-        helper.validate();
+        helper.validateExcept("aws.credentials.");
         ReadableConfig options = helper.getOptions();
         String table = context.getObjectIdentifier().asSummaryString();
-        Endpoint endpoint = endpoint(options, table);
+        AwsSettings aws = aws(context, options, table);
 
         String position = options.get(INIT_POSITION).toUpperCase(Locale.ROOT);
         if (!List.of("LATEST", "TRIM_HORIZON", "AT_TIMESTAMP").contains(position)) {
@@ -75,7 +79,7 @@ public final class KinesisDynamicTableFactory implements DynamicTableSourceFacto
         }
         if (!options.get(READER_TYPE).equalsIgnoreCase("POLLING")) {
             throw invalid(table, READER_TYPE, options.get(READER_TYPE),
-                    "clickflow's local connector only polls (POLLING); enhanced fan-out needs the official connector");
+                    "clickflow's connector polls (POLLING); enhanced fan-out (EFO) is not built yet");
         }
         Long bound = null;
         if (options.getOptional(BOUNDED).isPresent()) {
@@ -88,7 +92,7 @@ public final class KinesisDynamicTableFactory implements DynamicTableSourceFacto
         if (maxRecords < 1 || maxRecords > 10000) {
             throw invalid(table, MAX_RECORDS_PER_FETCH, String.valueOf(maxRecords), "Kinesis allows 1 to 10000");
         }
-        SourceSettings settings = new SourceSettings(endpoint, StreamArn.parse(options.get(STREAM_ARN)).streamName(),
+        SourceSettings settings = new SourceSettings(aws, StreamArn.parse(options.get(STREAM_ARN)).streamName(),
                 position, timestamp, positive(options, SHARD_DISCOVERY_INTERVAL, table),
                 options.get(EMPTY_RECORDS_FETCH_INTERVAL).toMillis(),
                 options.get(NONEMPTY_RECORDS_FETCH_INTERVAL).toMillis(), maxRecords, bound);
@@ -101,10 +105,10 @@ public final class KinesisDynamicTableFactory implements DynamicTableSourceFacto
         rejectOfficialOnly(context);
         EncodingFormat<SerializationSchema<RowData>> format =
                 helper.discoverEncodingFormat(SerializationFormatFactory.class, FactoryUtil.FORMAT);
-        helper.validate();
+        helper.validateExcept("aws.credentials.");
         ReadableConfig options = helper.getOptions();
         String table = context.getObjectIdentifier().asSummaryString();
-        Endpoint endpoint = endpoint(options, table);
+        AwsSettings aws = aws(context, options, table);
 
         List<String> partitionKeys = context.getCatalogTable().getPartitionKeys();
         boolean fixed = false;
@@ -142,7 +146,7 @@ public final class KinesisDynamicTableFactory implements DynamicTableSourceFacto
         if (timeout < 1) {
             throw invalid(table, SINK_FLUSH_BUFFER_TIMEOUT, String.valueOf(timeout), "milliseconds, at least 1");
         }
-        SinkSettings settings = new SinkSettings(endpoint, StreamArn.parse(options.get(STREAM_ARN)).streamName(),
+        SinkSettings settings = new SinkSettings(aws, StreamArn.parse(options.get(STREAM_ARN)).streamName(),
                 batch, inflight, buffered, bytes, timeout, options.get(SINK_FAIL_ON_ERROR));
         return new KinesisTableSink(format, context.getPhysicalRowDataType(), partitionKeys,
                 options.get(SINK_PARTITIONER_FIELD_DELIMITER), fixed, settings);
@@ -161,7 +165,7 @@ public final class KinesisDynamicTableFactory implements DynamicTableSourceFacto
         }
     }
 
-    private static Endpoint endpoint(ReadableConfig options, String table) {
+    private static AwsSettings aws(Context context, ReadableConfig options, String table) {
         StreamArn arn;
         try {
             arn = StreamArn.parse(options.get(STREAM_ARN));
@@ -173,7 +177,7 @@ public final class KinesisDynamicTableFactory implements DynamicTableSourceFacto
             throw new ValidationException("Kinesis table " + table + ": 'stream.arn' names region " + arn.region()
                     + " but 'aws.region' is " + region + "; a stream is only reachable in its own region");
         }
-        URI url;
+        URI url = null;
         if (options.getOptional(AWS_ENDPOINT).isPresent()) {
             try {
                 url = URI.create(options.get(AWS_ENDPOINT));
@@ -184,26 +188,27 @@ public final class KinesisDynamicTableFactory implements DynamicTableSourceFacto
                     || !(url.getScheme().equals("http") || url.getScheme().equals("https"))) {
                 throw invalid(table, AWS_ENDPOINT, options.get(AWS_ENDPOINT), "expected http(s)://host[:port]");
             }
-        } else {
-            url = Endpoint.regional(region);
         }
-        String provider = options.get(CREDENTIALS_PROVIDER).toUpperCase(Locale.ROOT);
-        CredentialsProvider credentials;
-        if (provider.equals("AUTO")) {
-            credentials = CredentialsProvider.auto();
-        } else if (provider.equals("BASIC")) {
-            String id = options.getOptional(BASIC_ACCESS_KEY_ID).orElse("");
-            String secret = options.getOptional(BASIC_SECRET_KEY).orElse("");
-            if (id.isEmpty() || secret.isEmpty()) {
-                throw invalid(table, CREDENTIALS_PROVIDER, provider, "BASIC needs 'aws.credentials.basic.accesskeyid' "
-                        + "and 'aws.credentials.basic.secretkey'");
+        Map<String, String> all = context.getCatalogTable().getOptions();
+        CredentialsSpec credentials = CredentialsSpec.parse(all, "aws.credentials", table);
+        Set<String> read = credentials.keysRead();
+        for (String key : new TreeSet<>(all.keySet())) {
+            if (CredentialsSpec.isCredentialsKey(key) && !read.contains(key)) {
+                throw new ValidationException("Kinesis table " + table + ": option '" + key + "' is not used with "
+                        + "'aws.credentials.provider' = '" + credentials.kind() + "'; remove it or change the provider");
             }
-            credentials = CredentialsProvider.basic(id, secret);
-        } else {
-            throw invalid(table, CREDENTIALS_PROVIDER, options.get(CREDENTIALS_PROVIDER),
-                    "clickflow's local connector supports AUTO and BASIC");
         }
-        return new Endpoint(url, region, credentials);
+        long minDelay = positive(options, RETRY_MIN_DELAY, table);
+        long maxDelay = positive(options, RETRY_MAX_DELAY, table);
+        if (maxDelay < minDelay) {
+            throw invalid(table, RETRY_MAX_DELAY, options.get(RETRY_MAX_DELAY).toString(),
+                    "must not be shorter than 'retry-strategy.delay.min'");
+        }
+        int attempts = options.get(RETRY_MAX_ATTEMPTS);
+        if (attempts < 1) {
+            throw invalid(table, RETRY_MAX_ATTEMPTS, String.valueOf(attempts), "at least 1 (1: no retries)");
+        }
+        return new AwsSettings(url, region, credentials, new AwsSettings.RetrySettings(minDelay, maxDelay, attempts));
     }
 
     private static long initTimestamp(ReadableConfig options, String table) {

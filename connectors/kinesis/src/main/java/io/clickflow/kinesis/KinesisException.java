@@ -11,6 +11,7 @@ public final class KinesisException extends IOException {
     private static final Set<String> TRANSIENT = Set.of(
             "InternalFailure", "InternalFailureException", "ServiceUnavailable", "ServiceUnavailableException",
             "KMSInternalException", "RequestExpired");
+    private static final int NOT_RETRIABLE = -1;
 
     private final String errorCode;
     private final int status;
@@ -21,10 +22,20 @@ public final class KinesisException extends IOException {
         this.status = status;
     }
 
-    public KinesisException(String message, Throwable cause) {
+    public KinesisException(String errorCode, int status, String message, Throwable cause) {
         super(message, cause);
-        this.errorCode = "IOError";
-        this.status = 0;
+        this.errorCode = errorCode;
+        this.status = status;
+    }
+
+    /** No answer came (the endpoint refused, timed out, ...): the same call may succeed later. */
+    public KinesisException(String message, Throwable cause) {
+        this("IOError", 0, message, cause);
+    }
+
+    /** An error that retrying cannot fix (no credentials, say). */
+    static KinesisException fatal(String errorCode, String message, Throwable cause) {
+        return new KinesisException(errorCode, NOT_RETRIABLE, message, cause);
     }
 
     public String errorCode() {
@@ -41,6 +52,7 @@ public final class KinesisException extends IOException {
 
     /** Throttling, a 5xx or no answer: the same call may succeed later. */
     public boolean isRetriable() {
-        return isThrottling() || TRANSIENT.contains(errorCode) || status == 0 || status >= 500;
+        return status != NOT_RETRIABLE && (isThrottling() || TRANSIENT.contains(errorCode) || status == 0
+                || status >= 500);
     }
 }

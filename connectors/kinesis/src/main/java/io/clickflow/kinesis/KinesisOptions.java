@@ -19,11 +19,39 @@ public final class KinesisOptions {
     public static final ConfigOption<String> AWS_ENDPOINT = ConfigOptions.key("aws.endpoint").stringType()
             .noDefaultValue().withDescription("The Kinesis endpoint (derived from aws.region if not set).");
     public static final ConfigOption<String> CREDENTIALS_PROVIDER = ConfigOptions.key("aws.credentials.provider")
-            .stringType().defaultValue("AUTO").withDescription("AUTO (the default chain) or BASIC (keys below).");
+            .stringType().defaultValue("AUTO").withDescription("AUTO (the AWS SDK's default chain: system properties, "
+                    + "environment, web identity, profile, container, instance), BASIC, PROFILE, ASSUME_ROLE or "
+                    + "WEB_IDENTITY_TOKEN.");
     public static final ConfigOption<String> BASIC_ACCESS_KEY_ID = ConfigOptions.key("aws.credentials.basic.accesskeyid")
-            .stringType().noDefaultValue();
+            .stringType().noDefaultValue().withDescription("BASIC: the access key id.");
     public static final ConfigOption<String> BASIC_SECRET_KEY = ConfigOptions.key("aws.credentials.basic.secretkey")
-            .stringType().noDefaultValue();
+            .stringType().noDefaultValue().withDescription("BASIC: the secret key.");
+    public static final ConfigOption<String> PROFILE_NAME = ConfigOptions.key("aws.credentials.profile.name")
+            .stringType().noDefaultValue().withDescription("PROFILE: the profile (default: AWS_PROFILE, else default).");
+    public static final ConfigOption<String> PROFILE_PATH = ConfigOptions.key("aws.credentials.profile.path")
+            .stringType().noDefaultValue().withDescription("PROFILE: the credentials file (default ~/.aws/credentials).");
+    public static final ConfigOption<String> ROLE_ARN = ConfigOptions.key("aws.credentials.role.arn").stringType()
+            .noDefaultValue().withDescription("ASSUME_ROLE, WEB_IDENTITY_TOKEN: the role to assume.");
+    public static final ConfigOption<String> ROLE_SESSION_NAME = ConfigOptions.key("aws.credentials.role.sessionName")
+            .stringType().noDefaultValue().withDescription("ASSUME_ROLE, WEB_IDENTITY_TOKEN: the session's name.");
+    public static final ConfigOption<String> ROLE_EXTERNAL_ID = ConfigOptions.key("aws.credentials.role.externalId")
+            .stringType().noDefaultValue().withDescription("ASSUME_ROLE: the external id the role's trust policy asks for.");
+    public static final ConfigOption<String> ROLE_STS_ENDPOINT = ConfigOptions.key("aws.credentials.role.stsEndpoint")
+            .stringType().noDefaultValue().withDescription("ASSUME_ROLE, WEB_IDENTITY_TOKEN: the STS endpoint.");
+    public static final ConfigOption<String> ROLE_PROVIDER = ConfigOptions.key("aws.credentials.role.provider")
+            .stringType().defaultValue("AUTO").withDescription("ASSUME_ROLE: where the credentials that call STS come "
+                    + "from (its options under aws.credentials.role., e.g. aws.credentials.role.basic.accesskeyid).");
+    public static final ConfigOption<String> WEB_IDENTITY_TOKEN_FILE = ConfigOptions
+            .key("aws.credentials.webIdentityToken.file").stringType().noDefaultValue()
+            .withDescription("WEB_IDENTITY_TOKEN: the token file (default AWS_WEB_IDENTITY_TOKEN_FILE).");
+    public static final ConfigOption<Duration> RETRY_MIN_DELAY = ConfigOptions.key("retry-strategy.delay.min")
+            .durationType().defaultValue(Duration.ofMillis(300))
+            .withDescription("The SDK's exponential backoff: the first retry's delay.");
+    public static final ConfigOption<Duration> RETRY_MAX_DELAY = ConfigOptions.key("retry-strategy.delay.max")
+            .durationType().defaultValue(Duration.ofMillis(1000))
+            .withDescription("The SDK's exponential backoff: the longest delay.");
+    public static final ConfigOption<Integer> RETRY_MAX_ATTEMPTS = ConfigOptions.key("retry-strategy.attempts.max")
+            .intType().defaultValue(50).withDescription("The SDK's attempts at one call before it fails.");
 
     public static final ConfigOption<String> INIT_POSITION = ConfigOptions.key("source.init.position").stringType()
             .defaultValue("LATEST").withDescription("LATEST, TRIM_HORIZON or AT_TIMESTAMP.");
@@ -65,7 +93,6 @@ public final class KinesisOptions {
 
     /** Options (or option families) of the official connector that this one does not implement. */
     static final List<String> OFFICIAL_ONLY = List.of(
-            "aws.trust.all.certificates", "aws.credentials.profile.", "aws.credentials.role.",
-            "aws.credentials.webIdentityToken.", "aws.credentials.custom.", "source.efo.", "sink.producer.",
-            "sink.http-client.");
+            "aws.trust.all.certificates", "aws.credentials.custom.", "source.efo.", "sink.producer.",
+            "sink.http-client.", "aws.http-client.", "aws.http.protocol.version");
 }

@@ -45,7 +45,7 @@ final class KinesisSinkWriter extends AsyncSinkWriter<RowData, PutEntry> {
                 .setMaxRecordSizeInBytes(SinkSettings.MAX_RECORD_BYTES)
                 .build(), states);
         this.settings = settings;
-        this.api = new KinesisApi(settings.endpoint());
+        this.api = KinesisApi.forWriting(settings.aws(), settings.maxInFlightRequests());
         this.retriedRecords = context.metricGroup().counter("kinesisRetriedRecords");
     }
 
@@ -96,6 +96,15 @@ final class KinesisSinkWriter extends AsyncSinkWriter<RowData, PutEntry> {
             retriedRecords.inc(failed.size());
             result.retryForEntries(failed);
         });
+    }
+
+    @Override
+    public void close() {
+        try {
+            super.close();
+        } finally {
+            api.close();
+        }
     }
 
     @Override

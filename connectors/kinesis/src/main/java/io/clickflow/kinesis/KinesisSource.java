@@ -1,5 +1,6 @@
 package io.clickflow.kinesis;
 
+import java.util.List;
 import org.apache.flink.api.common.serialization.DeserializationSchema;
 import org.apache.flink.api.connector.source.Boundedness;
 import org.apache.flink.api.connector.source.Source;
@@ -18,10 +19,12 @@ public final class KinesisSource implements Source<RowData, ShardSplit, Enumerat
 
     private final SourceSettings settings;
     private final DeserializationSchema<RowData> format;
+    private final List<RecordMetadata> metadata;
 
-    public KinesisSource(SourceSettings settings, DeserializationSchema<RowData> format) {
+    public KinesisSource(SourceSettings settings, DeserializationSchema<RowData> format, List<RecordMetadata> metadata) {
         this.settings = settings;
         this.format = format;
+        this.metadata = List.copyOf(metadata);
     }
 
     @Override
@@ -54,7 +57,7 @@ public final class KinesisSource implements Source<RowData, ShardSplit, Enumerat
                 return context.getUserCodeClassLoader();
             }
         });
-        return new KinesisSourceReader(() -> new ShardReader(settings, metrics), format, context);
+        return new KinesisSourceReader(() -> new ShardReader(settings, metrics), format, metadata, context);
     }
 
     @Override

@@ -13,7 +13,9 @@ import org.apache.flink.connector.base.source.reader.RecordEmitter;
 import org.apache.flink.connector.base.source.reader.SingleThreadMultiplexSourceReaderBase;
 import org.apache.flink.connector.base.source.reader.splitreader.SplitReader;
 import org.apache.flink.core.io.InputStatus;
+import org.apache.flink.table.data.GenericRowData;
 import org.apache.flink.table.data.RowData;
+import org.apache.flink.table.data.utils.JoinedRowData;
 import org.apache.flink.util.Collector;
 
 /**
@@ -44,8 +46,8 @@ final class KinesisSourceReader
     private boolean started;
 
     KinesisSourceReader(Supplier<SplitReader<KinesisRecord, ShardSplit>> splitReaders,
-            DeserializationSchema<RowData> format, SourceReaderContext context) {
-        super(splitReaders, new Emitter(format), context.getConfiguration(), context);
+            DeserializationSchema<RowData> format, List<RecordMetadata> metadata, SourceReaderContext context) {
+        super(splitReaders, new Emitter(format, metadata), context.getConfiguration(), context);
     }
 
     @Override
@@ -131,32 +133,51 @@ final class KinesisSourceReader
         return state.toSplit();
     }
 
-    /** Decodes a record's payload with the table's format; the record's arrival time is its timestamp. */
+    /**
+     * Decodes a record's payload with the table's format; the record's arrival time is its timestamp.
+     * Metadata columns, when the table reads any, follow the payload's columns.
+     */
     private static final class Emitter implements RecordEmitter<KinesisRecord, RowData, ShardSplitState> {
         private final DeserializationSchema<RowData> format;
-        private final Forward forward = new Forward();
+        private final Forward forward;
 
-        Emitter(DeserializationSchema<RowData> format) {
+        Emitter(DeserializationSchema<RowData> format, List<RecordMetadata> metadata) {
             this.format = format;
+            this.forward = new Forward(metadata.toArray(new RecordMetadata[0]));
         }
 
         @Override
         public void emitRecord(KinesisRecord record, SourceOutput<RowData> output, ShardSplitState state)
                 throws Exception {
             forward.output = output;
-            forward.timestamp = record.arrivalMillis();
+            forward.record = record;
+            forward.shardId = state.shardId();
             format.deserialize(record.data(), forward);
             state.emitted(record.sequenceNumber());
         }
     }
 
     private static final class Forward implements Collector<RowData> {
+        private final RecordMetadata[] metadata;
         SourceOutput<RowData> output;
-        long timestamp;
+        KinesisRecord record;
+        String shardId;
+
+        Forward(RecordMetadata[] metadata) {
+            this.metadata = metadata;
+        }
 
         @Override
         public void collect(RowData row) {
-            output.collect(row, timestamp);
+            if (metadata.length == 0) {
+                output.collect(row, record.arrivalMillis());
+                return;
+            }
+            GenericRowData values = new GenericRowData(metadata.length);
+            for (int i = 0; i < metadata.length; i++) {
+                values.setField(i, metadata[i].value(record, shardId));
+            }
+            output.collect(new JoinedRowData(row.getRowKind(), row, values), record.arrivalMillis());
         }
 
         @Override

@@ -12,22 +12,29 @@ import org.apache.flink.table.connector.format.DecodingFormat;
 import org.apache.flink.table.connector.source.DataStreamScanProvider;
 import org.apache.flink.table.connector.source.DynamicTableSource;
 import org.apache.flink.table.connector.source.ScanTableSource;
+import org.apache.flink.table.connector.source.abilities.SupportsReadingMetadata;
 import org.apache.flink.table.connector.source.abilities.SupportsWatermarkPushDown;
 import org.apache.flink.table.data.RowData;
 import org.apache.flink.table.types.DataType;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 
 /**
  * The table's scan side: a KinesisSource decoding records with the table's format. The table's
  * WATERMARK is pushed into the source, so watermarks are generated per shard and combined by taking
  * the slowest — a shard read ahead of the others does not make their records late — and a shard with
  * nothing to read is marked idle after {@code table.exec.source.idle-timeout}, so it does not hold the
- * watermark back.
+ * watermark back. A record's metadata can be read as the official connector names it ({@code
+ * timestamp}, {@code shard-id}, {@code sequence-number}: {@code METADATA FROM}).
  */
-final class KinesisTableSource implements ScanTableSource, SupportsWatermarkPushDown {
+final class KinesisTableSource implements ScanTableSource, SupportsWatermarkPushDown, SupportsReadingMetadata {
     private final DecodingFormat<DeserializationSchema<RowData>> format;
     private final DataType physicalType;
     private final SourceSettings settings;
     private WatermarkStrategy<RowData> watermarks;
+    private List<String> metadataKeys = List.of();
+    private DataType producedType;
 
     KinesisTableSource(DecodingFormat<DeserializationSchema<RowData>> format, DataType physicalType,
             SourceSettings settings) {
@@ -47,9 +54,25 @@ final class KinesisTableSource implements ScanTableSource, SupportsWatermarkPush
     }
 
     @Override
+    public Map<String, DataType> listReadableMetadata() {
+        Map<String, DataType> metadata = new LinkedHashMap<>();
+        for (RecordMetadata field : RecordMetadata.values()) {
+            metadata.put(field.key, field.type);
+        }
+        return metadata;
+    }
+
+    @Override
+    public void applyReadableMetadata(List<String> keys, DataType producedDataType) {
+        this.metadataKeys = List.copyOf(keys);
+        this.producedType = producedDataType;
+    }
+
+    @Override
     public ScanRuntimeProvider getScanRuntimeProvider(ScanContext context) {
-        KinesisSource source = new KinesisSource(settings, format.createRuntimeDecoder(context, physicalType));
-        TypeInformation<RowData> type = context.createTypeInformation(physicalType);
+        List<RecordMetadata> metadata = metadataKeys.stream().map(RecordMetadata::of).toList();
+        KinesisSource source = new KinesisSource(settings, format.createRuntimeDecoder(context, physicalType), metadata);
+        TypeInformation<RowData> type = context.createTypeInformation(metadata.isEmpty() ? physicalType : producedType);
         WatermarkStrategy<RowData> strategy = watermarks != null ? watermarks : WatermarkStrategy.noWatermarks();
         String name = "Kinesis " + settings.stream();
         return new DataStreamScanProvider() {
@@ -71,6 +94,8 @@ final class KinesisTableSource implements ScanTableSource, SupportsWatermarkPush
     public DynamicTableSource copy() {
         KinesisTableSource copy = new KinesisTableSource(format, physicalType, settings);
         copy.watermarks = watermarks;
+        copy.metadataKeys = metadataKeys;
+        copy.producedType = producedType;
         return copy;
     }
 

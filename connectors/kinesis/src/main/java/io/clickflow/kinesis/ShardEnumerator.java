@@ -48,7 +48,7 @@ final class ShardEnumerator implements SplitEnumerator<ShardSplit, EnumeratorSta
 
     @Override
     public void start() {
-        api = new KinesisApi(settings.endpoint());
+        api = KinesisApi.forReading(settings.aws());
         if (settings.bounded()) {
             context.callAsync(() -> api.listShards(settings.stream()), this::onShards);
         } else {
@@ -60,7 +60,7 @@ final class ShardEnumerator implements SplitEnumerator<ShardSplit, EnumeratorSta
     private void onShards(List<KinesisApi.Shard> shards, Throwable error) {
         if (error != null) {
             throw new IllegalStateException("could not list the shards of Kinesis stream " + settings.stream()
-                    + " at " + settings.endpoint().url() + ": " + error.getMessage(), error);
+                    + " at " + settings.aws().describe() + ": " + error.getMessage(), error);
         }
         boolean initial = !listed && !restored;
         for (KinesisApi.Shard shard : shards) {
@@ -187,5 +187,9 @@ final class ShardEnumerator implements SplitEnumerator<ShardSplit, EnumeratorSta
     }
 
     @Override
-    public void close() {}
+    public void close() {
+        if (api != null) {
+            api.close();
+        }
+    }
 }

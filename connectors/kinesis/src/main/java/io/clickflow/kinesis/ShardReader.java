@@ -49,7 +49,7 @@ final class ShardReader implements SplitReader<KinesisRecord, ShardSplit> {
 
     ShardReader(SourceSettings settings, MetricGroup metrics) {
         this.settings = settings;
-        this.api = new KinesisApi(settings.endpoint());
+        this.api = KinesisApi.forReading(settings.aws());
         metrics.gauge("millisBehindLatest", () -> lagByShard.values().stream().mapToLong(Long::longValue).max().orElse(0L));
     }
 
@@ -181,5 +181,7 @@ final class ShardReader implements SplitReader<KinesisRecord, ShardSplit> {
     }
 
     @Override
-    public void close() {}
+    public void close() {
+        api.close();
+    }
 }

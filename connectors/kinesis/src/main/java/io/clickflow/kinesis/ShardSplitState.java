@@ -10,6 +10,10 @@ final class ShardSplitState {
         this.lastSequenceNumber = split.lastSequenceNumber();
     }
 
+    String shardId() {
+        return split.shardId();
+    }
+
     void emitted(String sequenceNumber) {
         lastSequenceNumber = sequenceNumber;
     }

@@ -4,7 +4,7 @@ import java.io.Serializable;
 
 /** Where the sink writes and its AsyncSink limits, as the table options gave them. */
 public record SinkSettings(
-        Endpoint endpoint,
+        AwsSettings aws,
         String stream,
         int maxBatchSize,
         int maxInFlightRequests,

@@ -8,7 +8,7 @@ import java.io.Serializable;
  * read only up to the records that had arrived by that instant, and the source then ends.
  */
 public record SourceSettings(
-        Endpoint endpoint,
+        AwsSettings aws,
         String stream,
         String initPosition,
         long initTimestampMillis,
