@@ -153,3 +153,10 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"clickflow {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 1
+    except Exception as exc:
+        from clickflow import job_failure
+
+        if not job_failure.is_java_failure(exc):
+            raise  # a bug: keep its traceback
+        print(f"clickflow {args.command}: error: {job_failure.report(args.command, exc)}", file=sys.stderr)
+        return 1

@@ -77,6 +77,15 @@ class AwsConfig:
     # Goes into stream ARNs (Flink's Kinesis connectors address streams by ARN). The local stack's
     # account is 000000000000; on AWS set your own.
     account_id: str = "000000000000"
+    # A role the jobs' Kinesis connector assumes (STS AssumeRole) with the credentials above; empty:
+    # it uses them directly. STS is reached at aws.endpoints.sts (or default) when one is set.
+    role_arn: str = ""
+    role_session_name: str = "clickflow"
+    role_external_id: str = ""
+    # The connector's AWS SDK retries: attempts at one call (1: none), between these delays
+    retry_attempts: int = 50
+    retry_delay_min: Duration = Duration(0.3)
+    retry_delay_max: Duration = Duration(1.0)
 
 
 @dataclass(frozen=True)
@@ -592,6 +601,16 @@ def _check(config: Config, origins: _Origins) -> None:
         )
     if config.aws.credentials == "local" and not config.aws.endpoints:
         raise _fail(origins, ("aws", "endpoints"), "aws.credentials 'local' needs loopback endpoints")
+    if config.aws.role_arn and not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:role/\S+$", config.aws.role_arn):
+        raise _fail(origins, ("aws", "role_arn"), f"expected arn:aws:iam::ACCOUNT:role/NAME, got {config.aws.role_arn!r}")
+    if config.aws.retry_attempts < 1:
+        raise _fail(origins, ("aws", "retry_attempts"), f"must be at least 1 (1: no retries), got {config.aws.retry_attempts}")
+    if not 0 < config.aws.retry_delay_min <= config.aws.retry_delay_max:
+        raise _fail(
+            origins,
+            ("aws", "retry_delay_max"),
+            f"expected 0 < retry_delay_min <= retry_delay_max, got {config.aws.retry_delay_min} and {config.aws.retry_delay_max}",
+        )
     for role, spec in config.streams.items():
         if not re.match(r"^[a-zA-Z0-9_.-]{1,128}$", spec.name):
             raise _fail(origins, ("streams", role, "name"), f"not a valid Kinesis stream name: {spec.name!r}")

@@ -37,15 +37,37 @@ def kinesis_options(config: Config, stream: str, extra: Mapping[str, str] | None
     endpoint = endpoint_for(config, "kinesis")
     if endpoint:
         options["aws.endpoint"] = endpoint
+    options.update(credentials_options(config))
+    options["retry-strategy.attempts.max"] = str(config.aws.retry_attempts)
+    options["retry-strategy.delay.min"] = config.aws.retry_delay_min.as_flink()
+    options["retry-strategy.delay.max"] = config.aws.retry_delay_max.as_flink()
+    options.update(extra or {})
+    return options
+
+
+def credentials_options(config: Config) -> dict[str, str]:
+    """The connector's credentials options: the AWS SDK's default chain (AUTO) — or the local stack's
+    dummy keys — used directly, or to assume ``aws.role_arn``. Never a real secret."""
+    prefix = "aws.credentials"
+    options: dict[str, str] = {}
+    if config.aws.role_arn:
+        options[f"{prefix}.provider"] = "ASSUME_ROLE"
+        options[f"{prefix}.role.arn"] = config.aws.role_arn
+        options[f"{prefix}.role.sessionName"] = config.aws.role_session_name
+        if config.aws.role_external_id:
+            options[f"{prefix}.role.externalId"] = config.aws.role_external_id
+        sts = endpoint_for(config, "sts")
+        if sts:
+            options[f"{prefix}.role.stsEndpoint"] = sts
+        prefix += ".role"  # the credentials that call STS
     if config.aws.credentials == "local":
         # The embedded stack checks no signatures; these dummy keys only ever go to loopback
         # (load_config refuses aws.credentials: local with any other endpoint).
-        options["aws.credentials.provider"] = "BASIC"
-        options["aws.credentials.basic.accesskeyid"] = _LOCAL_KEY_ID
-        options["aws.credentials.basic.secretkey"] = _LOCAL_SECRET
+        options[f"{prefix}.provider"] = "BASIC"
+        options[f"{prefix}.basic.accesskeyid"] = _LOCAL_KEY_ID
+        options[f"{prefix}.basic.secretkey"] = _LOCAL_SECRET
     else:
-        options["aws.credentials.provider"] = "AUTO"
-    options.update(extra or {})
+        options[f"{prefix}.provider"] = "AUTO"
     return options
 
 

@@ -121,7 +121,19 @@ def events_sql(config: Config, connector_options: Mapping[str, str]) -> str:
     whatever format the options name, and judged by the valid-event rule (``CHECK_EVENT``)."""
     options = {k: v for k, v in connector_options.items() if not k.startswith("json.")}
     options["format"] = "raw"
-    return render("events", {**parameters(config, "events"), "connector_options": with_clause(options)})
+    values = {**parameters(config, "events"), "connector_options": with_clause(options)}
+    return render("events", {**values, **origin_columns(options)})
+
+
+def origin_columns(connector_options: Mapping[str, str]) -> dict[str, str]:
+    """Where each record came from, for its dead letter: a Kinesis record's shard and sequence
+    number (the connector's metadata columns); records read from a file carry none (null)."""
+    if connector_options.get("connector") == "kinesis":
+        return {
+            "origin_columns": "shard_id        STRING METADATA FROM 'shard-id' VIRTUAL,\n"
+            "    sequence_number STRING METADATA FROM 'sequence-number' VIRTUAL,"
+        }
+    return {"origin_columns": "shard_id        AS CAST(NULL AS STRING),\n    sequence_number AS CAST(NULL AS STRING),"}
 
 
 def dead_letters_sql() -> str:

@@ -89,11 +89,13 @@ def test_bounded_job_equals_analyze_and_dead_letters_keep_the_malformed(job_conf
     # the job's per-shard watermarks see no disorder (4 lanes in flight, the default).
     run_cli("replay", str(sample), "--quiet", overrides=overrides)
     kinesis = aws.client(config, "kinesis")
-    kinesis.put_records(
+    put = kinesis.put_records(
         StreamName=config.stream("events").name,
         Records=[{"Data": data, "PartitionKey": f"bad{i}"} for i, (data, _) in enumerate(MALFORMED)]
         + [{"Data": LATE, "PartitionKey": "late"}],
     )
+    # where Kinesis says each malformed record went: its dead letter must point there
+    origin = {data.decode(): (r["ShardId"], r["SequenceNumber"]) for (data, _), r in zip(MALFORMED, put["Records"])}
 
     stream.start(config, stream.RunOptions(bounded=True)).wait()
     expected_dir = tmp_path / "expected"
@@ -117,9 +119,11 @@ def test_bounded_job_equals_analyze_and_dead_letters_keep_the_malformed(job_conf
     assert Counter((d["payload"], d["reason"]) for d in malformed) == Counter(
         (data.decode(), reason) for data, reason in MALFORMED
     )
+    assert {d["payload"]: (d["shard_id"], d["sequence_number"]) for d in malformed} == origin
     late = [d for d in dead if d["reason"].startswith("late for ")]
     assert sorted(d["reason"] for d in late) == sorted(f"late for {name}" for name in ANALYTICS)
     assert all(json.loads(d["payload"])["event_time"] == "2019-09-30 22:00:00.000" for d in late)
+    assert all(d["shard_id"] is None and d["sequence_number"] is None for d in late)
     assert len(read_output(tmp_path / "archive", "events")) == 20001  # the late event is archived all the same
 
 

@@ -164,11 +164,18 @@ public final class KinesisApi implements AutoCloseable {
                     + code + ": " + message, error);
         }
         String text = String.valueOf(error.getMessage());
-        if (error instanceof SdkClientException && text.contains("credentials")) {
+        if (error instanceof SdkClientException && text.contains("Unable to load credentials")) {
+            // the default chain's own account of each provider is long: it stays in the trace
+            String detail = settings.credentials().kind() == CredentialsSpec.Kind.AUTO ? ""
+                    : ": " + abbreviate(firstLine(text), 300);
             return KinesisException.fatal("NoCredentials", "no AWS credentials found for the Kinesis connector ("
-                    + settings.credentials().describe() + "): " + firstLine(text), error);
+                    + settings.credentials().describe() + ")" + detail, error);
         }
         return new KinesisException(action + " to " + settings.describe() + " failed: " + firstLine(text), error);
+    }
+
+    private static String abbreviate(String text, int max) {
+        return text.length() <= max ? text : text.substring(0, max) + "...";
     }
 
     private static String firstLine(String text) {
