@@ -602,14 +602,19 @@ def _check(config: Config, origins: _Origins) -> None:
     if config.aws.credentials == "local" and not config.aws.endpoints:
         raise _fail(origins, ("aws", "endpoints"), "aws.credentials 'local' needs loopback endpoints")
     if config.aws.role_arn and not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:role/\S+$", config.aws.role_arn):
-        raise _fail(origins, ("aws", "role_arn"), f"expected arn:aws:iam::ACCOUNT:role/NAME, got {config.aws.role_arn!r}")
+        raise _fail(
+            origins, ("aws", "role_arn"), f"expected arn:aws:iam::ACCOUNT:role/NAME, got {config.aws.role_arn!r}"
+        )
     if config.aws.retry_attempts < 1:
-        raise _fail(origins, ("aws", "retry_attempts"), f"must be at least 1 (1: no retries), got {config.aws.retry_attempts}")
+        raise _fail(
+            origins, ("aws", "retry_attempts"), f"must be at least 1 (1: no retries), got {config.aws.retry_attempts}"
+        )
     if not 0 < config.aws.retry_delay_min <= config.aws.retry_delay_max:
         raise _fail(
             origins,
             ("aws", "retry_delay_max"),
-            f"expected 0 < retry_delay_min <= retry_delay_max, got {config.aws.retry_delay_min} and {config.aws.retry_delay_max}",
+            "expected 0 < retry_delay_min <= retry_delay_max, "
+            f"got {config.aws.retry_delay_min} and {config.aws.retry_delay_max}",
         )
     for role, spec in config.streams.items():
         if not re.match(r"^[a-zA-Z0-9_.-]{1,128}$", spec.name):

@@ -108,7 +108,16 @@ def build_all(build: JavaBuild = BUILD, force: bool = False) -> tuple[Path, ...]
         fingerprint = _fingerprint(build)
         if force or not _up_to_date(build, fingerprint):
             result = subprocess.run(
-                [mvn, "-B", "-q", "-f", str(build.root / "pom.xml"), f"-Dclickflow.sql.dir={VALID_EVENT.parent}", "clean", "package"],
+                [
+                    mvn,
+                    "-B",
+                    "-q",
+                    "-f",
+                    str(build.root / "pom.xml"),
+                    f"-Dclickflow.sql.dir={VALID_EVENT.parent}",
+                    "clean",
+                    "package",
+                ],
                 capture_output=True,
                 text=True,
                 check=False,

@@ -168,7 +168,10 @@ def fetch_jar(artifact: Artifact, say: Callable[[str], None] = print) -> Path:
                 f"{artifact.coordinates}: SHA-256 {got} is not the pinned {artifact.sha256}; the jar was discarded"
             )
         if artifact.sha256 is None:
-            say(f"note: no SHA-256 is pinned for {artifact.file_name}; its SHA-256 is {got} (record it in connectors/official.py)")
+            say(
+                f"note: no SHA-256 is pinned for {artifact.file_name}; its SHA-256 is {got} "
+                "(record it in connectors/official.py)"
+            )
         shutil.move(part, cached)
     return cached
 

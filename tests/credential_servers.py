@@ -60,8 +60,12 @@ class ContainerCredentials(_Server):
                     return
                 expires = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
                 body = json.dumps(
-                    {"AccessKeyId": outer.key_id, "SecretAccessKey": "container-secret", "Token": "container-token",
-                     "Expiration": expires}
+                    {
+                        "AccessKeyId": outer.key_id,
+                        "SecretAccessKey": "container-secret",
+                        "Token": "container-token",
+                        "Expiration": expires,
+                    }
                 ).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")

@@ -26,8 +26,13 @@ def test_the_one_jar_holds_the_connector_the_functions_and_the_relocated_sdk(jar
     assert rule == (kinesis_connector.VALID_EVENT).read_bytes()  # the rule the producer reads, packed as is
     assert major == 61  # Java 17 bytecode: every Flink 2.2 runtime (Managed Flink's included) loads it
     shaded = "io/clickflow/kinesis/shaded/"
-    for part in ("software/amazon/awssdk/services/kinesis/", "software/amazon/awssdk/services/sts/",
-                 "software/amazon/awssdk/http/apache5/", "software/amazon/awssdk/http/nio/netty/", "io/netty/"):
+    for part in (
+        "software/amazon/awssdk/services/kinesis/",
+        "software/amazon/awssdk/services/sts/",
+        "software/amazon/awssdk/http/apache5/",
+        "software/amazon/awssdk/http/nio/netty/",
+        "io/netty/",
+    ):
         assert any(n.startswith(shaded + part) for n in names), part
     # nothing unrelocated that could clash with a Flink image's copy; no second SLF4J; no other HTTP client
     assert not any(n.startswith(("software/amazon/", "io/netty/", "org/apache/hc/", "org/slf4j/")) for n in names)
@@ -43,9 +48,12 @@ def test_build_is_cached_and_follows_sources(jar, tmp_path):
     root.mkdir()
     shutil.copy(kinesis_connector.ROOT / "pom.xml", root / "pom.xml")
     for module in ("kinesis", "udf", "bundle"):
-        shutil.copytree(kinesis_connector.ROOT / module, root / module, ignore=shutil.ignore_patterns("build", "target"))
+        shutil.copytree(
+            kinesis_connector.ROOT / module, root / module, ignore=shutil.ignore_patterns("build", "target")
+        )
     targets = tuple(
-        kinesis_connector.Target(t.module, t.final_name, tmp_path / "out" / t.jar.name) for t in kinesis_connector.BUILD.targets
+        kinesis_connector.Target(t.module, t.final_name, tmp_path / "out" / t.jar.name)
+        for t in kinesis_connector.BUILD.targets
     )
     copy = kinesis_connector.JavaBuild(root, targets)
     broken = root / "kinesis" / "src" / "main" / "java" / "io" / "clickflow" / "kinesis" / "Broken.java"
@@ -59,4 +67,6 @@ def test_build_is_cached_and_follows_sources(jar, tmp_path):
     for got, ours in zip(first, (t.jar for t in kinesis_connector.BUILD.targets), strict=True):
         with zipfile.ZipFile(got) as a, zipfile.ZipFile(ours) as b:
             assert sorted(a.namelist()) == sorted(b.namelist())  # the same build from the same sources
-    assert kinesis_connector.build_all(copy) == first and [p.with_suffix(".sha256").read_text() for p in first] == stamps
+    assert (
+        kinesis_connector.build_all(copy) == first and [p.with_suffix(".sha256").read_text() for p in first] == stamps
+    )

@@ -95,7 +95,10 @@ def test_bounded_job_equals_analyze_and_dead_letters_keep_the_malformed(job_conf
         + [{"Data": LATE, "PartitionKey": "late"}],
     )
     # where Kinesis says each malformed record went: its dead letter must point there
-    origin = {data.decode(): (r["ShardId"], r["SequenceNumber"]) for (data, _), r in zip(MALFORMED, put["Records"])}
+    origin = {
+        data.decode(): (r["ShardId"], r["SequenceNumber"])
+        for (data, _), r in zip(MALFORMED, put["Records"], strict=False)
+    }
 
     stream.start(config, stream.RunOptions(bounded=True)).wait()
     expected_dir = tmp_path / "expected"

@@ -9,7 +9,11 @@ from connectors.config import ConfigError, load_config
 
 
 def test_embedded_cluster_and_managed_flink():
-    local, on_cluster, compose = load_config("local"), load_config("cluster"), load_config("compose", overrides=["job.connector=official"])
+    local, on_cluster, compose = (
+        load_config("local"),
+        load_config("cluster"),
+        load_config("compose", overrides=["job.connector=official"]),
+    )
     assert environment.decide(local).kind == "embedded"
     assert environment.decide(on_cluster).kind == "cluster"
     assert environment.decide(local, on_msf=True).kind == "managed"

@@ -178,7 +178,11 @@ BAD_COMMANDS = [
     (["explore", "-e", "SELECT 1", "--max-rows", "0"], 2, r"--max-rows: expected 1 or more"),
     (["explore", "-e", "SELECT 1", "--timeout", "inf"], 2, r"--timeout: expected a finite number above 0"),
     (["deploy", "--parallelism", "0"], 2, r"--parallelism: expected 1 or more"),
-    (["package", "--connector", "official", "--connector-jar", "nowhere.jar"], 1, r"--connector-jar .*nowhere\.jar: no such file"),
+    (
+        ["package", "--connector", "official", "--connector-jar", "nowhere.jar"],
+        1,
+        r"--connector-jar .*nowhere\.jar: no such file",
+    ),
     (["alerts", "run", "--idle-exit", "-1"], 2, r"--idle-exit: expected a finite number above 0"),
     (["stack", "sideways"], 2, r"invalid choice: 'sideways'"),
     (["run", "--set", "job.rest_port=99999"], 1, r"job\.rest_port: expected 0\.\.65535"),

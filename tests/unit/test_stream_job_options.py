@@ -69,7 +69,9 @@ def test_start_positions():
 
 def test_bounded_needs_the_local_connector():
     with pytest.raises(ConfigError, match="--bounded needs clickflow's Kinesis connector"):
-        stream.source_options(load_config("compose", overrides=["job.connector=official"]), stream.RunOptions(bounded=True))
+        stream.source_options(
+            load_config("compose", overrides=["job.connector=official"]), stream.RunOptions(bounded=True)
+        )
 
 
 def test_output_streams_default_to_dashed_names_and_may_be_shared():
