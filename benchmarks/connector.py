@@ -1,14 +1,21 @@
-"""Connector benchmark: a pass-through Flink job (Kinesis → Kinesis, JSON, clickflow's local
-connector) against the local stack, next to reading the same records with a plain boto3 loop in
-the same run.
+"""Connector benchmark: a pass-through Flink job (Kinesis → Kinesis, JSON) against the local stack,
+for clickflow's connector on the AWS SDK — and, with --baseline-jar, another build of it (the
+hand-written-HTTP connector of an earlier commit) — next to reading the same records with a plain
+boto3 loop, all in the same run, on the same data.
 
-    .venv/bin/python benchmarks/connector.py [--events 100000] [--runs 2]
+    .venv/bin/python benchmarks/connector.py [--events 100000] [--runs 3] [--baseline-jar JAR]
+
+The hand-written connector of commit 09829b9 (before the SDK), for --baseline-jar:
+
+    git worktree add /tmp/cf-before 09829b9 && cd /tmp/cf-before && ln -s /work/main/.venv .venv \
+      && .venv/bin/python -m connectors.kinesis_connector    # prints its jar's path
 
 The input is generated clickstream (the producer's own JSON), put into a 4-shard stream once. Each
-run then measures:
+run then measures, each jar in a JVM of its own (a fresh process: a JVM keeps the first connector
+it loads), the runs interleaved so that the machine's drift hits every jar alike:
   boto3 read   get_records over every shard (Limit 10000) + json.loads of each record, one thread
-  read-only    the events table of sql/events.sql over the stream (bounded: source.bounded=latest)
-               into a blackhole sink; wall time from submit to the job's end
+  read-only    a JSON table over the stream (bounded: source.bounded=latest) into a blackhole sink;
+               wall time from submit to the job's end
   pass-through the same, INSERT INTO a 4-shard output stream (the connector's sink)
   empty job    the pass-through over an empty stream (best of two): start-up and shut-down,
                subtracted for "net"
@@ -22,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +43,7 @@ from connectors.config import load_config
 from connectors.kinesis_connector import build
 from connectors.local_stack import stack
 from connectors.tables import kinesis_options
-from jobs.analytics import create_table_env, events_sql, execute_script, with_clause
+from jobs.analytics import create_table_env, with_clause
 from producer.generate import GenerateOptions, write_generated
 from producer.rows import read_rows
 
@@ -110,31 +118,77 @@ def boto3_read(kinesis, stream: str) -> int:
     return count
 
 
-def pass_through(config, jar: Path, kinesis, source: str, write: bool = True) -> float:
+def table(config, stream: str, extra: dict[str, str], baseline: bool) -> str:
+    options = kinesis_options(config, stream, extra)
+    if baseline:  # the hand-written connector knows no SDK retry options (and refuses unknown ones)
+        options = {k: v for k, v in options.items() if not k.startswith("retry-strategy.")}
+    return with_clause(options)
+
+
+def pass_through(config, jar: Path, kinesis, source: str, write: bool, baseline: bool) -> float:
     """Seconds from submitting the job to its end; ``write=False`` reads into a blackhole sink."""
     env = create_table_env(config, [jar])
     bounded = {"source.init.position": "TRIM_HORIZON", "source.bounded": "latest"}
-    execute_script(env, events_sql(config, kinesis_options(config, source, bounded)))
-    sink = with_clause(kinesis_options(config, new_stream(kinesis)) if write else {"connector": "blackhole"})
+    env.execute_sql(f"CREATE TABLE src ({OUT_COLUMNS}) WITH (\n{table(config, source, bounded, baseline)}\n)")
+    sink = table(config, new_stream(kinesis), {}, baseline) if write else "'connector' = 'blackhole'"
     env.execute_sql(f"CREATE TABLE passed ({OUT_COLUMNS}) WITH (\n{sink}\n)")
     started = time.perf_counter()
-    env.execute_sql(f"INSERT INTO passed SELECT {COLUMNS} FROM events").wait()
+    env.execute_sql(f"INSERT INTO passed SELECT {COLUMNS} FROM src").wait()
     return time.perf_counter() - started
+
+
+def worker(args) -> int:
+    """One jar's measurements, in this (fresh) process: prints them as JSON."""
+    config = load_config("local", overrides=args.set)
+    kinesis = aws.client(config, "kinesis")
+    pid, jar, baseline = args.kinesis_pid, Path(args.worker), args.baseline
+    overhead = min(pass_through(config, jar, kinesis, args.empty, True, baseline) for _ in range(2))
+    cpu0 = server_cpu(pid)
+    read_s = pass_through(config, jar, kinesis, args.source, False, baseline)
+    read_cpu, cpu0 = server_cpu(pid) - cpu0, server_cpu(pid)
+    job_s = pass_through(config, jar, kinesis, args.source, True, baseline)
+    job_cpu = server_cpu(pid) - cpu0
+    print(
+        json.dumps({"overhead": overhead, "read_s": read_s, "read_cpu": read_cpu, "job_s": job_s, "job_cpu": job_cpu})
+    )
+    return 0
+
+
+def measure(jar: Path, baseline: bool, overrides: list[str], pid: int, source: str, empty: str) -> dict:
+    command = [sys.executable, __file__, "--worker", str(jar), "--kinesis-pid", str(pid), "--source", source]
+    command += ["--empty", empty, *(["--baseline"] if baseline else [])]
+    command += [item for o in overrides for item in ("--set", o)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=1800)
+    if done.returncode != 0:
+        raise SystemExit(f"measuring {jar} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=100_000, help="generated events (default 100000)")
-    parser.add_argument("--runs", type=int, default=2, help="measurements of each (default 2)")
+    parser.add_argument("--runs", type=int, default=3, help="measurements of each (default 3)")
+    parser.add_argument("--baseline-jar", type=Path, help="another connector jar to measure beside this one's")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--kinesis-pid", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--source", help=argparse.SUPPRESS)
+    parser.add_argument("--empty", help=argparse.SUPPRESS)
+    parser.add_argument("--baseline", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--set", action="append", default=[], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        return worker(args)
 
     workdir = Path(tempfile.mkdtemp(prefix="clickflow-bench-"))
-    config = load_config("local", overrides=stack.private_overrides(workdir / "stack"))
+    overrides = stack.private_overrides(workdir / "stack")
+    config = load_config("local", overrides=overrides)
     states = stack.up(config)
     try:
         kinesis = aws.client(config, "kinesis")
         pid = next(s.pid for s in states if s.service.name == "kinesis")
-        jar = build()
+        jars = [("SDK (this tree)", build(), False)]
+        if args.baseline_jar:
+            jars.insert(0, ("baseline", args.baseline_jar.resolve(), True))
         source, empty = new_stream(kinesis), new_stream(kinesis)
         print(f"loading {args.events:,} generated events …", file=sys.stderr)
         records = load(kinesis, source, args.events, workdir)
@@ -145,24 +199,31 @@ def main() -> int:
             read = boto3_read(kinesis, source)
             boto_s, boto_cpu = time.perf_counter() - t0, server_cpu(pid) - cpu0
             assert read == records, (read, records)
-            overhead = min(pass_through(config, jar, kinesis, empty) for _ in range(2))
-            cpu0 = server_cpu(pid)
-            read_s = pass_through(config, jar, kinesis, source, write=False)
-            read_cpu, cpu0 = server_cpu(pid) - cpu0, server_cpu(pid)
-            job_s = pass_through(config, jar, kinesis, source)
-            job_cpu = server_cpu(pid) - cpu0
-            rows.append((run, boto_s, boto_cpu, overhead, read_s, read_cpu, job_s, job_cpu))
+            for name, jar, baseline in jars:
+                print(f"run {run}: {name} …", file=sys.stderr)
+                rows.append((run, name, boto_s, boto_cpu, measure(jar, baseline, overrides, pid, source, empty)))
         print(f"\n{records:,} records, 4-shard streams; [kinesalite CPU µs per record]; net = minus the empty job\n")
-        print("run  boto3 read rec/s   job read-only rec/s: gross / net   pass-through rec/s: gross / net   empty job")
-        for run, boto_s, boto_cpu, overhead, read_s, read_cpu, job_s, job_cpu in rows:
-            read_net, job_net = records / (read_s - overhead), records / (job_s - overhead)
+        print(
+            "run  connector        boto3 read rec/s   read-only rec/s: gross / net   "
+            "pass-through rec/s: gross / net   empty job"
+        )
+        for run, name, boto_s, boto_cpu, m in rows:
+            read_net, job_net = records / (m["read_s"] - m["overhead"]), records / (m["job_s"] - m["overhead"])
             print(
-                f"{run:>3}  {records / boto_s:>9,.0f} [{boto_cpu * 1e6 / records:.0f}]"
-                f"   {records / read_s:>9,.0f} / {read_net:>7,.0f} [{read_cpu * 1e6 / records:.0f}]"
+                f"{run:>3}  {name:<16} {records / boto_s:>9,.0f} [{boto_cpu * 1e6 / records:.0f}]"
+                f"   {records / m['read_s']:>9,.0f} / {read_net:>7,.0f} [{m['read_cpu'] * 1e6 / records:.0f}]"
                 f" ({read_net / (records / boto_s):.2f}× boto3)"
-                f"   {records / job_s:>9,.0f} / {job_net:>7,.0f} [{job_cpu * 1e6 / records:.0f}]"
-                f"   {overhead:>6.1f} s"
+                f"   {records / m['job_s']:>9,.0f} / {job_net:>7,.0f} [{m['job_cpu'] * 1e6 / records:.0f}]"
+                f"   {m['overhead']:>6.1f} s"
             )
+        if args.baseline_jar:
+            for kind in ("read_s", "job_s"):
+                ratios = sorted(
+                    b[4][kind] / a[4][kind]  # baseline seconds / SDK seconds: above 1, the SDK is faster
+                    for a, b in zip(rows[1::2], rows[0::2], strict=True)
+                )
+                shown = ", ".join(f"{r:.2f}×" for r in ratios)
+                print(f"SDK vs baseline, {kind[:-2]}: {shown} (median {ratios[len(ratios) // 2]:.2f}×)")
     finally:
         stack.down(config)
     return 0

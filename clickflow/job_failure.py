@@ -1,47 +1,18 @@
-"""A Flink job that fails, told in one line: the root cause from the Java exception chain, with the
-full trace written to a file (``.clickflow/logs/``) instead of 160 lines of py4j and Java stack.
-
-Which cause: the deepest one clickflow's own Java raised (``io.clickflow.*``: the Kinesis connector
-names the call, the endpoint and what to fix — no credentials and where it looked, a denied action,
-a refused URL) or a table's ``ValidationException`` (a bad option); failing those, the deepest
-cause of all (the relocated AWS SDK inside clickflow's jar is not clickflow's own).
+"""A Flink job that fails, told in one line: the root cause (:mod:`jobs.failure`), with the full
+trace — Python and Java — written to a file (``.clickflow/logs/``) instead of 160 lines of py4j and
+Java stack on the terminal.
 """
 
 from __future__ import annotations
 
-import re
 import time
 import traceback
 from pathlib import Path
 
+from jobs.failure import root_cause
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 LOG_DIR = PROJECT_ROOT / ".clickflow" / "logs"
-# "java.io.IOException: message", "Caused by: x.y.Z: message", ": x.y.Z: message" (py4j's first line)
-_CAUSE = re.compile(r"^(?::\s*|Caused by:\s*)?((?:[a-z_$][\w$]*\.)+[A-Z][\w$]*): (.*)$")
-_PREFERRED = ("io.clickflow.", "org.apache.flink.table.api.ValidationException")
-_NOT_OURS = "io.clickflow.kinesis.shaded."  # the AWS SDK inside clickflow's jar, relocated
-
-
-def chain(trace: str) -> list[tuple[str, str]]:
-    """The (class, first line of message) of each exception a Java stack trace names, outermost first."""
-    found = []
-    for line in trace.splitlines():
-        match = _CAUSE.match(line.strip())
-        if match and not line.lstrip().startswith("at "):
-            found.append((match.group(1), match.group(2).strip()))
-    return found
-
-
-def root_cause(trace: str) -> str | None:
-    """The one line that says why the job failed (see the module's docstring), or None."""
-    causes = chain(trace)
-    if not causes:
-        return None
-    preferred = [c for c in causes if c[0].startswith(_PREFERRED) and not c[0].startswith(_NOT_OURS)]
-    name, message = (preferred or causes)[-1]
-    if preferred or not message:
-        return message or name
-    return f"{name.rsplit('.', 1)[-1]}: {message}"
 
 
 def is_java_failure(exc: BaseException) -> bool:

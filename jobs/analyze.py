@@ -24,6 +24,7 @@ from connectors.config import Config
 from connectors.kinesis_connector import build_udfs
 from connectors.tables import file_options
 from jobs import analytics
+from jobs.failure import flink_root_cause
 from producer import valid_event
 from producer.progress import ProgressLine, human_duration
 from producer.rejects import RejectsFile
@@ -243,16 +244,6 @@ def analyze(
         json.dumps({k: (str(v) if isinstance(v, Path) else v) for k, v in summary.__dict__.items()}, indent=2) + "\n"
     )
     return summary
-
-
-def flink_root_cause(exc: BaseException) -> str:
-    """The innermost 'Caused by:' of a Java exception's text, or its first line."""
-    text = str(exc)
-    causes = [line.split("Caused by:", 1)[1].strip() for line in text.splitlines() if "Caused by:" in line]
-    if causes:
-        return causes[-1]
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
 
 
 def explain(config: Config, names: Iterable[str] = analytics.ANALYTICS) -> str:

@@ -30,10 +30,10 @@ from jobs.analyze import (
     AnalyzeError,
     AnalyzeSummary,
     check_output,
-    flink_root_cause,
     prepare_events,
     read_output,
 )
+from jobs.failure import flink_root_cause
 from producer.progress import ProgressLine
 from producer.rejects import RejectsFile
 from producer.source import CSV, JSON_LINES, split_s3_uri

@@ -209,7 +209,7 @@ class Explorer:
     ) -> Outcome:
         """Run one statement and feed its changelog into the mode's view until it ends, ``max_rows``
         rows have arrived (append), ``timeout`` seconds pass, or ``interrupted`` is set."""
-        from jobs.analyze import flink_root_cause
+        from jobs.failure import flink_root_cause
 
         try:
             result = self.env.execute_sql(sql.strip().rstrip(";"))

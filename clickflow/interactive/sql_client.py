@@ -17,7 +17,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from connectors import cluster
+from connectors import cluster, environment
 from connectors.config import Config
 from connectors.tables import kinesis_options
 from jobs import analytics
@@ -44,7 +44,6 @@ class _Recorder:
 def init_script(config: Config, start: str | None = None, bounded: bool = False) -> str:
     """The statements that register clickflow's tables, as ``explore`` registers them (a JVM is
     started to derive the output tables' columns from the views)."""
-    from connectors import environment
     from jobs.stream import RunOptions, output_stream_table, register_inputs, source_options
 
     where = environment.decide(config, embedded=True)  # the tables as explore registers them
@@ -131,6 +130,7 @@ def _embedded_conf(config: Config) -> dict[str, str]:
         "rest.address": "127.0.0.1",
         "rest.bind-address": "127.0.0.1",
         "execution.target": "local",
-        "env.java.opts.all": cluster.java_options(),
+        # the client's own Flink runs the jobs: its connector's SDK needs what the environment says
+        "env.java.opts.all": f"{cluster.java_options()} {environment.java_options(config)}".strip(),
         **cluster.s3_settings(config),
     }

@@ -25,6 +25,7 @@ from connectors import aws
 from connectors.config import load_config
 from connectors.kinesis_connector import build
 from jobs.analytics import ANALYTICS, create_table_env
+from jobs.failure import root_cause
 from producer.generate import GenerateOptions, write_generated
 from tests.conftest import run_cli
 from tests.credential_servers import ContainerCredentials, SigningRecorder
@@ -155,7 +156,7 @@ def failure_line(config, stream: str, options: dict, bounded: bool = True, while
     with pytest.raises(Exception) as failed:
         result.wait(120_000)
     assert job_failure.is_java_failure(failed.value)
-    return job_failure.root_cause(str(failed.value)) or ""
+    return root_cause(str(failed.value)) or ""
 
 
 def test_a_refused_endpoint_names_the_url(local_stack):
@@ -180,20 +181,3 @@ def test_a_stream_deleted_mid_run_names_the_stream(local_stack):
 
     line = failure_line(config, stream, {}, bounded=False, while_running=delete_once_running)
     assert "ResourceNotFoundException" in line and stream in line, line
-
-
-def test_the_root_cause_is_clickflows_own_line():
-    trace = (
-        "An error occurred while calling o1.await.\n"
-        ": java.util.concurrent.ExecutionException: org.apache.flink.runtime.client.JobExecutionException: x\n"
-        "\tat org.apache.flink.Foo.bar(Foo.java:1)\n"
-        "Caused by: java.lang.IllegalStateException: could not list the shards of Kinesis stream s: boom\n"
-        "Caused by: io.clickflow.kinesis.KinesisException: ListShards to http://127.0.0.1:9 failed: refused\n"
-        "Caused by: io.clickflow.kinesis.shaded.software.amazon.awssdk.core.exception.SdkClientException: raw\n"
-        "Caused by: java.net.ConnectException: Connection refused\n"
-    )
-    assert job_failure.root_cause(trace) == "ListShards to http://127.0.0.1:9 failed: refused"
-    assert job_failure.root_cause(trace.replace("io.clickflow.kinesis.KinesisException", "java.io.IOException")) == (
-        "ConnectException: Connection refused"
-    )
-    assert job_failure.root_cause("no Java here") is None

@@ -16,7 +16,6 @@ from clickflow.msf.package import build_package
 from connectors import aws
 from connectors.config import load_config
 from tests.conftest import run_cli
-from tests.unit.test_package import make_connector_jar
 
 pytestmark = pytest.mark.integration
 
@@ -39,8 +38,7 @@ def aws_on_stack(local_stack):
 @pytest.fixture
 def package(tmp_path, aws_on_stack):
     config, _ = aws_on_stack
-    jar = make_connector_jar(tmp_path / "flink-sql-connector-aws-kinesis-streams-6.0.0-2.0.jar")
-    return build_package(config, tmp_path / "app.zip", jar, say=lambda _: None)
+    return build_package(config, tmp_path / "app.zip", say=lambda _: None)
 
 
 def _apps(config):
@@ -172,13 +170,21 @@ def _bucket_exists(config) -> bool:
 
 def test_package_command_writes_the_zip_and_groups(tmp_path, aws_on_stack):
     _, overrides = aws_on_stack
-    jar = make_connector_jar(tmp_path / "connector.jar")
     out = tmp_path / "pkg" / "app.zip"
-    result = run_cli("package", "--connector-jar", str(jar), "--output", str(out), "--quiet")
+    result = run_cli("package", "--output", str(out))
     assert f"wrote {out}" in result.stdout
     with zipfile.ZipFile(out) as archive:
         assert "main.py" in archive.namelist()
     groups = json.loads(out.with_suffix(".properties.json").read_text())
     assert groups[0]["PropertyGroupId"] == "kinesis.analytics.flink.run.options"
-    bad = run_cli("package", "--connector-jar", str(tmp_path / "absent.jar"), "--output", str(out), check=False)
+    bad = run_cli(
+        "package",
+        "--connector",
+        "official",
+        "--connector-jar",
+        str(tmp_path / "absent.jar"),
+        "--output",
+        str(out),
+        check=False,
+    )
     assert bad.returncode == 1 and "absent.jar: no such file" in bad.stderr

@@ -18,7 +18,6 @@ from clickflow.msf import package as pkg
 from connectors.config import ConfigError, load_config
 from jobs.delivery import render_prefix
 from jobs.etl import load_etl, statements
-from tests.unit.test_package import make_connector_jar
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB = ROOT / "etl" / "browse-sessions.yaml"
@@ -88,11 +87,10 @@ def test_firehose_prefix_expressions():
         render_prefix("!{partitionKeyFromQuery:x}/", moment)
 
 
-@pytest.mark.integration  # builds the functions jar: needs a JDK (javac), so not a unit test
+@pytest.mark.integration  # builds the jar: needs a JDK and Maven, so not a unit test
 def test_the_etl_packages_as_an_application_of_its_own(tmp_path):
     config = load_config("aws", overrides=["aws.account_id='123456789012'"])
-    jar = make_connector_jar(tmp_path / "connector.jar")
-    built = pkg.build_package(config, tmp_path / "etl.zip", jar, say=lambda _: None, etl_file=LAB)
+    built = pkg.build_package(config, tmp_path / "etl.zip", say=lambda _: None, etl_file=LAB)
     with zipfile.ZipFile(built.path) as archive:
         names = set(archive.namelist())
         assert "from jobs.etl import main" in archive.read("main.py").decode()

@@ -64,7 +64,7 @@ def test_every_sql_file_is_one_analytic_the_events_table_the_dead_letters_or_the
         text = (analytics.SQL_DIR / f"{name}.sql").read_text()
         placeholders = {m.group(1) for m in re.finditer(r"\$\{(\w+)\}", text)}
         params = {} if name == "dead_letters" else analytics.parameters(load_config("local"), name)
-        assert placeholders <= set(params) | {"connector_options"}, name
+        assert placeholders <= set(params) | {"connector_options", "origin_columns"}, name
         string.Template(text)  # parses
 
 
@@ -74,7 +74,7 @@ def test_unknown_analytic():
 
 
 def test_flink_root_cause_is_the_innermost():
-    from jobs.analyze import flink_root_cause
+    from jobs.failure import flink_root_cause
 
     text = (
         "An error occurred while calling o82.await.\n: java.util.concurrent.ExecutionException: x\n"
