@@ -157,7 +157,9 @@ def table_env(environment: Environment, rest_port: int | None = None, archives: 
         from connectors import cluster  # the local Flink layout: never needed on Managed Flink
 
         cluster.enable_embedded_s3(config)
-    env = analytics.create_table_env(config, [] if environment.managed else pipeline_jars(config))
+    env = analytics.create_table_env(
+        config, [] if environment.managed else pipeline_jars(config), embedded=environment.kind == "embedded"
+    )
     if embedded_s3:
         cluster.initialize_embedded_s3(config)
     conf = env.get_config()

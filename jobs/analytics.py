@@ -171,6 +171,49 @@ def _keep_gateway_process() -> None:
     atexit.register(_stop_gateways)
 
 
+_worker_pool_address: list[str] = []  # the loopback worker pool's address, once started
+
+
+def _python_worker_pool_on_loopback() -> None:
+    """PyFlink starts, for an embedded Flink, a gRPC server through which the JVM asks for Python
+    workers — bound to ``[::]``, every interface. Wrap its ``start`` so that the server is bound to
+    127.0.0.1 instead (once per process, as PyFlink's own). Stopped without a grace period at exit
+    (a grace period starts a thread, which Python 3.12 refuses at shutdown)."""
+    from pyflink.fn_execution.beam.beam_worker_pool_service import BeamFnLoopbackWorkerPoolServicer
+
+    if getattr(BeamFnLoopbackWorkerPoolServicer.start, "on_loopback", False):
+        return
+
+    def start_on_loopback(servicer) -> str:
+        if not _worker_pool_address:
+            import atexit
+
+            import grpc
+            from apache_beam.portability.api import beam_fn_api_pb2_grpc
+            from apache_beam.utils import thread_pool_executor
+
+            server = grpc.server(thread_pool_executor.shared_unbounded_instance())
+            port = server.add_insecure_port("127.0.0.1:0")
+            beam_fn_api_pb2_grpc.add_BeamFnExternalWorkerPoolServicer_to_server(servicer, server)
+            server.start()
+            atexit.register(server.stop, None)
+            _worker_pool_address.append(f"127.0.0.1:{port}")
+        servicer._worker_address = _worker_pool_address[0]
+        return _worker_pool_address[0]
+
+    start_on_loopback.on_loopback = True  # type: ignore[attr-defined]
+    BeamFnLoopbackWorkerPoolServicer.start = start_on_loopback
+
+
+# Every server an embedded Flink opens, on loopback (a cluster's are set in its own config)
+EMBEDDED_BIND = {
+    "jobmanager.bind-host": "127.0.0.1",  # the blob server and the JobManager's RPC
+    "jobmanager.rpc.address": "127.0.0.1",
+    "taskmanager.bind-host": "127.0.0.1",  # the TaskManager's RPC and data (shuffle) ports
+    "taskmanager.host": "127.0.0.1",
+}
+
+
 def _stop_gateways() -> None:
     import pyflink.java_gateway as java_gateway
 
@@ -192,11 +235,17 @@ def _stop_gateways() -> None:
 
 
 def create_table_env(
-    config: Config, pipeline_jars: Iterable[Path] = (), jvm_args: Iterable[str] = (), batch: bool = False
+    config: Config,
+    pipeline_jars: Iterable[Path] = (),
+    jvm_args: Iterable[str] = (),
+    batch: bool = False,
+    embedded: bool = True,
 ):
     """A TableEnvironment configured from the profile, streaming unless ``batch``. Nothing runs at
     import time: PyFlink (and its JVM) is loaded here. ``jvm_args`` reach the JVM only if this is the
-    first environment of the process (PyFlink starts one JVM per process) and JVM_ARGS is not set."""
+    first environment of the process (PyFlink starts one JVM per process) and JVM_ARGS is not set.
+    ``embedded``: the job runs in a Flink inside this process, every server of which is bound to
+    127.0.0.1 (False: it is sent to a cluster or runs on Managed Flink, which bind their own)."""
     if jvm_args and not _gateway_processes and "JVM_ARGS" not in os.environ:
         os.environ["JVM_ARGS"] = " ".join(jvm_args)  # read by PyFlink's gateway launcher
     _keep_gateway_process()
@@ -204,6 +253,8 @@ def create_table_env(
 
     from connectors.environment import apply_to_jvm
 
+    if embedded:
+        _python_worker_pool_on_loopback()  # before PyFlink starts its own on every interface
     settings = EnvironmentSettings.in_batch_mode() if batch else EnvironmentSettings.in_streaming_mode()
     env = TableEnvironment.create(settings)
     apply_to_jvm(config)  # the connector's SDK, for an embedded Flink (a cluster's JVMs get theirs in its config)
@@ -213,6 +264,9 @@ def create_table_env(
     conf.set("table.local-time-zone", "UTC")
     conf.set("rest.bind-address", "127.0.0.1")  # the embedded Flink's REST API: loopback only
     conf.set("rest.address", "127.0.0.1")
+    if embedded:
+        for key, value in EMBEDDED_BIND.items():  # and every other server it opens
+            conf.set(key, value)
     conf.set("pipeline.object-reuse", "true")  # SQL operators copy what they keep; saves a copy per record
     if config.flink.mini_batch:
         conf.set("table.exec.mini-batch.enabled", "true")

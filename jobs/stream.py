@@ -16,8 +16,9 @@ Outputs:
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,8 +180,105 @@ def _wait_until_running(client, timeout: float = 120.0) -> str:
     return state
 
 
-def run(config: Config, options: RunOptions, say=print) -> int:
-    """``clickflow run``: submit the job and wait; Ctrl-C cancels it (checkpoints are kept)."""
+class StopRequests:
+    """SIGINT and SIGTERM while inside, counted (never raised into a call in flight: a py4j call cut
+    off midway leaves its connection unusable) — SIGINT too when it was inherited ignored, as a
+    non-interactive shell starts background jobs."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def __enter__(self) -> StopRequests:
+        def handler(signum, frame):
+            self.names.append(signal.Signals(signum).name)
+
+        self._previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self._previous.items():
+            signal.signal(sig, old)
+
+
+def stop_with_savepoint(job_client, directory: str):
+    """Start stopping a job with a savepoint under ``directory`` (a URI); returns the Java future of
+    the savepoint's location. PyFlink's own ``stop_with_savepoint`` calls a Java signature Flink 2.x
+    removed: this goes through py4j to the Java client's ``stopWithSavepoint(drain, dir, format)``."""
+    from pyflink.java_gateway import get_gateway
+
+    canonical = get_gateway().jvm.org.apache.flink.core.execution.SavepointFormatType.CANONICAL
+    return job_client._j_job_client.stopWithSavepoint(False, directory, canonical)
+
+
+TERMINAL = ("FINISHED", "FAILED", "CANCELED")
+
+
+def _state(client) -> str:
+    return str(client.get_job_status().result()).rsplit(".", 1)[-1]
+
+
+def _wait(result, client, stops: StopRequests) -> bool:
+    """Wait for the job's end, or a stop request (True)."""
+    import time
+
+    while not stops.names:
+        try:
+            ended = _state(client) in TERMINAL
+        except Exception:  # noqa: BLE001 - an embedded cluster shuts down as its bounded job ends
+            ended = True
+        if ended:
+            result.wait()  # raises what the job failed with
+            return False
+        time.sleep(0.5)
+    return True
+
+
+def _stop(client, config: Config, stops: StopRequests, resume: Callable[[str], str], say) -> int:
+    """The first signal: stop with a savepoint and say how to resume; a second: cancel at once."""
+    import time
+
+    from connectors.cluster import savepoint_dir
+
+    target = savepoint_dir(config)
+    say(f"{stops.names[0]}: stopping the job with a savepoint under {target} (again: stop at once) …")
+    future = stop_with_savepoint(client, target)
+    while not future.isDone() and len(stops.names) < 2:
+        time.sleep(0.2)
+    if not future.isDone():
+        _cancel(client)
+        say(
+            f"{stops.names[1]}: stopped at once, without a savepoint; the job's retained checkpoints are kept, "
+            f"so it resumes from the last one: {resume('latest')}"
+        )
+        return 130
+    try:
+        location = str(future.get())
+    except Exception as exc:  # noqa: BLE001 - the savepoint failed: still stop, and say where to resume
+        from jobs.failure import flink_root_cause
+
+        _cancel(client)
+        say(
+            f"the savepoint failed ({flink_root_cause(exc)}); cancelled; resume from the last checkpoint: "
+            f"{resume('latest')}"
+        )
+        return 130
+    say(f"stopped with a savepoint: {location}")
+    say(f"resume with: {resume(location)}")
+    return 130
+
+
+def _cancel(client) -> None:
+    try:
+        client.cancel().result()
+    except Exception:  # noqa: BLE001 - already ended: nothing left to stop
+        pass
+
+
+def run(config: Config, options: RunOptions, say=print, resume: Callable[[str], str] | None = None) -> int:
+    """``clickflow run``: submit the job and wait. SIGINT or SIGTERM stops it with a savepoint and
+    says the command that resumes (``resume(location)``); a second signal cancels it at once."""
+    if resume is None:
+        resume = lambda location: f"clickflow run --profile {config.profile} --restore {location}"  # noqa: E731
     from connectors.cluster import get_json
     from producer.records import check_stream
 
@@ -226,12 +324,9 @@ def run(config: Config, options: RunOptions, say=print) -> int:
             f"status and metrics (dead letters: the `deadLetters` counter): "
             f"http://127.0.0.1:{config.job.rest_port}/jobs/{client.get_job_id()}"
         )
-    try:
-        result.wait()
-    except KeyboardInterrupt:
-        client.cancel().result()
-        say("cancelled; resume with: clickflow run --restore latest")
-        return 130
+    with StopRequests() as stops:
+        if _wait(result, client, stops):
+            return _stop(client, config, stops, resume, say)
     say("job finished")
     return 0
 

@@ -37,7 +37,26 @@ def cmd_run(args) -> int:
     from jobs.stream import RunOptions, run
 
     options = RunOptions(start=args.start, bounded=args.bounded, restore=args.restore)
-    return run(load(args), options, say=say)
+    return run(load(args), options, say=say, resume=lambda location: resume_command(args.argv, location))
+
+
+def resume_command(argv: list[str], location: str) -> str:
+    """The command line that resumes a stopped ``run``: the same options, restored from ``location``
+    (``--from`` dropped: a restored job continues where it stopped)."""
+    import shlex
+
+    kept, skip = [], False
+    for word in argv:
+        if skip:
+            skip = False
+            continue
+        if word in ("--restore", "--from"):
+            skip = True
+            continue
+        if word.startswith(("--restore=", "--from=")):
+            continue
+        kept.append(word)
+    return shlex.join(["clickflow", *kept, "--restore", location])
 
 
 def cmd_etl(args) -> int:

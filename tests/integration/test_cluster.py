@@ -97,6 +97,11 @@ def test_job_on_the_cluster_with_s3_archive_stops_with_a_savepoint_and_resumes_e
     s3, kinesis = aws.client(config, "s3"), aws.client(config, "kinesis")
     status = run_cli("cluster", "status", "--profile", "cluster", overrides=overrides)
     assert "1 TaskManager(s), 2/2 slots free" in status.stdout, status.stdout
+    # the JobManager, the TaskManager and the SQL gateway listen on loopback only (the kernel's tables)
+    from tests.integration.test_loopback import assert_loopback_only
+
+    pids = {state.pid for state in cluster.status(config) if state.pid}
+    assert len(pids) == 3 and assert_loopback_only(pids, "the local cluster") >= 3
 
     sample = tmp_path / "sample.csv"
     write_generated(GenerateOptions(events=12000, seed=5, bots=1, abandoned=2), sample)

@@ -6,10 +6,12 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
 import software.amazon.awssdk.auth.credentials.AwsCredentialsProvider;
 import software.amazon.awssdk.awscore.exception.AwsServiceException;
 import software.amazon.awssdk.core.SdkBytes;
 import software.amazon.awssdk.core.exception.SdkClientException;
+import software.amazon.awssdk.http.nio.netty.SdkEventLoopGroup;
 import software.amazon.awssdk.services.kinesis.KinesisAsyncClient;
 import software.amazon.awssdk.services.kinesis.KinesisClient;
 import software.amazon.awssdk.services.kinesis.model.GetRecordsResponse;
@@ -41,12 +43,14 @@ public final class KinesisApi implements AutoCloseable {
     private final AwsCredentialsProvider credentials;
     private final KinesisClient sync;
     private final KinesisAsyncClient async;
+    private final SdkEventLoopGroup eventLoops;
 
     private KinesisApi(AwsSettings settings, boolean writer, int connections) {
         this.settings = settings;
         this.credentials = AwsClients.credentials(settings);
         this.sync = writer ? null : AwsClients.sync(settings, credentials, connections);
-        this.async = writer ? AwsClients.async(settings, credentials, connections) : null;
+        this.eventLoops = writer ? SdkEventLoopGroup.builder().numberOfThreads(2).build() : null;
+        this.async = writer ? AwsClients.async(settings, credentials, connections, eventLoops) : null;
     }
 
     /** Synchronous calls (ListShards, GetShardIterator, GetRecords) for the enumerator and the readers. */
@@ -191,6 +195,10 @@ public final class KinesisApi implements AutoCloseable {
     public void close() {
         IoUtils.closeQuietly(sync, null);
         IoUtils.closeQuietly(async, null);
+        if (eventLoops != null) {
+            // every request is done by now (the sink flushed): no quiet period to wait out
+            eventLoops.eventLoopGroup().shutdownGracefully(0, 2, TimeUnit.SECONDS);
+        }
         if (credentials instanceof AutoCloseable closeable) {
             IoUtils.closeQuietly(closeable, null);
         }

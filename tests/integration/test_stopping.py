@@ -1,0 +1,127 @@
+"""Stopping `clickflow run` is a first-class path: SIGTERM or SIGINT (in the foreground, or in the
+background where SIGINT came in ignored) stops the job with a savepoint, prints it and the exact
+command that resumes, and exits 130; that command resumes with nothing lost or doubled. A second
+signal stops at once and says what is safe."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from connectors.config import load_config
+from jobs.analytics import ANALYTICS
+from jobs.analyze import analyze, read_output
+from producer.generate import GenerateOptions, write_generated
+from tests.conftest import PROJECT_ROOT, run_cli
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def job(local_stack, tmp_path):
+    _, overrides = local_stack
+    suffix = uuid.uuid4().hex[:6]
+    names = [f"streams.events.name=events-{suffix}", "streams.events.shards=2"]
+    names += [f"streams.{role}.name={role.replace('_', '-')}-{suffix}" for role in (*ANALYTICS, "dead_letters")]
+    overrides = [
+        *overrides,
+        *names,
+        f"job.archive={tmp_path / 'archive'}",
+        f"job.checkpoint_dir={tmp_path / 'chk'}",
+        "job.rest_port=0",
+        "job.checkpoint_interval=2s",
+    ]
+    run_cli("stack", "up", overrides=overrides)
+    sample = tmp_path / "sample.csv"
+    write_generated(GenerateOptions(events=3000, seed=8, bots=1), sample)
+    run_cli("replay", str(sample), "--quiet", overrides=overrides)
+    return overrides, sample
+
+
+def start_run(overrides, ignore_sigint: bool = False) -> subprocess.Popen:
+    sets = [item for o in overrides for item in ("--set", o)]
+    return subprocess.Popen(
+        [sys.executable, "-m", "clickflow", "run", *sets],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        # as a non-interactive shell starts a background job: SIGINT ignored
+        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignore_sigint else None,
+    )
+
+
+def wait_running(process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if "running: events from" in line:
+            time.sleep(8)  # a checkpoint or two: the job is well under way
+            return
+        if not line and process.poll() is not None:
+            break
+    raise AssertionError("the job did not start")
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGINT in the background"])
+def test_a_signal_stops_with_a_savepoint_and_the_printed_command_resumes(job, tmp_path, how):
+    overrides, sample = job
+    process = start_run(overrides, ignore_sigint=how != "SIGTERM")
+    try:
+        wait_running(process)
+        process.send_signal(signal.SIGTERM if how == "SIGTERM" else signal.SIGINT)
+        out, _ = process.communicate(timeout=180)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, out
+    location = re.search(r"stopped with a savepoint: (\S+)", out).group(1)
+    assert Path(location.removeprefix("file:")).joinpath("_metadata").is_file()
+    command = shlex.split(re.search(r"resume with: (.+)", out).group(1))
+    assert command[:2] == ["clickflow", "run"] and command[-2:] == ["--restore", location]
+    resumed = subprocess.run(
+        [sys.executable, "-m", "clickflow", *command[1:], "--bounded"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0 and "job finished" in resumed.stdout, resumed.stdout + resumed.stderr
+    config = load_config("local", overrides=overrides)
+    analyze(config, str(sample), tmp_path / "expected")
+    for name in ANALYTICS:  # what both runs archived: every row exactly once
+        archived = sorted(json.dumps(r, sort_keys=True) for r in read_output(tmp_path / "archive", name))
+        expected = sorted(json.dumps(r, sort_keys=True) for r in read_output(tmp_path / "expected", name))
+        assert archived == expected, name
+
+
+def test_a_second_signal_stops_at_once_and_says_what_is_safe(job):
+    overrides, _ = job
+    process = start_run(overrides)
+    try:
+        wait_running(process)
+        process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if "stopping the job with a savepoint" in line:
+                break
+        process.send_signal(signal.SIGTERM)
+        out, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, out
+    # a savepoint of the whole job takes a second or more; the second signal came within milliseconds
+    said = re.search(r"stopped at once.*", out)
+    assert said is not None and "stopped with a savepoint" not in out, out
+    assert "--restore latest" in said.group(0) and "checkpoints are kept" in said.group(0), out
