@@ -116,6 +116,7 @@ class RunSummary:
     retries: int = 0
     set_aside: int = 0
     outcomes: Counter = field(default_factory=Counter)
+    positions: Path | None = None  # where each shard's last handled record is kept (the next run resumes after it)
 
     def report(self) -> list[str]:
         """The summary lines printed when the run ends."""
@@ -284,7 +285,7 @@ def run(
     if positions.shards:
         say(f"resuming from {positions_path} ({len(positions.shards)} shards)")
     say(f"reading {stream} ({'saved positions, else ' if positions.shards else ''}{start.lower()})")
-    summary = RunSummary()
+    summary = RunSummary(positions=positions_path)
     iterators: dict[str, str] = {}
     known: dict[str, dict] = {}
     last_record = time.monotonic()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from clickflow.commands.common import (
+    command_without,
     graceful_interrupt,
     load,
     positive_number,
@@ -24,6 +25,10 @@ def cmd_alerts(args) -> int:
             summary = local.run(config, options, stop=stop, say=say)
         for line in summary.report():
             say(line)
+        if stop.is_set():  # SIGINT or SIGTERM: every handled batch's position is saved
+            say(f"stopped; positions saved in {summary.positions}")
+            say(f"resume with: {command_without(args.argv, ('--from',), ('--reset',))}")
+            return 130
         return 0
     if args.alerts_action == "tail":
         with graceful_interrupt("interrupted") as stop:

@@ -43,7 +43,7 @@ exit status:
   2    bad command line (an unknown option, or a value out of range)
   3    finished, but some input rows were rejected (replay, analyze: see the rejects file),
        or, for `stack status` and `cluster status`, a server is not running
-  130  interrupted (Ctrl-C, SIGTERM); replay prints the command that continues it
+  130  interrupted (Ctrl-C, SIGTERM); replay, run and alerts run print the command that goes on
 """
 
 
@@ -114,6 +114,24 @@ def graceful_interrupt(
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def command_without(
+    argv: list[str], with_value: tuple[str, ...], flags: tuple[str, ...] = (), extra: list[str] | None = None
+) -> str:
+    """``clickflow`` and ``argv`` as one shell line, without the options ``with_value`` (and the value
+    each takes) and ``flags``, then ``extra``: the command that continues a stopped one."""
+    import shlex
+
+    kept, skip = [], False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word in with_value:
+            skip = True
+        elif word not in flags and not word.startswith(tuple(f"{name}=" for name in with_value)):
+            kept.append(word)
+    return shlex.join(["clickflow", *kept, *(extra or [])])
 
 
 def positive_number(text: str) -> float:

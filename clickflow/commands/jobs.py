@@ -7,6 +7,7 @@ from pathlib import Path
 from clickflow.commands.common import (
     EXIT_REJECTED,
     CliError,
+    command_without,
     load,
     say,
 )
@@ -43,20 +44,7 @@ def cmd_run(args) -> int:
 def resume_command(argv: list[str], location: str) -> str:
     """The command line that resumes a stopped ``run``: the same options, restored from ``location``
     (``--from`` dropped: a restored job continues where it stopped)."""
-    import shlex
-
-    kept, skip = [], False
-    for word in argv:
-        if skip:
-            skip = False
-            continue
-        if word in ("--restore", "--from"):
-            skip = True
-            continue
-        if word.startswith(("--restore=", "--from=")):
-            continue
-        kept.append(word)
-    return shlex.join(["clickflow", *kept, "--restore", location])
+    return command_without(argv, ("--restore", "--from"), extra=["--restore", location])
 
 
 def cmd_etl(args) -> int:

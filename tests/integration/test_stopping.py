@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from connectors import aws
 from connectors.config import load_config
 from jobs.analytics import ANALYTICS
 from jobs.analyze import analyze, read_output
@@ -125,3 +126,43 @@ def test_a_second_signal_stops_at_once_and_says_what_is_safe(job):
     said = re.search(r"stopped at once.*", out)
     assert said is not None and "stopped with a savepoint" not in out, out
     assert "--restore latest" in said.group(0) and "checkpoints are kept" in said.group(0), out
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGINT"])
+def test_a_signalled_alerts_run_saves_its_place_and_says_how_to_go_on(local_stack, how):
+    _, overrides = local_stack
+    suffix = uuid.uuid4().hex[:6]
+    overrides = [*overrides, f"streams.anomalies.name=anomalies-{suffix}", f"alerts.table=alerts-{suffix}"]
+    run_cli("stack", "up", overrides=overrides)
+    config = load_config("local", overrides=overrides)
+    # one record not an anomaly: counted malformed, set aside, and its position saved
+    aws.client(config, "kinesis").put_record(StreamName=f"anomalies-{suffix}", Data=b"{}", PartitionKey="k")
+    sets = [item for o in overrides for item in ("--set", o)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "clickflow", "alerts", "run", *sets, "--from", "trim_horizon"],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "set aside shardId-" not in process.stdout.readline():
+            pass
+        process.send_signal(getattr(signal, how))
+        out, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, out
+    assert re.search(r"positions saved in \S+anomalies-\w+\.json", out), out
+    command = shlex.split(re.search(r"resume with: (.+)", out).group(1))
+    assert command[:3] == ["clickflow", "alerts", "run"] and "--from" not in command, command
+    resumed = subprocess.run(
+        [sys.executable, "-m", "clickflow", *command[1:], "--idle-exit", "1"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert resumed.returncode == 0 and "resuming from" in resumed.stdout, resumed.stdout + resumed.stderr

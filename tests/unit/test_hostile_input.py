@@ -209,7 +209,7 @@ def test_a_bug_keeps_its_traceback_instead_of_becoming_a_one_line_error(monkeypa
     """Only errors a user can mend are one line; a plain ValueError from a command is a bug and propagates."""
     from clickflow.commands import jobs
 
-    def broken(config, options, say):
+    def broken(config, options, say, resume=None):
         raise ValueError("a bug")
 
     monkeypatch.setattr("jobs.stream.run", broken)

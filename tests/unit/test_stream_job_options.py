@@ -88,3 +88,27 @@ def test_archive_paths_and_rolling():
     assert options["sink.rolling-policy.file-size"] == "128mb"
     local = tables.archive_options(load_config("local"), "events")
     assert local["path"].startswith("file:///") and local["path"].endswith("/.clickflow/archive/events")
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["run", "--from", "latest"], "clickflow run --restore file:/s/savepoint-1"),
+        (["run", "--restore=latest", "--bounded"], "clickflow run --bounded --restore file:/s/savepoint-1"),
+        (
+            ["run", "--set", "job.archive=/tmp/my archive", "--restore", "file:/old"],
+            "clickflow run --set 'job.archive=/tmp/my archive' --restore file:/s/savepoint-1",
+        ),
+    ],
+)
+def test_the_resume_command_keeps_every_option_but_where_to_start(argv, expected):
+    from clickflow.commands.jobs import resume_command
+
+    assert resume_command(argv, "file:/s/savepoint-1") == expected
+
+
+def test_a_continuation_drops_flags_and_valued_options_in_both_spellings():
+    from clickflow.commands.common import command_without
+
+    argv = ["alerts", "run", "--reset", "--from=latest", "--profile", "dev", "--from", "trim_horizon"]
+    assert command_without(argv, ("--from",), ("--reset",)) == "clickflow alerts run --profile dev"
