@@ -103,27 +103,30 @@ final class ShardReader implements SplitReader<KinesisRecord, ShardSplit> {
         }
         cursor.errors = 0;
         List<KinesisRecord> records = new ArrayList<>(page.records().size());
-        boolean done = false;
+        String done = null;
         for (KinesisRecord record : page.records()) {
             if (settings.bounded() && record.arrivalMillis() > settings.boundMillis()) {
-                done = true; // arrived after the bound: the bounded read of this shard ends here
+                done = "reached a record that arrived at " + java.time.Instant.ofEpochMilli(record.arrivalMillis())
+                        + ", after the bound " + java.time.Instant.ofEpochMilli(settings.boundMillis());
                 break;
             }
             records.add(record);
             cursor.lastSequenceNumber = record.sequenceNumber();
         }
         if (page.nextShardIterator() == null) {
-            done = true; // a closed shard read to its end
+            done = "closed and read to its end";
         }
         if (settings.bounded() && page.records().isEmpty() && page.millisBehindLatest() == 0) {
-            done = true; // caught up with the tip
+            done = "caught up with the tip";
         }
         cursor.iterator = page.nextShardIterator();
         lagByShard.put(shard, page.millisBehindLatest());
         cursor.dueAt = System.currentTimeMillis() + (page.records().isEmpty()
                 ? settings.emptyFetchIntervalMillis() : settings.nonEmptyFetchIntervalMillis());
         Set<String> finished = Collections.emptySet();
-        if (done) {
+        if (done != null) {
+            LOG.info("Shard {} of {} finished: {} (last sequence number {})", shard, settings.stream(), done,
+                    cursor.lastSequenceNumber);
             cursors.remove(shard);
             lagByShard.remove(shard);
             finished = Set.of(shard);
