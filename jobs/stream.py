@@ -185,12 +185,15 @@ class StopRequests:
     off midway leaves its connection unusable) — SIGINT too when it was inherited ignored, as a
     non-interactive shell starts background jobs."""
 
-    def __init__(self) -> None:
+    def __init__(self, then: Callable[[], None] | None = None) -> None:
         self.names: list[str] = []
+        self._then = then  # called (in the signal handler) after each request is counted
 
     def __enter__(self) -> StopRequests:
         def handler(signum, frame):
             self.names.append(signal.Signals(signum).name)
+            if self._then is not None:
+                self._then()
 
         self._previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
         return self

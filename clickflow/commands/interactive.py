@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 
 from clickflow.commands.common import (
@@ -53,9 +54,18 @@ def cmd_sql(args) -> int:
 def cmd_dashboard(args) -> int:
     """``clickflow dashboard``: the live page of the output streams, until Ctrl-C."""
     from clickflow.dashboard.app import DashboardOptions, serve
+    from jobs.stream import StopRequests
 
     config = load(args)
-    serve(config, DashboardOptions(port=args.port, start=args.start, open_browser=args.open), say=say)
+    # a signal before the server runs stops it through ``stop``; while it runs, uvicorn takes the
+    # signal, shuts the server down, then raises the signal again into these handlers
+    stop = threading.Event()
+    with StopRequests(then=stop.set) as stops:
+        options = DashboardOptions(port=args.port, start=args.start, open_browser=args.open)
+        serve(config, options, say=say, stop=stop)
+    if stops.names:
+        say(f"{stops.names[0]}: dashboard stopped; it keeps no position (it reads the streams from --from each start)")
+        return 130
     return 0
 
 

@@ -44,8 +44,9 @@ class StreamFollower(threading.Thread):
         super().__init__(name=f"follow-{role}", daemon=True)
         self.role, self.stream, self.state = role, stream, state
         self._make_client = make_client
-        self._start = start  # "trim_horizon" or "latest", for the shards there when the dashboard starts
-        self._stop = stop
+        # not _start/_stop: Thread has its own (a join called the Event as Thread._stop)
+        self._from = start  # "trim_horizon" or "latest", for the shards there when the dashboard starts
+        self._stopped = stop
         self._poll = poll_interval
         self._rediscover = rediscover_every
 
@@ -56,7 +57,7 @@ class StreamFollower(threading.Thread):
         shards: dict[str, _Shard] = {}
         created = None
         first_listing = True
-        while not self._stop.is_set():
+        while not self._stopped.is_set():
             try:
                 summary = kinesis.describe_stream_summary(StreamName=self.stream)["StreamDescriptionSummary"]
                 if created is not None and summary["StreamCreationTimestamp"] != created:
@@ -65,7 +66,7 @@ class StreamFollower(threading.Thread):
                     first_listing = False
                 created = summary["StreamCreationTimestamp"]
                 self._discover(
-                    kinesis, shards, "LATEST" if first_listing and self._start == "latest" else "TRIM_HORIZON"
+                    kinesis, shards, "LATEST" if first_listing and self._from == "latest" else "TRIM_HORIZON"
                 )
                 first_listing = False
                 self._read_for(kinesis, shards, self._rediscover)
@@ -79,10 +80,10 @@ class StreamFollower(threading.Thread):
                     self.state.set_status(
                         self.role, "unreachable", f"{code}: {exc.response['Error'].get('Message', '')}"
                     )
-                self._stop.wait(1.0)
+                self._stopped.wait(1.0)
             except BotoCoreError as exc:  # connection refused, timeouts
                 self.state.set_status(self.role, "unreachable", str(exc))
-                self._stop.wait(1.0)
+                self._stopped.wait(1.0)
 
     def _discover(self, kinesis, shards: dict[str, _Shard], position: str) -> None:
         listed = kinesis.list_shards(StreamName=self.stream)["Shards"]
@@ -104,7 +105,7 @@ class StreamFollower(threading.Thread):
         import time
 
         deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and not self._stop.is_set():
+        while time.monotonic() < deadline and not self._stopped.is_set():
             got = False
             for shard_id, shard in shards.items():
                 if shard.finished or shard.iterator is None:
@@ -139,4 +140,4 @@ class StreamFollower(threading.Thread):
                 if shard.iterator is None:
                     shard.finished = True
             if not got:
-                self._stop.wait(self._poll)
+                self._stopped.wait(self._poll)

@@ -1,7 +1,7 @@
 """Stopping `clickflow run` is a first-class path: SIGTERM or SIGINT (in the foreground, or in the
 background where SIGINT came in ignored) stops the job with a savepoint, prints it and the exact
 command that resumes, and exits 130; that command resumes with nothing lost or doubled. A second
-signal stops at once and says what is safe."""
+signal stops at once and says what is safe. `alerts run` and `dashboard` stop the same way (exit 130)."""
 
 from __future__ import annotations
 
@@ -166,3 +166,31 @@ def test_a_signalled_alerts_run_saves_its_place_and_says_how_to_go_on(local_stac
         timeout=120,
     )
     assert resumed.returncode == 0 and "resuming from" in resumed.stdout, resumed.stdout + resumed.stderr
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGINT"])
+def test_a_signalled_dashboard_stops_its_server_and_followers_and_exits_130(local_stack, how):
+    from connectors.local_stack.stack import free_port
+
+    _, overrides = local_stack
+    sets = [item for o in overrides for item in ("--set", o)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "clickflow", "dashboard", *sets, "--port", str(free_port())],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        # in the background, as a non-interactive shell starts it: SIGINT ignored, still stoppable
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "dashboard on http://127.0.0.1:" not in process.stdout.readline():
+            pass
+        process.send_signal(getattr(signal, how))
+        out, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, out
+    assert f"{how}: dashboard stopped" in out and "Traceback" not in out, out
