@@ -7,6 +7,7 @@ connector under test — and compared record by record.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,7 @@ from tests.kinesis_helpers import (
     wait_for,
     wait_running,
 )
+from tests.outage import Outage
 
 pytestmark = pytest.mark.integration
 
@@ -428,3 +430,46 @@ def test_an_idle_shard_does_not_hold_the_watermark_back(local_stack, kinesis, co
         ("2026-01-01 00:00:00", 10),
         ("2026-01-01 00:00:10", 10),
     ]
+
+
+def _log_lines(stream: str) -> list[str]:
+    """The lines of this test JVM's Flink log (PyFlink's log directory) that name ``stream``."""
+    import pyflink
+
+    logs = sorted(Path(pyflink.__file__).parent.joinpath("log").glob("*.log"), key=lambda p: p.stat().st_mtime)
+    return [line for line in logs[-1].read_text(errors="replace").splitlines() if stream in line] if logs else []
+
+
+def test_kinesis_refusing_connections_for_30_s_is_waited_out_with_nothing_lost(local_stack, kinesis, connector_jar):
+    """The endpoint goes away for 30 s mid-run (connections refused, those open cut): the reader, the
+    sink and shard discovery wait and resume — no failure, no restart (which would read the stream
+    again from its start: duplicates) — and the time without an answer is logged."""
+    config, _ = local_stack
+    source, sink = new_stream(kinesis, "outage-in", 2), new_stream(kinesis, "outage-out", 1)
+    put_rows(kinesis, source, rows_of(300))
+    with Outage(aws.endpoint_for(config, "kinesis")) as outage:
+        via = {"aws.endpoint": outage.url}
+        env = table_env(config, connector_jar)
+        discovery = {"source.shard.discovery.interval": "1 s"}
+        env.execute_sql(kinesis_table(config, "src", source, ROW, {**TRIM, **via, **discovery}))
+        env.execute_sql(kinesis_table(config, "dst", sink, ROW, {**FAST_SINK, **via}))
+        job = env.execute_sql("INSERT INTO dst SELECT k, n FROM src").get_job_client()
+        try:
+            wait_for(lambda: len(read_stream(kinesis, sink)) >= 300, 60, "the first 300 records on the output")
+            put_rows(kinesis, source, rows_of(300, start=300))  # some read before the outage, some after
+            outage.down()
+            time.sleep(30)
+            during = job.get_job_status().result().name
+            outage.up()
+            wait_for(lambda: len(read_stream(kinesis, sink)) >= 600, 120, "600 records on the output")
+            time.sleep(1.5)
+            out = read_stream(kinesis, sink)
+            after = job.get_job_status().result().name
+        finally:
+            cancel(job)
+    assert (during, after) == ("RUNNING", "RUNNING")
+    assert Counter(r["row"]["n"] for r in out) == Counter(range(600))  # every record once: nothing lost or replayed
+    said = [line for line in _log_lines(source) if "without an answer from Kinesis" in line]
+    assert said, "the reader did not log its time without an answer"
+    blind = max(int(m.group(1)) for line in said if (m := re.search(r"after (\d+) ms", line)))
+    assert blind >= 25_000, said  # the outage's 30 s, less the backoff that was still running

@@ -7,6 +7,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import org.apache.flink.api.connector.sink2.WriterInitContext;
 import org.apache.flink.connector.base.sink.writer.AsyncSinkWriter;
 import org.apache.flink.connector.base.sink.writer.BufferedRequestState;
@@ -33,6 +34,8 @@ final class KinesisSinkWriter extends AsyncSinkWriter<RowData, PutEntry> {
 
     private final Counter retriedRecords;
     private final AtomicInteger failedCalls = new AtomicInteger();
+    private final Counter blindMillis;
+    private final AtomicLong failingSince = new AtomicLong(); // when calls began to fail (0: Kinesis answers)
 
     KinesisSinkWriter(ElementConverter<RowData, PutEntry> converter, WriterInitContext context, SinkSettings settings,
             Collection<BufferedRequestState<PutEntry>> states) {
@@ -47,16 +50,19 @@ final class KinesisSinkWriter extends AsyncSinkWriter<RowData, PutEntry> {
         this.settings = settings;
         this.api = KinesisApi.forWriting(settings.aws(), settings.maxInFlightRequests());
         this.retriedRecords = context.metricGroup().counter("kinesisRetriedRecords");
+        this.blindMillis = context.metricGroup().counter("kinesisBlindMillis");
     }
 
     @Override
     protected void submitRequestEntries(List<PutEntry> entries, ResultHandler<PutEntry> result) {
+        long started = System.currentTimeMillis(); // the SDK's own retries may hold a failing call a while
         api.putRecords(settings.stream(), entries).whenComplete((answer, error) -> {
             if (error != null) {
                 Throwable cause = error instanceof CompletionException && error.getCause() != null
                         ? error.getCause() : error;
                 boolean retriable = !(cause instanceof KinesisException kinesis) || kinesis.isRetriable();
                 int failures = failedCalls.incrementAndGet();
+                failingSince.compareAndSet(0, started);
                 if (retriable && !settings.failOnError() && failures <= MAX_CONSECUTIVE_FAILED_CALLS) {
                     long delay = KinesisApi.backoffMillis(failures, 100, 5_000);
                     LOG.warn("PutRecords of {} records to {} failed ({}); retrying in {} ms", entries.size(),
@@ -71,6 +77,13 @@ final class KinesisSinkWriter extends AsyncSinkWriter<RowData, PutEntry> {
                 return;
             }
             failedCalls.set(0);
+            long since = failingSince.getAndSet(0);
+            if (since != 0) {
+                long blind = System.currentTimeMillis() - since;
+                blindMillis.inc(blind);
+                LOG.info("Writing to {} again after {} ms without an answer from Kinesis (metric kinesisBlindMillis)",
+                        settings.stream(), blind);
+            }
             if (answer.failedRecordCount() == 0) {
                 result.complete();
                 return;

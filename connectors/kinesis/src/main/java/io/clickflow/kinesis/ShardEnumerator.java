@@ -33,6 +33,8 @@ final class ShardEnumerator implements SplitEnumerator<ShardSplit, EnumeratorSta
     private final Set<Integer> toldNoMoreSplits = new HashSet<>();
     private final boolean restored;
     private boolean listed;
+    private long lastAnswer; // when ListShards last answered
+    private boolean failing; // the discoveries since have failed
     private KinesisApi api;
 
     ShardEnumerator(SplitEnumeratorContext<ShardSplit> context, SourceSettings settings, EnumeratorState state) {
@@ -59,9 +61,23 @@ final class ShardEnumerator implements SplitEnumerator<ShardSplit, EnumeratorSta
 
     private void onShards(List<KinesisApi.Shard> shards, Throwable error) {
         if (error != null) {
-            throw new IllegalStateException("could not list the shards of Kinesis stream " + settings.stream()
-                    + " at " + settings.aws().describe() + ": " + error.getMessage(), error);
+            if (!listed) { // nothing to go on: the job cannot start
+                throw new IllegalStateException("could not list the shards of Kinesis stream " + settings.stream()
+                        + " at " + settings.aws().describe() + ": " + error.getMessage(), error);
+            }
+            // a later discovery: the shards known are still read; try again at the next interval
+            failing = true;
+            LOG.warn("Could not list the shards of {} (last answer {} s ago); trying again in {} ms: {}",
+                    settings.stream(), (System.currentTimeMillis() - lastAnswer) / 1000,
+                    settings.discoveryIntervalMillis(), error.getMessage());
+            return;
         }
+        long now = System.currentTimeMillis();
+        if (failing) {
+            LOG.info("Listing the shards of {} again, {} ms after the last answer", settings.stream(), now - lastAnswer);
+            failing = false;
+        }
+        lastAnswer = now;
         boolean initial = !listed && !restored;
         for (KinesisApi.Shard shard : shards) {
             if (known.containsKey(shard.shardId()) || (listed && settings.bounded())) {

@@ -13,6 +13,7 @@ import org.apache.flink.connector.base.source.reader.RecordsWithSplitIds;
 import org.apache.flink.connector.base.source.reader.splitreader.SplitReader;
 import org.apache.flink.connector.base.source.reader.splitreader.SplitsAddition;
 import org.apache.flink.connector.base.source.reader.splitreader.SplitsChange;
+import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.MetricGroup;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -47,10 +48,14 @@ final class ShardReader implements SplitReader<KinesisRecord, ShardSplit> {
     private final Object wakeLock = new Object();
     private boolean woken;
 
+    private final Counter blindMillis;
+    private long failingSince; // when calls began to fail without an answer (0: Kinesis answers)
+
     ShardReader(SourceSettings settings, MetricGroup metrics) {
         this.settings = settings;
         this.api = KinesisApi.forReading(settings.aws());
         metrics.gauge("millisBehindLatest", () -> lagByShard.values().stream().mapToLong(Long::longValue).max().orElse(0L));
+        this.blindMillis = metrics.counter("kinesisBlindMillis");
     }
 
     @Override
@@ -81,6 +86,7 @@ final class ShardReader implements SplitReader<KinesisRecord, ShardSplit> {
     private RecordsWithSplitIds<KinesisRecord> poll(Cursor cursor) throws IOException {
         String shard = cursor.split.shardId();
         KinesisApi.RecordsPage page;
+        long started = System.currentTimeMillis(); // the SDK's own retries may hold a failing call a while
         try {
             if (cursor.iterator == null) {
                 cursor.iterator = startIterator(cursor);
@@ -97,11 +103,21 @@ final class ShardReader implements SplitReader<KinesisRecord, ShardSplit> {
                         + " failed: " + e.getMessage(), e);
             }
             long delay = KinesisApi.backoffMillis(cursor.errors, 200, 10_000);
+            if (failingSince == 0) {
+                failingSince = started;
+            }
             LOG.warn("GetRecords on {} failed ({}); retrying in {} ms", shard, e.errorCode(), delay);
             cursor.dueAt = System.currentTimeMillis() + delay;
             return nothing();
         }
         cursor.errors = 0;
+        if (failingSince != 0) {
+            long blind = System.currentTimeMillis() - failingSince;
+            failingSince = 0;
+            blindMillis.inc(blind);
+            LOG.info("Reading {} again after {} ms without an answer from Kinesis (metric kinesisBlindMillis)",
+                    settings.stream(), blind);
+        }
         List<KinesisRecord> records = new ArrayList<>(page.records().size());
         String done = null;
         for (KinesisRecord record : page.records()) {
