@@ -42,6 +42,11 @@ public final class KinesisException extends IOException {
         return errorCode;
     }
 
+    /** No answer came: the endpoint refused, timed out, or the connection broke. */
+    public boolean isUnanswered() {
+        return status == 0;
+    }
+
     public boolean isThrottling() {
         return THROTTLING.contains(errorCode);
     }

@@ -62,7 +62,9 @@ final class KinesisSinkWriter extends AsyncSinkWriter<RowData, PutEntry> {
                         ? error.getCause() : error;
                 boolean retriable = !(cause instanceof KinesisException kinesis) || kinesis.isRetriable();
                 int failures = failedCalls.incrementAndGet();
-                failingSince.compareAndSet(0, started);
+                if (!(cause instanceof KinesisException known) || known.isUnanswered()) {
+                    failingSince.compareAndSet(0, started);
+                }
                 if (retriable && !settings.failOnError() && failures <= MAX_CONSECUTIVE_FAILED_CALLS) {
                     long delay = KinesisApi.backoffMillis(failures, 100, 5_000);
                     LOG.warn("PutRecords of {} records to {} failed ({}); retrying in {} ms", entries.size(),

@@ -103,7 +103,7 @@ final class ShardReader implements SplitReader<KinesisRecord, ShardSplit> {
                         + " failed: " + e.getMessage(), e);
             }
             long delay = KinesisApi.backoffMillis(cursor.errors, 200, 10_000);
-            if (failingSince == 0) {
+            if (failingSince == 0 && e.isUnanswered()) {
                 failingSince = started;
             }
             LOG.warn("GetRecords on {} failed ({}); retrying in {} ms", shard, e.errorCode(), delay);
