@@ -5,6 +5,7 @@ signal stops at once and says what is safe. `alerts run` and `dashboard` stop th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shlex
@@ -48,10 +49,15 @@ def job(local_stack, tmp_path):
     return overrides, sample
 
 
-def start_run(overrides, ignore_sigint: bool = False) -> subprocess.Popen:
-    sets = [item for o in overrides for item in ("--set", o)]
-    return subprocess.Popen(
-        [sys.executable, "-m", "clickflow", "run", *sets],
+def sets(overrides) -> list[str]:
+    return [item for o in overrides for item in ("--set", o)]
+
+
+@contextlib.contextmanager
+def clickflow(*words: str, ignore_sigint: bool = False):
+    """``clickflow WORDS`` running, its output piped; killed on the way out if it is still running."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "clickflow", *words],
         cwd=PROJECT_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -59,31 +65,38 @@ def start_run(overrides, ignore_sigint: bool = False) -> subprocess.Popen:
         # as a non-interactive shell starts a background job: SIGINT ignored
         preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignore_sigint else None,
     )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def read_until(process: subprocess.Popen, marker: str, timeout: float) -> bool:
+    """Read the process's output until a line holds ``marker`` (True), it ends, or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if marker in line:
+            return True
+        if not line and process.poll() is not None:
+            break
+    return False
 
 
 def wait_running(process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if "running: events from" in line:
-            time.sleep(8)  # a checkpoint or two: the job is well under way
-            return
-        if not line and process.poll() is not None:
-            break
-    raise AssertionError("the job did not start")
+    if not read_until(process, "running: events from", 120):
+        raise AssertionError("the job did not start")
+    time.sleep(8)  # a checkpoint or two: the job is well under way
 
 
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGINT in the background"])
 def test_a_signal_stops_with_a_savepoint_and_the_printed_command_resumes(job, tmp_path, how):
     overrides, sample = job
-    process = start_run(overrides, ignore_sigint=how != "SIGTERM")
-    try:
+    with clickflow("run", *sets(overrides), ignore_sigint=how != "SIGTERM") as process:
         wait_running(process)
         process.send_signal(signal.SIGTERM if how == "SIGTERM" else signal.SIGINT)
         out, _ = process.communicate(timeout=180)
-    finally:
-        if process.poll() is None:
-            process.kill()
     assert process.returncode == 130, out
     location = re.search(r"stopped with a savepoint: (\S+)", out).group(1)
     assert Path(location.removeprefix("file:")).joinpath("_metadata").is_file()
@@ -107,20 +120,12 @@ def test_a_signal_stops_with_a_savepoint_and_the_printed_command_resumes(job, tm
 
 def test_a_second_signal_stops_at_once_and_says_what_is_safe(job):
     overrides, _ = job
-    process = start_run(overrides)
-    try:
+    with clickflow("run", *sets(overrides)) as process:
         wait_running(process)
         process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if "stopping the job with a savepoint" in line:
-                break
+        read_until(process, "stopping the job with a savepoint", 30)
         process.send_signal(signal.SIGTERM)
         out, _ = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
     assert process.returncode == 130, out
     # a savepoint of the whole job takes a second or more; the second signal came within milliseconds
     said = re.search(r"stopped at once.*", out)
@@ -137,23 +142,10 @@ def test_a_signalled_alerts_run_saves_its_place_and_says_how_to_go_on(local_stac
     config = load_config("local", overrides=overrides)
     # one record not an anomaly: counted malformed, set aside, and its position saved
     aws.client(config, "kinesis").put_record(StreamName=f"anomalies-{suffix}", Data=b"{}", PartitionKey="k")
-    sets = [item for o in overrides for item in ("--set", o)]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "clickflow", "alerts", "run", *sets, "--from", "trim_horizon"],
-        cwd=PROJECT_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and "set aside shardId-" not in process.stdout.readline():
-            pass
+    with clickflow("alerts", "run", *sets(overrides), "--from", "trim_horizon") as process:
+        read_until(process, "set aside shardId-", 60)
         process.send_signal(getattr(signal, how))
         out, _ = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
     assert process.returncode == 130, out
     assert re.search(r"positions saved in \S+anomalies-\w+\.json", out), out
     command = shlex.split(re.search(r"resume with: (.+)", out).group(1))
@@ -173,24 +165,10 @@ def test_a_signalled_dashboard_stops_its_server_and_followers_and_exits_130(loca
     from connectors.local_stack.stack import free_port
 
     _, overrides = local_stack
-    sets = [item for o in overrides for item in ("--set", o)]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "clickflow", "dashboard", *sets, "--port", str(free_port())],
-        cwd=PROJECT_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        # in the background, as a non-interactive shell starts it: SIGINT ignored, still stoppable
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and "dashboard on http://127.0.0.1:" not in process.stdout.readline():
-            pass
+    # in the background, as a non-interactive shell starts it: SIGINT ignored, still stoppable
+    with clickflow("dashboard", *sets(overrides), "--port", str(free_port()), ignore_sigint=True) as process:
+        read_until(process, "dashboard on http://127.0.0.1:", 60)
         process.send_signal(getattr(signal, how))
         out, _ = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
     assert process.returncode == 130, out
     assert f"{how}: dashboard stopped" in out and "Traceback" not in out, out
