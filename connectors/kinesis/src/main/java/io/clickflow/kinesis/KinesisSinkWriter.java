@@ -7,7 +7,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicLong;
 import org.apache.flink.api.connector.sink2.WriterInitContext;
 import org.apache.flink.connector.base.sink.writer.AsyncSinkWriter;
 import org.apache.flink.connector.base.sink.writer.BufferedRequestState;
@@ -34,8 +33,7 @@ final class KinesisSinkWriter extends AsyncSinkWriter<RowData, PutEntry> {
 
     private final Counter retriedRecords;
     private final AtomicInteger failedCalls = new AtomicInteger();
-    private final Counter blindMillis;
-    private final AtomicLong failingSince = new AtomicLong(); // when calls began to fail (0: Kinesis answers)
+    private final UnansweredTime unanswered;
 
     KinesisSinkWriter(ElementConverter<RowData, PutEntry> converter, WriterInitContext context, SinkSettings settings,
             Collection<BufferedRequestState<PutEntry>> states) {
@@ -50,7 +48,7 @@ final class KinesisSinkWriter extends AsyncSinkWriter<RowData, PutEntry> {
         this.settings = settings;
         this.api = KinesisApi.forWriting(settings.aws(), settings.maxInFlightRequests());
         this.retriedRecords = context.metricGroup().counter("kinesisRetriedRecords");
-        this.blindMillis = context.metricGroup().counter("kinesisBlindMillis");
+        this.unanswered = new UnansweredTime(context.metricGroup(), "Writing to " + settings.stream());
     }
 
     @Override
@@ -63,7 +61,7 @@ final class KinesisSinkWriter extends AsyncSinkWriter<RowData, PutEntry> {
                 boolean retriable = !(cause instanceof KinesisException kinesis) || kinesis.isRetriable();
                 int failures = failedCalls.incrementAndGet();
                 if (!(cause instanceof KinesisException known) || known.isUnanswered()) {
-                    failingSince.compareAndSet(0, started);
+                    unanswered.unanswered(started);
                 }
                 if (retriable && !settings.failOnError() && failures <= MAX_CONSECUTIVE_FAILED_CALLS) {
                     long delay = KinesisApi.backoffMillis(failures, 100, 5_000);
@@ -79,13 +77,7 @@ final class KinesisSinkWriter extends AsyncSinkWriter<RowData, PutEntry> {
                 return;
             }
             failedCalls.set(0);
-            long since = failingSince.getAndSet(0);
-            if (since != 0) {
-                long blind = System.currentTimeMillis() - since;
-                blindMillis.inc(blind);
-                LOG.info("Writing to {} again after {} ms without an answer from Kinesis (metric kinesisBlindMillis)",
-                        settings.stream(), blind);
-            }
+            unanswered.answered();
             if (answer.failedRecordCount() == 0) {
                 result.complete();
                 return;

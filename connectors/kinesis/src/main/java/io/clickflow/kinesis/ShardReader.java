@@ -13,7 +13,6 @@ import org.apache.flink.connector.base.source.reader.RecordsWithSplitIds;
 import org.apache.flink.connector.base.source.reader.splitreader.SplitReader;
 import org.apache.flink.connector.base.source.reader.splitreader.SplitsAddition;
 import org.apache.flink.connector.base.source.reader.splitreader.SplitsChange;
-import org.apache.flink.metrics.Counter;
 import org.apache.flink.metrics.MetricGroup;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -48,14 +47,13 @@ final class ShardReader implements SplitReader<KinesisRecord, ShardSplit> {
     private final Object wakeLock = new Object();
     private boolean woken;
 
-    private final Counter blindMillis;
-    private long failingSince; // when calls began to fail without an answer (0: Kinesis answers)
+    private final UnansweredTime unanswered;
 
     ShardReader(SourceSettings settings, MetricGroup metrics) {
         this.settings = settings;
         this.api = KinesisApi.forReading(settings.aws());
         metrics.gauge("millisBehindLatest", () -> lagByShard.values().stream().mapToLong(Long::longValue).max().orElse(0L));
-        this.blindMillis = metrics.counter("kinesisBlindMillis");
+        this.unanswered = new UnansweredTime(metrics, "Reading " + settings.stream());
     }
 
     @Override
@@ -103,21 +101,15 @@ final class ShardReader implements SplitReader<KinesisRecord, ShardSplit> {
                         + " failed: " + e.getMessage(), e);
             }
             long delay = KinesisApi.backoffMillis(cursor.errors, 200, 10_000);
-            if (failingSince == 0 && e.isUnanswered()) {
-                failingSince = started;
+            if (e.isUnanswered()) {
+                unanswered.unanswered(started);
             }
             LOG.warn("GetRecords on {} failed ({}); retrying in {} ms", shard, e.errorCode(), delay);
             cursor.dueAt = System.currentTimeMillis() + delay;
             return nothing();
         }
         cursor.errors = 0;
-        if (failingSince != 0) {
-            long blind = System.currentTimeMillis() - failingSince;
-            failingSince = 0;
-            blindMillis.inc(blind);
-            LOG.info("Reading {} again after {} ms without an answer from Kinesis (metric kinesisBlindMillis)",
-                    settings.stream(), blind);
-        }
+        unanswered.answered();
         List<KinesisRecord> records = new ArrayList<>(page.records().size());
         String done = null;
         for (KinesisRecord record : page.records()) {
