@@ -42,12 +42,18 @@ final class KinesisSourceReader
 
     private final Map<String, Marker> finishedMarkers = new LinkedHashMap<>();
     private final List<String> toAnnounce = new ArrayList<>();
-    private final List<String> needOutput = new ArrayList<>();
+    private final Map<String, ShardIdleness.Switch> idleness;
     private boolean started;
 
     KinesisSourceReader(Supplier<SplitReader<KinesisRecord, ShardSplit>> splitReaders,
             DeserializationSchema<RowData> format, List<RecordMetadata> metadata, SourceReaderContext context) {
-        super(splitReaders, new Emitter(format, metadata), context.getConfiguration(), context);
+        this(splitReaders, new Emitter(format, metadata), context);
+    }
+
+    private KinesisSourceReader(Supplier<SplitReader<KinesisRecord, ShardSplit>> splitReaders, Emitter emitter,
+            SourceReaderContext context) {
+        super(splitReaders, emitter, context.getConfiguration(), context);
+        this.idleness = emitter.idleness;
     }
 
     @Override
@@ -60,16 +66,22 @@ final class KinesisSourceReader
     @Override
     public void addSplits(List<ShardSplit> splits) {
         List<ShardSplit> live = new ArrayList<>();
+        ShardIdleness.Pairing pairing = ShardIdleness.PAIRING.get();
         for (ShardSplit split : splits) {
+            // Flink creates a watermark output for every split it hands over, finished markers included
+            ShardIdleness.Switch idle = new ShardIdleness.Switch();
+            pairing.shard(idle);
             if (split.finished()) {
+                idle.caughtUp = true; // never read: idle from the start
+                idleness.remove(split.shardId());
                 finishedMarkers.put(split.shardId(), new Marker(split));
                 toAnnounce.add(split.shardId());
             } else {
+                idleness.put(split.shardId(), idle);
                 live.add(split);
             }
         }
         if (!live.isEmpty()) {
-            live.forEach(split -> needOutput.add(split.shardId()));
             super.addSplits(live);
         }
         if (started) {
@@ -78,22 +90,23 @@ final class KinesisSourceReader
     }
 
     /**
-     * Creates each new shard's watermark output before its first record: Flink creates it lazily, and
-     * until then the shard does not count in the combined watermark — so a shard read first would set
-     * the pace alone and the others' records would arrive late.
+     * A reader whose shards were all caught up is idle (ShardIdleness), and Flink does not pass on the
+     * watermarks of an idle output — the end-of-input one included, which closes the last windows of a
+     * bounded read. So the reader is active again when its input ends.
      */
     @Override
     public InputStatus pollNext(ReaderOutput<RowData> output) throws Exception {
-        if (!needOutput.isEmpty()) {
-            needOutput.forEach(output::createOutputForSplit);
-            needOutput.clear();
+        InputStatus status = super.pollNext(output);
+        if (status == InputStatus.END_OF_INPUT) {
+            output.markActive();
         }
-        return super.pollNext(output);
+        return status;
     }
 
     @Override
     protected void onSplitFinished(Map<String, ShardSplitState> finishedSplits) {
         finishedSplits.forEach((id, state) -> {
+            idleness.remove(id);
             finishedMarkers.put(id, new Marker(state.toSplit().asFinished()));
             toAnnounce.add(id);
         });
@@ -140,6 +153,7 @@ final class KinesisSourceReader
     private static final class Emitter implements RecordEmitter<KinesisRecord, RowData, ShardSplitState> {
         private final DeserializationSchema<RowData> format;
         private final Forward forward;
+        final Map<String, ShardIdleness.Switch> idleness = new java.util.HashMap<>();
 
         Emitter(DeserializationSchema<RowData> format, List<RecordMetadata> metadata) {
             this.format = format;
@@ -149,6 +163,16 @@ final class KinesisSourceReader
         @Override
         public void emitRecord(KinesisRecord record, SourceOutput<RowData> output, ShardSplitState state)
                 throws Exception {
+            ShardIdleness.Switch idle = idleness.get(state.shardId());
+            if (record == KinesisRecord.CAUGHT_UP) {
+                if (idle != null) {
+                    idle.caughtUp = true;
+                }
+                return;
+            }
+            if (idle != null) {
+                idle.caughtUp = false;
+            }
             forward.output = output;
             forward.record = record;
             forward.shardId = state.shardId();

@@ -24,9 +24,10 @@ import java.util.Map;
  * The table's scan side: a KinesisSource decoding records with the table's format. The table's
  * WATERMARK is pushed into the source, so watermarks are generated per shard and combined by taking
  * the slowest — a shard read ahead of the others does not make their records late — and a shard with
- * nothing to read is marked idle after {@code table.exec.source.idle-timeout}, so it does not hold the
- * watermark back. A record's metadata can be read as the official connector names it ({@code
- * timestamp}, {@code shard-id}, {@code sequence-number}: {@code METADATA FROM}).
+ * nothing to read (caught up with its tip) is marked idle, so it does not hold the watermark back
+ * ({@link ShardIdleness}: not after a time without records, which a stalled task would mistake). A
+ * record's metadata can be read as the official connector names it ({@code timestamp}, {@code
+ * shard-id}, {@code sequence-number}: {@code METADATA FROM}).
  */
 final class KinesisTableSource implements ScanTableSource, SupportsWatermarkPushDown, SupportsReadingMetadata {
     private final DecodingFormat<DeserializationSchema<RowData>> format;
@@ -50,7 +51,7 @@ final class KinesisTableSource implements ScanTableSource, SupportsWatermarkPush
 
     @Override
     public void applyWatermark(WatermarkStrategy<RowData> strategy) {
-        this.watermarks = strategy;
+        this.watermarks = new ShardIdleness<>(strategy); // a shard is idle when caught up, not after a stall
     }
 
     @Override

@@ -139,6 +139,9 @@ final class ShardReader implements SplitReader<KinesisRecord, ShardSplit> {
             lagByShard.remove(shard);
             finished = Set.of(shard);
         }
+        if (done == null && page.records().isEmpty() && page.millisBehindLatest() == 0) {
+            records.add(KinesisRecord.CAUGHT_UP); // the shard is idle (ShardIdleness) until a record comes
+        }
         return new RecordsBySplits<>(records.isEmpty() ? Collections.emptyMap() : Map.of(shard, records), finished);
     }
 
