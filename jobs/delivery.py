@@ -10,11 +10,14 @@ a real bucket.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import secrets
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import urlparse
 
 from connectors.config import Config
@@ -45,7 +48,12 @@ def render_prefix(prefix: str, moment: datetime, error_output_type: str = "") ->
 class S3Delivery(threading.Thread):
     """Reads ``stream`` from its start and writes its records to S3 under ``prefix``. ``stop`` is set
     once the job writing the stream has ended: the delivery then reads every shard to its tip (all the
-    job wrote), writes what it holds, and ends."""
+    job wrote), writes what it holds, and ends; ``halt``, set, ends it without reading on (what it
+    holds is still written).
+
+    With ``positions`` (a JSON file), the last record of each shard in a written object is kept there
+    as each object is written; ``resume`` starts after those positions instead of the stream's start,
+    so a stopped delivery continues with nothing written twice or left out."""
 
     def __init__(
         self,
@@ -56,6 +64,9 @@ class S3Delivery(threading.Thread):
         buffer_interval: float,
         stop: threading.Event,
         error_output_type: str = "",
+        positions: Path | None = None,
+        resume: bool = False,
+        halt: threading.Event | None = None,
     ):
         super().__init__(name=f"deliver-{stream}", daemon=True)
         parsed = urlparse(prefix)
@@ -72,6 +83,16 @@ class S3Delivery(threading.Thread):
         self._size = 0
         self._oldest: datetime | None = None
         self._opened = 0.0
+        self.positions = positions
+        self.halt = halt or threading.Event()
+        self._written: dict[str, str] = {}  # shard -> last sequence number written to S3
+        self._buffered: dict[str, str] = {}  # shard -> last sequence number in the buffer
+        if positions is not None and resume and positions.is_file():
+            try:
+                self._written = dict(json.loads(positions.read_text())["shards"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"{positions}: cannot read the delivery's saved positions ({exc})") from None
+        self.resumed_from = dict(self._written)
 
     def _flush(self, s3) -> None:
         """Write the buffer as one object (under the lock)."""
@@ -82,6 +103,18 @@ class S3Delivery(threading.Thread):
         s3.put_object(Bucket=self.bucket, Key=key + name, Body=b"".join(self._lines))
         self.objects.append(key + name)
         self._lines, self._size, self._oldest = [], 0, None
+        self._written.update(self._buffered)
+        self._buffered = {}
+        self._save()
+
+    def _save(self) -> None:
+        """Keep the positions written so far (replaced whole: a reader never sees half a file)."""
+        if self.positions is None:
+            return
+        self.positions.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.positions.with_suffix(".tmp")
+        partial.write_text(json.dumps({"stream": self.stream, "prefix": self.prefix, "shards": self._written}))
+        os.replace(partial, self.positions)
 
     def run(self) -> None:
         """Read the stream until it is finished (or stopped), buffering records and writing objects under the prefix."""
@@ -101,7 +134,9 @@ class S3Delivery(threading.Thread):
             clock = threading.Thread(target=timer, daemon=True)
             clock.start()
             try:
-                for record in iter_stream(kinesis, self.stream, "trim_horizon", drain=self.stop_event):
+                for record in iter_stream(
+                    kinesis, self.stream, "trim_horizon", stop=self.halt, drain=self.stop_event, after=self._written
+                ):
                     self._add(record, s3)
             finally:
                 ended.set()
@@ -117,6 +152,7 @@ class S3Delivery(threading.Thread):
             if not self._lines:
                 self._oldest, self._opened = record.arrival, time.monotonic()
             self._lines.append(data)
+            self._buffered[record.shard_id] = record.sequence_number
             self._size += len(data)
             self.records += 1
             if self._size >= self.buffer_size:

@@ -19,6 +19,7 @@ JSON text of an array or object, which ``ARRAY_SUM(col, 'field')`` and ``ARRAY_C
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -255,19 +256,37 @@ def _sink(stream: str) -> str:
 
 @dataclass(frozen=True)
 class EtlRunOptions:
-    """How ``clickflow etl`` runs: bounded or not, and where it starts reading."""
+    """How ``clickflow etl`` runs: bounded or not, where it starts reading, what it resumes from."""
 
     bounded: bool = False  # read the stream to its end as of now, then finish (local connector)
     start: str | None = None  # trim_horizon | latest; None: the file's source.start
+    restore: str | None = None  # a savepoint or checkpoint to resume from, or "latest"
+
+
+def job_config(etl: EtlConfig, config: Config) -> Config:
+    """The profile as the ETL's job sees it: its checkpoints (and, beside them, its savepoints) under
+    ``job.checkpoint_dir``/etl-NAME, apart from the analytics job's."""
+    checkpoints = f"{config.job.checkpoint_dir.rstrip('/')}/etl-{etl.name}/checkpoints"
+    return dataclasses.replace(config, job=dataclasses.replace(config.job, checkpoint_dir=checkpoints))
+
+
+def positions_file(etl: EtlConfig, config: Config, stream: str) -> Path:
+    """Where the delivery of ``stream`` keeps how far it has written (a resumed ETL continues after it)."""
+    from connectors.local_stack.stack import state_dir
+
+    return state_dir(config) / "etl" / etl.name / f"{stream}.json"
 
 
 def start_job(etl: EtlConfig, config: Config, options: EtlRunOptions, on_msf: bool = False):
     """Build and submit the job; returns its TableResult."""
+    from jobs.stream import RunOptions, configure
+
     extra = {"source.init.position": (options.start or etl.start).upper()}
     if options.bounded:
         extra.update(environment.bounded_option(config))
-    where = environment.decide(config, on_msf)
+    where = environment.decide(job_config(etl, config), on_msf)
     env = environment.table_env(where)
+    configure(env, where.config, RunOptions(restore=options.restore), on_msf=where.managed)
     env.get_config().set("pipeline.name", f"clickflow etl {etl.name}")
     ddl, inserts = statements(etl, where.config, extra)
     for statement in ddl:
@@ -278,38 +297,64 @@ def start_job(etl: EtlConfig, config: Config, options: EtlRunOptions, on_msf: bo
     return statement_set.execute()
 
 
-def run(etl: EtlConfig, config: Config, options: EtlRunOptions, say: Callable[[str], None] = print) -> int:
-    """``clickflow etl``: check the streams, start delivery and the job; bounded: wait for both."""
+def run(
+    etl: EtlConfig,
+    config: Config,
+    options: EtlRunOptions,
+    say: Callable[[str], None] = print,
+    resume: Callable[[str], str] | None = None,
+) -> int:
+    """``clickflow etl``: check the streams, start delivery and the job; bounded: wait for both.
+
+    SIGINT or SIGTERM stops the job with a savepoint, lets each delivery read what the job wrote and
+    write it, says the command that resumes (``resume(location)``: the job from the savepoint, each
+    delivery after what it wrote) and returns 130; a second signal cancels the job at once."""
     import threading
 
     from jobs.delivery import S3Delivery
+    from jobs.stream import StopRequests, latest_checkpoint, stop_on_request, wait_or_stop
     from producer.records import check_stream
 
+    if resume is None:
+        resume = lambda location: f"clickflow etl --profile {config.profile} --restore {location}"  # noqa: E731
     for stream in etl.streams():
         check_stream(config, stream)
-    stop = threading.Event()
-    deliveries = [
-        S3Delivery(config, stream, spec.prefix, spec.buffer_size, spec.buffer_interval, stop)
-        for stream, spec in etl.deliver.items()
-    ]
+    if options.restore == "latest":
+        found = latest_checkpoint(job_config(etl, config))
+        if not found:
+            where = job_config(etl, config).job.checkpoint_dir
+            raise ConfigError(f"--restore latest: no retained checkpoint under {where}")
+        options = dataclasses.replace(options, restore=found)
+        say(f"resuming from {found}")
+    stop, halt = threading.Event(), threading.Event()
+    specs = [(stream, spec.prefix, spec.buffer_size, spec.buffer_interval, "") for stream, spec in etl.deliver.items()]
     if etl.error_prefix:
-        errors = S3Delivery(config, etl.errors, etl.error_prefix, 5 * 1024 * 1024, 60.0, stop, "processing-failed")
-        deliveries.append(errors)
+        specs.append((etl.errors, etl.error_prefix, 5 * 1024 * 1024, 60.0, "processing-failed"))
+    deliveries = []
+    for stream, prefix, size, interval, output_type in specs:
+        saved = positions_file(etl, config, stream)
+        if not options.restore:
+            saved.unlink(missing_ok=True)  # a new run delivers from the stream's start
+        resuming = bool(options.restore)
+        delivery = S3Delivery(config, stream, prefix, size, interval, stop, output_type, saved, resuming, halt)
+        if delivery.resumed_from:
+            say(f"delivering {stream} after the positions in {saved}")
+        deliveries.append(delivery)
     for delivery in deliveries:
         delivery.start()
     result = start_job(etl, config, options)
+    client = result.get_job_client()
     routes = ", ".join(f"{r.when or 'default'} -> {r.to}" for r in etl.routes)
-    job_id = result.get_job_client().get_job_id()
-    say(f"etl {etl.name}: job {job_id} reading {etl.source}; {routes}; errors -> {etl.errors}")
+    say(f"etl {etl.name}: job {client.get_job_id()} reading {etl.source}; {routes}; errors -> {etl.errors}")
     for delivery in deliveries:
         say(f"delivering {delivery.stream} to {delivery.prefix}")
+    code = 0
     try:
-        result.wait()
-    except KeyboardInterrupt:
-        result.get_job_client().cancel().result()
-        say("cancelled")
+        with StopRequests(then=lambda: halt.set() if len(stops.names) > 1 else None) as stops:
+            if wait_or_stop(result, client, stops):
+                code = stop_on_request(client, job_config(etl, config), stops, resume, say)
     finally:
-        stop.set()  # deliveries read their streams to the end, write what they hold, and stop
+        stop.set()  # deliveries read their streams to the end (unless halted), write what they hold, and stop
         for delivery in deliveries:
             delivery.join()
     failed = [d for d in deliveries if d.error]
@@ -320,6 +365,13 @@ def run(etl: EtlConfig, config: Config, options: EtlRunOptions, say: Callable[[s
         )
     if failed:
         raise ConfigError(f"delivery to S3 failed for {', '.join(d.stream for d in failed)} (see above)")
+    if code:
+        if halt.is_set():
+            say(
+                "deliveries stopped at once: what each had read is written and its place kept; "
+                "what they had not read yet is delivered on resume"
+            )
+        return code
     say("etl finished")
     return 0
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -97,15 +97,18 @@ def iter_stream(
     rediscover_every: float = 2.0,
     stop: threading.Event | None = None,
     drain: threading.Event | None = None,
+    after: Mapping[str, str] | None = None,
 ) -> Iterator[StreamRecord]:
     """Yield records from every shard until ``limit`` records, ``idle_timeout`` seconds without any,
-    or ``stop`` is set. ``start`` is "trim_horizon", "latest", or a datetime (AT_TIMESTAMP).
+    or ``stop`` is set. ``start`` is "trim_horizon", "latest", or a datetime (AT_TIMESTAMP); a shard
+    in ``after`` (shard id -> sequence number, e.g. saved by an earlier reader) is read from just after it.
 
     ``drain`` is for a stream whose writers have finished: once it is set, the reader rediscovers the
     shards and ends after one pass in which every shard answered with no records and nothing behind
     the tip, so it has read everything written before it was set (no time-out decides that)."""
     stop = stop or threading.Event()
     drain = drain or threading.Event()
+    saved = dict(after or {})
     draining = False
     known: dict[str, dict] = {}
     finished: set[str] = set()
@@ -122,6 +125,12 @@ def iter_stream(
             known.setdefault(shard["ShardId"], shard)
         for shard_id, shard in known.items():
             if shard_id in started or shard_id in finished:
+                continue
+            if shard_id in saved:
+                parents = [p for p in (shard.get("ParentShardId"), shard.get("AdjacentParentShardId")) if p]
+                if all(p in finished or p not in known for p in parents):
+                    iterators[shard_id] = _iterator(client, stream, shard, ("after", saved[shard_id]))
+                    started.add(shard_id)
                 continue
             if first_time and start == "latest":
                 # LATEST reads what arrives from now on: open shards only; closed ones hold the past.

@@ -56,7 +56,8 @@ def cmd_etl(args) -> int:
         raise CliError("give --config FILE: a YAML file with an etl: section (e.g. etl/browse-sessions.yaml)")
     etl = load_etl(Path(args.config))
     config = load_config(args.profile or "local", args.config, args.overrides, read_elsewhere=("etl",))
-    return run(etl, config, EtlRunOptions(bounded=args.bounded, start=args.start), say=say)
+    options = EtlRunOptions(bounded=args.bounded, start=args.start, restore=args.restore)
+    return run(etl, config, options, say=say, resume=lambda location: resume_command(args.argv, location))
 
 
 def parser_analyze(add) -> None:
@@ -126,8 +127,16 @@ def parser_etl(add) -> None:
         "as Firehose does (prefix with !{timestamp:yyyy/MM/dd}, buffering by size and interval; error_prefix "
         "for the errors). Same connector and profiles as `clickflow run`.\n\n"
         "examples:\n  clickflow etl --config etl/browse-sessions.yaml\n"
-        "  clickflow etl --config etl/browse-sessions.yaml --bounded      # what is in the stream now, then finish",
+        "  clickflow etl --config etl/browse-sessions.yaml --bounded      # what is in the stream now, then finish\n"
+        "  clickflow etl --config etl/browse-sessions.yaml --restore latest   # resume after a crash or Ctrl-C\n\n"
+        "Ctrl-C (or SIGTERM) stops the job with a savepoint, lets each delivery write what the job wrote, and "
+        "prints the command that resumes both where they stopped; a second Ctrl-C stops at once.",
     )
     p.add_argument("--bounded", action="store_true", help="read the stream to its end as of now, then finish")
     p.add_argument("--from", dest="start", choices=["trim_horizon", "latest"], help="default: the file's source.start")
+    p.add_argument(
+        "--restore",
+        metavar="PATH",
+        help="a savepoint or checkpoint to resume from, or 'latest' (deliveries continue after what they wrote)",
+    )
     p.set_defaults(func=cmd_etl)

@@ -1,7 +1,8 @@
 """Stopping `clickflow run` is a first-class path: SIGTERM or SIGINT (in the foreground, or in the
 background where SIGINT came in ignored) stops the job with a savepoint, prints it and the exact
 command that resumes, and exits 130; that command resumes with nothing lost or doubled. A second
-signal stops at once and says what is safe. `alerts run` and `dashboard` stop the same way (exit 130)."""
+signal stops at once and says what is safe. `etl` stops the same way, its deliveries to S3 resuming
+after what they wrote; `alerts run` and `dashboard` stop too (exit 130)."""
 
 from __future__ import annotations
 
@@ -172,3 +173,76 @@ def test_a_signalled_dashboard_stops_its_server_and_followers_and_exits_130(loca
         out, _ = process.communicate(timeout=30)
     assert process.returncode == 130, out
     assert f"{how}: dashboard stopped" in out and "Traceback" not in out, out
+
+
+def test_a_signalled_etl_stops_with_a_savepoint_and_resumes_its_job_and_deliveries_exactly_once(local_stack, tmp_path):
+    import yaml
+
+    from tests.kinesis_helpers import new_stream, read_stream, wait_for
+
+    config, overrides = local_stack
+    kinesis, s3 = aws.client(config, "kinesis"), aws.client(config, "s3")
+    source = new_stream(kinesis, "etl-stop", 2)
+    usa, intl, errors = (new_stream(kinesis, name, 1) for name in ("stop-usa", "stop-intl", "stop-errors"))
+    prefix = f"etl-stop-{uuid.uuid4().hex[:6]}"
+    lab = yaml.safe_load((PROJECT_ROOT / "etl" / "browse-sessions.yaml").read_text())
+    lab["etl"].update(
+        source={**lab["etl"]["source"], "stream": source},
+        routes=[{"when": "country = 'USA'", "to": usa}, {"default": intl}],
+        errors=errors,
+        deliver={
+            name: {"prefix": f"s3://{config.bucket}/{prefix}/{name}/", "buffer_size": "16kb", "buffer_interval": "1s"}
+            for name in (usa, intl)
+        },
+    )
+    config_file = tmp_path / "etl.yaml"
+    config_file.write_text(yaml.safe_dump(lab))
+    overrides = [*overrides, f"job.checkpoint_dir={tmp_path / 'chk'}", "job.checkpoint_interval=2s"]
+    template = str(PROJECT_ROOT / "templates" / "browse-session.json.tpl")
+
+    def generate(seed: int) -> None:
+        run_cli("generate", "--template", template, "--count", "1000", "--seed", str(seed), "--stream", source,
+                "--quiet", overrides=overrides)  # fmt: skip
+
+    def routed() -> list[dict]:
+        return [r["row"] for name in (usa, intl) for r in read_stream(kinesis, name)]
+
+    generate(1)
+    # in the background, as a non-interactive shell starts it: SIGINT came in ignored
+    with clickflow("etl", *sets(overrides), "--config", str(config_file), ignore_sigint=True) as process:
+        assert read_until(process, f"delivering {intl} to", 120), "the etl did not start"
+        wait_for(lambda: len(routed()) >= 1000, 120, "the first 1000 records routed")
+        time.sleep(3)  # a checkpoint and a delivered object or two
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=180)
+    assert process.returncode == 130, out
+    location = re.search(r"stopped with a savepoint: (\S+)", out).group(1)
+    assert Path(location.removeprefix("file:")).joinpath("_metadata").is_file()
+    assert f"{tmp_path / 'chk'}/etl-browse-sessions/savepoints/" in location, location  # apart from run's
+    first = {name: int(re.search(rf"{name}: ([\d,]+) records", out).group(1).replace(",", "")) for name in (usa, intl)}
+    assert sum(first.values()) == 1000, out  # the deliveries wrote all the job had written before it stopped
+    command = shlex.split(re.search(r"resume with: (.+)", out).group(1))
+    assert command[:2] == ["clickflow", "etl"] and command[-2:] == ["--restore", location], command
+
+    generate(2)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "clickflow", *command[1:], "--bounded"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0 and "etl finished" in resumed.stdout, resumed.stdout + resumed.stderr
+    assert "after the positions in" in resumed.stdout, resumed.stdout
+    # both runs together: every record routed once (the job resumed from its savepoint) ...
+    ids = [r["event_id"] for r in routed()]
+    assert len(ids) == 2000 and len(set(ids)) == 2000
+    # ... and delivered once (each delivery resumed after what it had written)
+    for name in (usa, intl):
+        objects = s3.list_objects_v2(Bucket=config.bucket, Prefix=f"{prefix}/{name}/")["Contents"]
+        lines = [
+            json.loads(line)["event_id"]
+            for o in objects
+            for line in s3.get_object(Bucket=config.bucket, Key=o["Key"])["Body"].read().decode().splitlines()
+        ]
+        assert sorted(lines) == sorted(r["row"]["event_id"] for r in read_stream(kinesis, name)), name
