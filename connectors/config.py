@@ -192,10 +192,11 @@ class FlinkConfig:
     parallelism: int = 1
     mini_batch: bool = False  # table.exec.mini-batch.* (latency 1s, 5000 rows)
     split_distinct: bool = False  # table.optimizer.distinct-agg.split.enabled
-    # table.exec.source.idle-timeout: a shard (split) without records this long stops holding the
-    # watermark back. Shorter, and a shard merely waiting its turn while another's records are
-    # processed is skipped, which makes its records late; longer, and windows close later when a shard
-    # is really empty.
+    # table.exec.source.idle-timeout, for the job's other sources (a filesystem or datagen table in
+    # an ETL job, Flink's own Kinesis connector). clickflow's connector ignores it: it marks a shard
+    # idle when the shard is caught up (an empty answer at the tip), not after a time without
+    # records — which, after a stalled task, made every shard idle at once and the others' waiting
+    # records late.
     idle_timeout: Duration = Duration(10.0)
 
 
@@ -209,6 +210,10 @@ class JobConfig:
     connector: str = "clickflow"
     start_position: str = "latest"  # trim_horizon | latest | an ISO 8601 UTC time (AT_TIMESTAMP)
     checkpoint_interval: Duration = Duration(10.0)
+    # A checkpoint not complete within this is given up (e.g. S3 not answering) and counts as failed;
+    # this many failures in a row are tolerated before the job restarts (checkpoints go on being tried)
+    checkpoint_timeout: Duration = Duration(600.0)
+    tolerable_failed_checkpoints: int = 10
     checkpoint_dir: str = ".clickflow/checkpoints"  # local path (from the project root) or s3://
     archive: str = ".clickflow/archive"  # local directory (from the project root) or s3://bucket/prefix
     archive_roll_size: str = "128mb"  # a part file is rolled at this size ...
@@ -662,6 +667,11 @@ def _check_job(job: JobConfig, origins: _Origins) -> None:
         raise _fail(origins, ("job", "rest_port"), f"expected 0..65535, got {job.rest_port}")
     if job.checkpoint_interval < 0.1:
         raise _fail(origins, ("job", "checkpoint_interval"), f"must be at least 100ms, got {job.checkpoint_interval}")
+    if job.checkpoint_timeout < 1:
+        raise _fail(origins, ("job", "checkpoint_timeout"), f"must be at least 1s, got {job.checkpoint_timeout}")
+    if job.tolerable_failed_checkpoints < 0:
+        got = job.tolerable_failed_checkpoints
+        raise _fail(origins, ("job", "tolerable_failed_checkpoints"), f"must be 0 or more, got {got}")
     if not re.match(r"^\d+(\.\d+)?\s*(b|kb|mb|gb)$", job.archive_roll_size.lower()):
         raise _fail(origins, ("job", "archive_roll_size"), f"expected a size like 128mb, got {job.archive_roll_size!r}")
 

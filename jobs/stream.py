@@ -125,6 +125,8 @@ def configure(env, config: Config, options: RunOptions, on_msf: bool = False) ->
     conf = env.get_config()
     if not on_msf:  # Managed Flink owns checkpoints and restarts (clickflow deploy sets them on the application)
         conf.set("execution.checkpointing.interval", config.job.checkpoint_interval.as_flink())
+        conf.set("execution.checkpointing.timeout", config.job.checkpoint_timeout.as_flink())
+        conf.set("execution.checkpointing.tolerable-failed-checkpoints", str(config.job.tolerable_failed_checkpoints))
         conf.set("execution.checkpointing.dir", local_uri(config.job.checkpoint_dir))
         conf.set("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION")
         conf.set("restart-strategy.type", "fixed-delay")
@@ -220,7 +222,7 @@ def _state(client) -> str:
     return str(client.get_job_status().result()).rsplit(".", 1)[-1]
 
 
-def _wait(result, client, stops: StopRequests) -> bool:
+def wait_or_stop(result, client, stops: StopRequests) -> bool:
     """Wait for the job's end, or a stop request (True)."""
     import time
 
@@ -236,7 +238,7 @@ def _wait(result, client, stops: StopRequests) -> bool:
     return True
 
 
-def _stop(client, config: Config, stops: StopRequests, resume: Callable[[str], str], say) -> int:
+def stop_on_request(client, config: Config, stops: StopRequests, resume: Callable[[str], str], say) -> int:
     """The first signal: stop with a savepoint and say how to resume; a second: cancel at once."""
     import time
 
@@ -328,8 +330,8 @@ def run(config: Config, options: RunOptions, say=print, resume: Callable[[str], 
             f"http://127.0.0.1:{config.job.rest_port}/jobs/{client.get_job_id()}"
         )
     with StopRequests() as stops:
-        if _wait(result, client, stops):
-            return _stop(client, config, stops, resume, say)
+        if wait_or_stop(result, client, stops):
+            return stop_on_request(client, config, stops, resume, say)
     say("job finished")
     return 0
 

@@ -46,10 +46,15 @@ def local_stack(tmp_path_factory):
     stack.down(config)
 
 
+def cli_command(*args: str, overrides: list[str] = ()) -> list[str]:
+    """The real `clickflow` command line for ``args`` (a command and its words), with ``--set`` overrides."""
+    sets = [item for o in overrides for item in ("--set", o)]
+    return [sys.executable, "-m", "clickflow", *args[:1], *sets, *args[1:]]
+
+
 def run_cli(*args: str, overrides: list[str] = (), timeout: float = 120, check: bool = True, **kwargs):
     """Run the real `clickflow` command in a subprocess."""
-    sets = [item for o in overrides for item in ("--set", o)]
-    command = [sys.executable, "-m", "clickflow", *args[:1], *sets, *args[1:]]
+    command = cli_command(*args, overrides=overrides)
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=PROJECT_ROOT, **kwargs)
     if check and result.returncode != 0:
         raise AssertionError(

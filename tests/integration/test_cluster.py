@@ -1,13 +1,19 @@
 """The local Flink cluster (`clickflow cluster`): a JobManager, a TaskManager and the SQL gateway as
 separate processes on loopback; the streaming job submitted to it with its archive and checkpoints
-on the local stack's S3, stopped with a savepoint and resumed from it; Flink's SQL client over it.
-Every result is held to `clickflow analyze` over the same file."""
+on the local stack's S3 (reached through a proxy that can refuse connections), surviving S3 refusing
+writes and its TaskManager killed, stopped with a savepoint and resumed from it; Flink's SQL client
+over it. Every result is held to `clickflow analyze` over the same file."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -18,8 +24,9 @@ from connectors.local_stack.stack import free_port
 from jobs.analytics import ANALYTICS
 from jobs.analyze import analyze, read_output
 from producer.generate import GenerateOptions, write_generated
-from tests.conftest import run_cli
+from tests.conftest import PROJECT_ROOT, cli_command, run_cli
 from tests.kinesis_helpers import read_stream, wait_for
+from tests.outage import Outage
 
 pytestmark = pytest.mark.integration
 
@@ -61,8 +68,11 @@ def streams(suffix: str) -> list[str]:
 @pytest.fixture
 def running_cluster(local_stack, tmp_path):
     """The cluster profile on the session's stack: streams and an S3 prefix of its own, free ports, its
-    own state directory. Yields (config, overrides, prefix); `cluster down` after, and no process left."""
-    _, stack_overrides = local_stack
+    own state directory, S3 through a loopback proxy that can refuse connections. Yields (config,
+    overrides, prefix, the proxy); `cluster down` after, and no process left."""
+    stack_config, stack_overrides = local_stack
+    s3_proxy = Outage(aws.endpoint_for(stack_config, "s3"))
+    s3_proxy.up()
     suffix = uuid.uuid4().hex[:6]
     bucket = load_config("local", overrides=stack_overrides).bucket
     prefix = f"cluster-{suffix}"
@@ -73,9 +83,11 @@ def running_cluster(local_stack, tmp_path):
         f"job.archive=s3://{bucket}/{prefix}/archive",
         f"job.checkpoint_dir=s3://{bucket}/{prefix}/checkpoints",
         "job.checkpoint_interval=1s",
+        "job.checkpoint_timeout=10s",  # a checkpoint S3 does not answer is given up after 10 s
         f"job.cluster=127.0.0.1:{free_port()}",
         f"cluster.rpc_port={free_port()}",
         f"cluster.sql_gateway_port={free_port()}",
+        f"aws.endpoints.s3={s3_proxy.url}",
     ]
     config = load_config("cluster", overrides=overrides)
     run_cli("stack", "create", "--profile", "cluster", overrides=overrides)
@@ -83,17 +95,33 @@ def running_cluster(local_stack, tmp_path):
     try:
         up = run_cli("cluster", "up", "--profile", "cluster", overrides=overrides, timeout=180)
         assert "started the TaskManager" in up.stdout, up.stdout + up.stderr
-        yield config, overrides, prefix
+        yield config, overrides, prefix, s3_proxy
     finally:
+        s3_proxy.up() if s3_proxy.listener is None else None
         run_cli("cluster", "down", "--profile", "cluster", overrides=overrides, check=False)
+        s3_proxy.down()
         assert wait_for(lambda: not flink_processes(layout), 30, "every cluster process to end") is True
         assert (layout / "log").is_dir() and list((layout / "log").glob("*.log"))  # logs kept
 
 
-def test_job_on_the_cluster_with_s3_archive_stops_with_a_savepoint_and_resumes_every_row_once(
+def rest(config, path: str) -> dict:
+    return cluster.get_json(f"http://{config.job.cluster}{path}", timeout=5) or {}
+
+
+def checkpoints(config, job_id: str) -> dict:
+    """The job's checkpoint counts (completed, failed, restored, ...) from Flink's REST API."""
+    return rest(config, f"/jobs/{job_id}/checkpoints").get("counts", {})
+
+
+def restarts(config, job_id: str) -> int:
+    metric = rest(config, f"/jobs/{job_id}/metrics?get=numRestarts")
+    return int(metric[0]["value"]) if metric else -1
+
+
+def test_job_on_the_cluster_survives_s3_refusing_writes_and_a_killed_taskmanager_and_resumes_every_row_once(
     running_cluster, tmp_path
 ):
-    config, overrides, prefix = running_cluster
+    config, overrides, prefix, s3_proxy = running_cluster
     s3, kinesis = aws.client(config, "s3"), aws.client(config, "kinesis")
     status = run_cli("cluster", "status", "--profile", "cluster", overrides=overrides)
     assert "1 TaskManager(s), 2/2 slots free" in status.stdout, status.stdout
@@ -105,8 +133,11 @@ def test_job_on_the_cluster_with_s3_archive_stops_with_a_savepoint_and_resumes_e
 
     sample = tmp_path / "sample.csv"
     write_generated(GenerateOptions(events=12000, seed=5, bots=1, abandoned=2), sample)
-    run_cli("replay", str(sample), "--profile", "cluster", "--limit", "6000", "--quiet", overrides=overrides)
 
+    def replay(*words: str) -> list[str]:
+        return ["replay", str(sample), "--profile", "cluster", "--quiet", *words]
+
+    run_cli(*replay("--limit", "4000"), overrides=overrides)
     submitted = run_cli("run", "--profile", "cluster", overrides=overrides, timeout=240)
     match = re.search(r"job (\w{32}) is RUNNING on the cluster", submitted.stdout)
     assert match, submitted.stdout + submitted.stderr
@@ -119,12 +150,59 @@ def test_job_on_the_cluster_with_s3_archive_stops_with_a_savepoint_and_resumes_e
         return any("/part-" in o["Key"] for o in page.get("Contents", []))
 
     wait_for(committed, 120, "archive files committed on S3 by a checkpoint")
+
+    # Fault 1: S3 refuses every connection for 20 s while records arrive. Checkpoints (and the
+    # archive's part uploads, which are part of them) fail and are tried again; the job runs on.
+    before = checkpoints(config, job_id)
+    s3_proxy.down()
+    refused = time.monotonic()
+    run_cli(*replay("--resume-from", "4001", "--limit", "4000"), overrides=overrides)
+    wait_for(lambda: checkpoints(config, job_id).get("failed", 0) > before["failed"], 90, "a checkpoint to fail")
+    time.sleep(max(0.0, 20 - (time.monotonic() - refused)))
+    assert rest(config, f"/jobs/{job_id}").get("state") == "RUNNING"
+    s3_proxy.up()
+    during = checkpoints(config, job_id)
+    wait_for(
+        lambda: checkpoints(config, job_id)["completed"] > during["completed"], 120, "a checkpoint once S3 is back"
+    )
+    failed_checkpoints = checkpoints(config, job_id)["failed"] - before["failed"]
+    assert restarts(config, job_id) == 0, "S3 refusing writes should fail checkpoints, not the job"
+
+    # Fault 2: the TaskManager killed (SIGKILL) while the rest of the input is replayed, then started
+    # again: the job restarts from its last checkpoint.
+    feeding = subprocess.Popen(
+        cli_command(*replay("--resume-from", "8001"), overrides=overrides),
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        time.sleep(1.5)
+        taskmanager = next(s.pid for s in cluster.status(config) if s.process.name == "taskmanager")
+        os.kill(taskmanager, signal.SIGKILL)
+        fed, _ = feeding.communicate(timeout=180)
+        assert feeding.returncode == 0, fed
+    finally:
+        if feeding.poll() is None:
+            feeding.kill()
+            feeding.communicate()
+    again = run_cli("cluster", "up", "--profile", "cluster", overrides=overrides, timeout=180)
+    assert "started the TaskManager" in again.stdout and "JobManager already running" in again.stdout, again.stdout
+
+    def recovered() -> bool:
+        counts = checkpoints(config, job_id)
+        return counts.get("restored", 0) >= 1 and rest(config, f"/jobs/{job_id}").get("state") == "RUNNING"
+
+    wait_for(recovered, 180, "the job restored from its last checkpoint on the new TaskManager")
+    restored = checkpoints(config, job_id)
+    wait_for(lambda: checkpoints(config, job_id)["completed"] > restored["completed"], 120, "a checkpoint after")
+    assert restarts(config, job_id) >= 1
+
     stopped = run_cli("cluster", "stop", job_id, "--profile", "cluster", overrides=overrides, timeout=240)
     savepoint = re.search(r"savepoint: (s3://\S+)", stopped.stdout).group(1)
     assert savepoint.startswith(f"s3://{config.bucket}/{prefix}/savepoints/")
     assert f"--restore {savepoint}" in stopped.stdout
-
-    run_cli("replay", str(sample), "--profile", "cluster", "--resume-from", "6001", "--quiet", overrides=overrides)
     resumed = run_cli(
         "run", "--profile", "cluster", "--bounded", "--restore", savepoint, overrides=overrides, timeout=300
     )
@@ -133,15 +211,28 @@ def test_job_on_the_cluster_with_s3_archive_stops_with_a_savepoint_and_resumes_e
     expected_dir = tmp_path / "expected"
     analyze(config, str(sample), expected_dir)
     keys = download(s3, config.bucket, f"{prefix}/archive", tmp_path / "archive")
-    assert all(re.search(r"/dt=2019-10-01/hour=\d\d/", k) for k in keys if "/part-" in k)
+    duplicates: dict[str, int] = {}
+    elsewhere = [k for k in keys if "/part-" in k and not re.search(r"/dt=2019-10-01/hour=\d\d/", k)]
+    assert not elsewhere, elsewhere
     for name in ANALYTICS:
         expected = read_output(expected_dir, name)
         assert expected, f"{name}: the sample should produce rows"
         archived = read_output(tmp_path / "archive", name)
         assert canonical(archived) == canonical(expected), f"{name} (archive on S3): each row exactly once"
-        streamed = [r["row"] for r in read_stream(kinesis, config.output_stream(name).name)]
-        assert canonical(streamed) == canonical(expected), f"{name} (output stream)"
+        # the output streams are at-least-once: rows the job wrote after its last checkpoint before the
+        # kill are written again by the restored job; every duplicate is one of analyze's rows
+        streamed = Counter(canonical(r["row"] for r in read_stream(kinesis, config.output_stream(name).name)))
+        want = Counter(canonical(expected))
+        assert not want - streamed, f"{name} (output stream): rows missing"
+        assert set(streamed) == set(want), f"{name} (output stream): rows analyze does not compute"
+        duplicates[name] = sum((streamed - want).values())
     assert len(read_output(tmp_path / "archive", "events")) == 12000
+    print(
+        f"faults: S3 refused for 20 s ({failed_checkpoints} checkpoints failed, 0 restarts); TaskManager killed "
+        f"(the job restored {restored.get('restored')} time(s) from its last checkpoint); records in: 12000; "
+        f"duplicates on the output "
+        f"streams: {duplicates}"
+    )
 
     # Flink's SQL client, through the cluster's gateway and embedded: the rows analyze computes
     script = tmp_path / "visitors.sql"

@@ -174,3 +174,15 @@ def test_one_alert_threshold_can_be_set_alone():
     config = load_config("aws", overrides=["alerts.severity.traffic_spike.warning=4"])
     assert (config.alerts.severity.traffic_spike.warning, config.alerts.severity.traffic_spike.critical) == (4.0, 6.0)
     assert config.alerts.severity.bot_burst.warning == 1.5
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("job.checkpoint_timeout=500ms", r"job\.checkpoint_timeout: must be at least 1s, got 500ms"),
+        ("job.tolerable_failed_checkpoints=-1", r"job\.tolerable_failed_checkpoints: must be 0 or more, got -1"),
+    ],
+)
+def test_checkpoint_settings_are_checked_at_load_time(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config("local", overrides=[override])
