@@ -79,11 +79,15 @@ def parser_explore(add) -> None:
         "(unique_visitors, active_page_views, top_categories, cart_abandonment, anomalies), dead_letters, and the "
         "job's output streams as <analytic>_stream and dead_letters_stream. Results show in one of Studio's modes: "
         "update (a table kept current from the query's changelog), append (rows as they arrive) or single (one "
-        "value, refreshed). Statements end with ';' and may span lines; history is kept. With -e, one statement "
-        "runs and its rows are printed (for scripts).\n\n"
+        "value, refreshed). An update-mode table is shown in the query's ORDER BY (and LIMIT), however the "
+        "changelog arrives; while a query runs a 'running' line stands where 'N rows' will, which comes only "
+        "once it has ended. Statements end with ';' and may span lines; history is kept. With -e, one statement "
+        "runs and its rows are printed (for scripts). In Jupyter: notebooks/explore.ipynb (%%flinksql).\n\n"
         "examples:\n"
         "  clickflow explore\n"
         "  clickflow explore -e 'SELECT event_type, COUNT(*) FROM clicks GROUP BY event_type' --bounded\n"
+        "  clickflow explore --bounded -e 'SELECT brand, COUNT(*) AS n FROM clicks GROUP BY brand "
+        "ORDER BY n DESC LIMIT 5'\n"
         "  clickflow explore -e 'SELECT * FROM anomalies' --mode append --max-rows 5 --timeout 120\n"
         "  clickflow explore -e 'SELECT COUNT(DISTINCT user_id) FROM clicks' --mode single --bounded",
     )

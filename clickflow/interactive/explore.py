@@ -11,15 +11,18 @@ Registered up front:
   <analytic>_stream, dead_letters_stream   the job's output streams, read from their start
 
 Results are shown in Studio's three modes, all driven by the query's changelog:
-  update   a table kept current: +I and +U add a row, -U and -D take one away
+  update   a table kept current: +I and +U add a row, -U and -D take one away; shown in the
+           query's top-level ORDER BY (and LIMIT), however the changes arrive
   append   new rows as they arrive (insert-only queries)
   single   one value (the first column of the latest row), refreshed in place
+While a query runs its table is redrawn with a "running" line; "N rows" is said only once it has ended.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 import json
 import math
 import queue
@@ -41,6 +44,102 @@ class ExploreError(RuntimeError):
     """A statement cannot be shown as asked; the message says why."""
 
 
+# --------------------------------------------------------------------------- the query's order
+
+
+@dataclass(frozen=True)
+class ResultOrder:
+    """The query's top-level ORDER BY as result columns, and its LIMIT and OFFSET.
+
+    A streaming query's changelog keeps no order: Flink computes an ``ORDER BY n DESC LIMIT 5`` as a
+    Top-N that inserts and retracts rows as counts change, so the rows shown are sorted here, as the
+    query asked. NULL is the smallest value, as in Flink: first ascending, last descending, unless the
+    query says NULLS FIRST or LAST."""
+
+    keys: tuple[tuple[int, bool, bool], ...]  # (result column, descending, nulls first)
+    limit: int | None = None
+    offset: int = 0
+    unshown: str | None = None  # why the rows cannot be shown in the query's order (a key not in the result)
+
+    def apply(self, rows: Sequence[tuple]) -> list[tuple]:
+        """The rows in this order, OFFSET and LIMIT applied."""
+        ordered = (
+            sorted(rows, key=functools.cmp_to_key(self._compare)) if self.keys and not self.unshown else list(rows)
+        )
+        end = None if self.limit is None else self.offset + self.limit
+        return ordered[self.offset : end]
+
+    def _compare(self, a: tuple, b: tuple) -> int:
+        for column, descending, nulls_first in self.keys:
+            x, y = a[column], b[column]
+            if x is None or y is None:
+                if x is None and y is None:
+                    continue
+                return (-1 if x is None else 1) * (1 if nulls_first else -1)
+            try:
+                c = (x > y) - (x < y)
+            except TypeError:  # values of different types in one column: compare as text
+                c = (str(x) > str(y)) - (str(x) < str(y))
+            if c:
+                return -c if descending else c
+        return 0
+
+
+def result_order(sql: str, columns: Sequence[str]) -> ResultOrder | None:
+    """The statement's top-level ORDER BY and LIMIT as result columns (None: it has no ORDER BY).
+
+    Found with sqlglot's tokenizer (Flink's window functions need not parse); each key is a result
+    column by name, by position (``ORDER BY 2``) or as the same expression as a column of the SELECT."""
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import SqlglotError
+    from sqlglot.tokens import TokenType
+
+    dialect = "hive"  # backquoted identifiers, NULL the smallest value: as Flink SQL
+    try:
+        tokens = sqlglot.Dialect.get_or_raise(dialect).tokenize(sql)
+    except SqlglotError:
+        return None
+    depth, at = 0, None
+    for token in tokens:
+        if token.token_type == TokenType.L_PAREN:
+            depth += 1
+        elif token.token_type == TokenType.R_PAREN:
+            depth -= 1
+        elif token.token_type == TokenType.ORDER_BY and depth == 0:
+            at = token.start
+    if at is None:
+        return None
+    try:
+        tail = sqlglot.parse_one("SELECT 1 " + sql[at:].strip().rstrip(";"), read=dialect)
+    except SqlglotError as exc:
+        return ResultOrder((), unshown=f"its ORDER BY could not be read ({str(exc).splitlines()[0]})")
+    try:
+        statement = sqlglot.parse_one(sql.strip().rstrip(";"), read=dialect)
+        selects = statement.selects if isinstance(statement, exp.Query) else []
+    except SqlglotError:
+        selects = []  # e.g. a window table function: keys by name or position only
+    names = [c.lower() for c in columns]
+    keys = []
+    for ordered in tail.args["order"].expressions:
+        key, index = ordered.this, None
+        if isinstance(key, exp.Column) and not key.table and key.name.lower() in names:
+            index = names.index(key.name.lower())
+        elif isinstance(key, exp.Literal) and not key.is_string and key.this.isdigit():
+            index = int(key.this) - 1 if 0 < int(key.this) <= len(columns) else None
+        else:
+            index = next((i for i, p in enumerate(selects) if p.unalias() == key and i < len(columns)), None)
+        if index is None:
+            return ResultOrder((), unshown=f"ORDER BY {key.sql(dialect)} is not a column of the result")
+        keys.append((index, bool(ordered.args.get("desc")), bool(ordered.args.get("nulls_first"))))
+
+    def number(part) -> int | None:
+        value = part.expression if part is not None else None
+        return int(value.this) if isinstance(value, exp.Literal) and value.this.isdigit() else None
+
+    return ResultOrder(tuple(keys), number(tail.args.get("limit")), number(tail.args.get("offset")) or 0)
+
+
 # --------------------------------------------------------------------------- the three views
 
 
@@ -51,6 +150,11 @@ class ChangelogTable:
     columns: list[str]
     rows: list[tuple] = field(default_factory=list)
     changes: int = 0
+    order: ResultOrder | None = None  # the query's ORDER BY; None: rows in the order they last changed
+
+    def shown(self) -> list[tuple]:
+        """The rows as the query orders them (else as they last changed)."""
+        return self.rows if self.order is None else self.order.apply(self.rows)
 
     def apply(self, kind: str, row: Sequence) -> None:
         """Apply one change of the query's changelog (+I, -U, +U, -D) to the table."""
@@ -85,6 +189,10 @@ class AppendLog:
         self.changes += 1
         self.rows.append(tuple(row))
 
+    def shown(self) -> list[tuple]:
+        """The rows in arrival order (an ORDER BY on a time attribute is that order)."""
+        return self.rows
+
 
 @dataclass
 class SingleValue:
@@ -106,6 +214,10 @@ class SingleValue:
     def rows(self) -> list[tuple]:
         """The value as a one-row table (empty before the first row)."""
         return [] if self.value is None else [(self.value,)]
+
+    def shown(self) -> list[tuple]:
+        """The value as a one-row table."""
+        return self.rows
 
 
 def new_view(mode: str, columns: list[str]):
@@ -143,8 +255,11 @@ def json_value(value):
     return value
 
 
-def render_table(columns: Sequence[str], rows: Iterable[Sequence], max_rows: int | None = None) -> list[str]:
-    """Rows as an aligned text table with a header, at most ``max_rows`` of them."""
+def render_table(
+    columns: Sequence[str], rows: Iterable[Sequence], max_rows: int | None = None, note: str = ""
+) -> list[str]:
+    """Rows as an aligned text table with a header, at most ``max_rows`` of them, and "N rows" (with
+    ``note``) below."""
     rows = list(rows)
     shown = rows if max_rows is None else rows[:max_rows]
     cells = [[show_value(v) for v in row] for row in shown]
@@ -154,15 +269,28 @@ def render_table(columns: Sequence[str], rows: Iterable[Sequence], max_rows: int
     out += ["| " + " | ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) + " |" for r in cells]
     out.append(line)
     more = len(rows) - len(shown)
-    out.append(f"{len(rows)} row{'s' if len(rows) != 1 else ''}" + (f" ({more} not shown: --max-rows)" if more else ""))
+    notes = ([f"{more} not shown: --max-rows"] if more else []) + ([note] if note else [])
+    out.append(f"{len(rows)} row{'s' if len(rows) != 1 else ''}" + (f" ({'; '.join(notes)})" if notes else ""))
     return out
 
 
-def render(view, max_rows: int | None = None) -> list[str]:
-    """A view as text lines: the single value, or the table."""
+def order_note(view) -> str:
+    """What the reader should know about the rows' order, where it matters: an update-mode table of
+    more than one row, which has no order of its own."""
+    if not isinstance(view, ChangelogTable) or len(view.rows) < 2:
+        return ""
+    if view.order is None:
+        return "no ORDER BY: in no particular order"
+    return f"not in the query's order: {view.order.unshown}" if view.order.unshown else ""
+
+
+def render(view, max_rows: int | None = None, running: str = "") -> list[str]:
+    """A view as text lines: the single value, or the table. ``running``: the query has not ended, and
+    this line stands where "N rows" will (so a partial table never looks like the answer)."""
     if isinstance(view, SingleValue):
-        return [show_value(view.value)]
-    return render_table(view.columns, view.rows, max_rows)
+        return [show_value(view.value)] + ([running] if running else [])
+    lines = render_table(view.columns, view.shown(), max_rows, "" if running else order_note(view))
+    return lines[:-1] + [running] if running else lines
 
 
 # --------------------------------------------------------------------------- the engine
@@ -217,6 +345,8 @@ class Explorer:
             raise ExploreError(flink_root_cause(exc)) from None
         columns = list(result._j_table_result.getResolvedSchema().getColumnNames())
         view = new_view(mode, columns)
+        if isinstance(view, ChangelogTable):
+            view.order = result_order(sql, columns)
         changes: queue.Queue = queue.Queue()
         done = object()
         iterator = result.collect()
@@ -246,6 +376,7 @@ class Explorer:
                     if deadline is not None and time.monotonic() >= deadline:
                         stopped_by = "timeout"
                         break
+                    on_change(view)  # nothing new: the live indicator still counts the seconds
                     continue
                 if item is done:
                     finished = True
@@ -319,12 +450,21 @@ class ShellSettings:
 
 
 class Screen:
-    """Redraws the current view in place on a terminal; elsewhere prints only the final view."""
+    """Redraws the current view in place on a terminal, with a "running" line while the query runs;
+    elsewhere prints only the final view. "N rows" appears only in the final view."""
 
     def __init__(self, out, tty: bool, max_rows: int | None):
         self.out, self.tty, self.max_rows = out, tty, max_rows
-        self._lines = 0
+        self._lines = 0  # lines drawn by the last redraw (update, single); append: table rows drawn
+        self._status = False  # append: a running line is drawn below the rows
         self._last = 0.0
+        self._started = time.monotonic()
+
+    def running(self, view) -> str:
+        """The live indicator: rows so far, seconds running, how to cancel."""
+        rows = len(view.rows)
+        seconds = time.monotonic() - self._started
+        return f"running: {rows} row{'s' if rows != 1 else ''} so far, {seconds:.0f} s (Ctrl-C cancels the query)"
 
     def update(self, view, force: bool = False) -> None:
         """Redraw the view in place (on a terminal, at most four times a second unless ``force``)."""
@@ -334,16 +474,24 @@ class Screen:
         if not force and now - self._last < 0.25:
             return
         self._last = now
-        if isinstance(view, AppendLog):  # append: only the new rows
+        self._draw(view, self.running(view))
+
+    def _draw(self, view, running: str) -> None:
+        if isinstance(view, AppendLog):  # append: only the new rows, the running line kept below them
             lines = render_table(view.columns, view.rows, None)
             body = lines[3:-2]
+            if self._status:
+                self.out.write("\x1b[1F\x1b[J")
             if self._lines == 0:
                 self.out.write("\n".join(lines[:3]) + "\n")
             for line in body[self._lines :]:
                 self.out.write(line + "\n")
             self._lines = len(body)
+            self._status = bool(running)
+            if running:
+                self.out.write(running + "\n")
         else:
-            lines = render(view, self.max_rows)
+            lines = render(view, self.max_rows, running)
             if self._lines:
                 self.out.write(f"\x1b[{self._lines}F\x1b[J")
             self.out.write("\n".join(lines) + "\n")
@@ -351,14 +499,12 @@ class Screen:
         self.out.flush()
 
     def finish(self, outcome: Outcome) -> None:
-        """Draw the final view and say what stopped the query."""
+        """Draw the final view (in place of the running one) and say what stopped the query."""
         if self.tty:
+            self._draw(outcome.view, "")
             if isinstance(outcome.view, AppendLog):
-                self.update(outcome.view, force=True)  # rows not yet drawn
                 closing = render_table(outcome.view.columns, outcome.view.rows)
                 self.out.write("\n".join(closing[-2:]) + "\n")
-            else:
-                self.update(outcome.view, force=True)
         else:
             self.out.write("\n".join(render(outcome.view, self.max_rows)) + "\n")
         reason = {"timeout": "stopped: timeout", "max-rows": "stopped: max rows", "interrupt": "cancelled"}
@@ -448,7 +594,8 @@ def print_rows(outcome: Outcome, out, output_format: str, max_rows: int | None) 
     """``-e``: the final view as a table, or JSON lines (column names as keys)."""
     view = outcome.view
     if output_format == "json":
-        for row in view.rows if max_rows is None or isinstance(view, SingleValue) else view.rows[:max_rows]:
+        rows = view.shown()
+        for row in rows if max_rows is None or isinstance(view, SingleValue) else rows[:max_rows]:
             out.write(json.dumps(dict(zip(view.columns, map(json_value, row), strict=False)), allow_nan=False) + "\n")
     else:
         Screen(out, False, max_rows).finish(outcome)

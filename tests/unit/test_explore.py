@@ -125,8 +125,131 @@ def test_extension_registers_the_cell_magic(monkeypatch):
             registered[(magic_kind, magic_name)] = function
 
     display_module = types.ModuleType("IPython.display")
-    display_module.display = lambda *a, **k: None
+    shown = []
+
+    class Handle:
+        update = shown.append
+
+    display_module.display = lambda *a, **k: Handle()
     monkeypatch.setitem(sys.modules, "IPython", types.ModuleType("IPython"))
     monkeypatch.setitem(sys.modules, "IPython.display", display_module)
-    notebook.load_ipython_extension(FakeIPython())
+    fake = FakeIPython()
+    fake.user_ns = {}
+    notebook.load_ipython_extension(fake)
     assert ("cell", "flinksql") in registered
+    monkeypatch.setattr(notebook, "_explorer", lambda args: FakeExplorer([("+I", ("a", 1))]))
+    registered[("cell", "flinksql")]("--output counts", "SELECT k, n FROM t")
+    assert fake.user_ns["counts"].to_dict("records") == [{"k": "a", "n": 1}]
+    assert shown[-1] is fake.user_ns["counts"]  # the display ends on the final result
+    with pytest.raises(ValueError, match="not a Python variable name"):
+        notebook.parse_line("--output 2x")
+
+
+BRANDS_QUERY = "SELECT brand, COUNT(*) AS n FROM clicks WHERE brand IS NOT NULL GROUP BY brand ORDER BY n DESC LIMIT 5"
+
+
+def test_update_mode_shows_the_query_order_however_the_changelog_arrives():
+    """A Top-N's changelog (inserts and retractions in whatever order the counts moved) shown in the
+    query's ORDER BY ... LIMIT; the same rows sorted here by plain Python are the reference."""
+    import random
+
+    final = {"samsung": 2018, "apple": 1704, "xiaomi": 1203, "huawei": 503, "bosch": 226, "lucente": 183}
+    rng = random.Random(7)
+    table = ChangelogTable(["brand", "n"], order=explore.result_order(BRANDS_QUERY, ["brand", "n"]))
+    current: dict[str, int] = {}
+    for _ in range(3000):  # counts rise one brand at a time, as the stream is read
+        brand = rng.choice([b for b in final if current.get(b, 0) < final[b]] or [None])
+        if brand is None:
+            break
+        if brand in current:
+            table.apply("-U", (brand, current[brand]))
+            current[brand] += 1
+            table.apply("+U", (brand, current[brand]))
+        else:
+            current[brand] = 1
+            table.apply("+I", (brand, 1))
+    for brand, n in final.items():
+        while current[brand] < n:
+            table.apply("-U", (brand, current[brand]))
+            current[brand] += 1
+            table.apply("+U", (brand, current[brand]))
+    expected = sorted(final.items(), key=lambda item: -item[1])[:5]
+    assert table.shown() == expected
+    assert [r[0] for r in table.shown()] == ["samsung", "apple", "xiaomi", "huawei", "bosch"]
+    assert explore.render(table)[-1] == "5 rows"  # the order is the query's: nothing to say
+
+
+@pytest.mark.parametrize(
+    ("sql", "columns", "keys", "limit", "offset"),
+    [
+        (BRANDS_QUERY, ["brand", "n"], ((1, True, False),), 5, 0),
+        ("SELECT a, b FROM t ORDER BY 2, a DESC NULLS FIRST", ["a", "b"], ((1, False, True), (0, True, True)), None, 0),
+        (
+            "SELECT brand, COUNT(*) FROM t GROUP BY brand ORDER BY COUNT(*) DESC LIMIT 3 OFFSET 1;",
+            ["brand", "EXPR$1"],
+            ((1, True, False),),
+            3,
+            1,
+        ),  # fmt: skip
+        ("SELECT `views`, x FROM t ORDER BY `views` NULLS LAST", ["views", "x"], ((0, False, False),), None, 0),
+        (
+            "SELECT window_start, COUNT(*) AS c FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(event_time), "
+            "INTERVAL '1' MINUTES)) GROUP BY window_start, window_end ORDER BY c DESC, window_start",
+            ["window_start", "c"],
+            ((1, True, False), (0, False, True)),
+            None,
+            0,
+        ),
+    ],
+)
+def test_the_order_is_read_from_the_top_level_order_by(sql, columns, keys, limit, offset):
+    order = explore.result_order(sql, columns)
+    assert (order.keys, order.limit, order.offset, order.unshown) == (keys, limit, offset, None)
+
+
+def test_an_order_by_inside_the_query_is_not_the_result_order():
+    sql = "SELECT k, n FROM (SELECT k, n FROM t ORDER BY n) WHERE n > 1"
+    assert explore.result_order(sql, ["k", "n"]) is None
+    over = "SELECT k, ROW_NUMBER() OVER (PARTITION BY k ORDER BY ts) AS r FROM t"
+    assert explore.result_order(over, ["k", "r"]) is None
+
+
+def test_nulls_sort_as_flink_sorts_them_and_ties_keep_their_place():
+    rows = [("b", None), ("a", 2), ("c", 1), ("d", 2)]
+    ascending = explore.result_order("SELECT k, n FROM t ORDER BY n", ["k", "n"]).apply(rows)
+    assert ascending == [("b", None), ("c", 1), ("a", 2), ("d", 2)]
+    descending = explore.result_order("SELECT k, n FROM t ORDER BY n DESC", ["k", "n"]).apply(rows)
+    assert descending == [("a", 2), ("d", 2), ("c", 1), ("b", None)]
+    last = explore.result_order("SELECT k, n FROM t ORDER BY n ASC NULLS LAST, k DESC", ["k", "n"]).apply(rows)
+    assert last == [("c", 1), ("d", 2), ("a", 2), ("b", None)]
+
+
+def test_the_order_note_is_said_only_where_it_matters():
+    unordered = ChangelogTable(["k", "n"], [("a", 1), ("b", 2)])
+    assert explore.render(unordered)[-1] == "2 rows (no ORDER BY: in no particular order)"
+    assert explore.render(ChangelogTable(["k", "n"], [("a", 1)]))[-1] == "1 row"  # one row: no order to speak of
+    assert explore.render(AppendLog(["k"], [("a",), ("b",)]))[-1] == "2 rows"  # arrival order
+    odd = ChangelogTable(
+        ["k"], [("a",), ("b",)], order=explore.result_order("SELECT k FROM t ORDER BY UPPER(k)", ["k"])
+    )
+    assert (
+        explore.render(odd)[-1] == "2 rows (not in the query's order: ORDER BY UPPER(k) is not a column of the result)"
+    )
+
+
+def test_a_running_query_never_shows_a_row_count_only_the_final_view_does():
+    out = io.StringIO()
+    screen = explore.Screen(out, True, None)
+    table = ChangelogTable(["brand", "n"], order=explore.result_order(BRANDS_QUERY, ["brand", "n"]))
+    table.apply("+I", ("apple", 3))
+    screen.update(table, force=True)
+    table.apply("+I", ("samsung", 5))
+    screen.update(table, force=True)
+    live = out.getvalue()
+    assert (
+        "running: 2 rows so far" in live and " rows\n" not in live and "2 rows" not in live.replace("2 rows so far", "")
+    )
+    screen.finish(Outcome(table, stopped_by=None))
+    final = out.getvalue()[len(live) :]
+    assert final.startswith("\x1b[7F\x1b[J")  # the running table is erased, then the answer drawn
+    assert final.index("samsung") < final.index("apple") and final.rstrip().endswith("2 rows")
