@@ -49,25 +49,24 @@ class ExploreError(RuntimeError):
 
 @dataclass(frozen=True)
 class ResultOrder:
-    """The query's top-level ORDER BY as result columns, and its LIMIT and OFFSET.
+    """The query's top-level ORDER BY as result columns, and its LIMIT.
 
     A streaming query's changelog keeps no order: Flink computes an ``ORDER BY n DESC LIMIT 5`` as a
     Top-N that inserts and retracts rows as counts change, so the rows shown are sorted here, as the
     query asked. NULL is the smallest value, as in Flink: first ascending, last descending, unless the
-    query says NULLS FIRST or LAST."""
+    query says NULLS FIRST or LAST. (OFFSET and LIMIT Flink has applied already: the result holds
+    those rows only; LIMIT is applied again only as a bound.)"""
 
     keys: tuple[tuple[int, bool, bool], ...]  # (result column, descending, nulls first)
     limit: int | None = None
-    offset: int = 0
     unshown: str | None = None  # why the rows cannot be shown in the query's order (a key not in the result)
 
     def apply(self, rows: Sequence[tuple]) -> list[tuple]:
-        """The rows in this order, OFFSET and LIMIT applied."""
+        """The rows in this order, at most LIMIT of them."""
         ordered = (
             sorted(rows, key=functools.cmp_to_key(self._compare)) if self.keys and not self.unshown else list(rows)
         )
-        end = None if self.limit is None else self.offset + self.limit
-        return ordered[self.offset : end]
+        return ordered[: self.limit]
 
     def _compare(self, a: tuple, b: tuple) -> int:
         for column, descending, nulls_first in self.keys:
@@ -137,7 +136,7 @@ def result_order(sql: str, columns: Sequence[str]) -> ResultOrder | None:
         value = part.expression if part is not None else None
         return int(value.this) if isinstance(value, exp.Literal) and value.this.isdigit() else None
 
-    return ResultOrder(tuple(keys), number(tail.args.get("limit")), number(tail.args.get("offset")) or 0)
+    return ResultOrder(tuple(keys), number(tail.args.get("limit")))
 
 
 # --------------------------------------------------------------------------- the three views

@@ -180,31 +180,29 @@ def test_update_mode_shows_the_query_order_however_the_changelog_arrives():
 
 
 @pytest.mark.parametrize(
-    ("sql", "columns", "keys", "limit", "offset"),
+    ("sql", "columns", "keys", "limit"),
     [
-        (BRANDS_QUERY, ["brand", "n"], ((1, True, False),), 5, 0),
-        ("SELECT a, b FROM t ORDER BY 2, a DESC NULLS FIRST", ["a", "b"], ((1, False, True), (0, True, True)), None, 0),
+        (BRANDS_QUERY, ["brand", "n"], ((1, True, False),), 5),
+        ("SELECT a, b FROM t ORDER BY 2, a DESC NULLS FIRST", ["a", "b"], ((1, False, True), (0, True, True)), None),
         (
             "SELECT brand, COUNT(*) FROM t GROUP BY brand ORDER BY COUNT(*) DESC LIMIT 3 OFFSET 1;",
             ["brand", "EXPR$1"],
             ((1, True, False),),
             3,
-            1,
         ),  # fmt: skip
-        ("SELECT `views`, x FROM t ORDER BY `views` NULLS LAST", ["views", "x"], ((0, False, False),), None, 0),
+        ("SELECT `views`, x FROM t ORDER BY `views` NULLS LAST", ["views", "x"], ((0, False, False),), None),
         (
             "SELECT window_start, COUNT(*) AS c FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(event_time), "
             "INTERVAL '1' MINUTES)) GROUP BY window_start, window_end ORDER BY c DESC, window_start",
             ["window_start", "c"],
             ((1, True, False), (0, False, True)),
             None,
-            0,
         ),
     ],
 )
-def test_the_order_is_read_from_the_top_level_order_by(sql, columns, keys, limit, offset):
+def test_the_order_is_read_from_the_top_level_order_by(sql, columns, keys, limit):
     order = explore.result_order(sql, columns)
-    assert (order.keys, order.limit, order.offset, order.unshown) == (keys, limit, offset, None)
+    assert (order.keys, order.limit, order.unshown) == (keys, limit, None)
 
 
 def test_an_order_by_inside_the_query_is_not_the_result_order():
@@ -212,6 +210,12 @@ def test_an_order_by_inside_the_query_is_not_the_result_order():
     assert explore.result_order(sql, ["k", "n"]) is None
     over = "SELECT k, ROW_NUMBER() OVER (PARTITION BY k ORDER BY ts) AS r FROM t"
     assert explore.result_order(over, ["k", "r"]) is None
+
+
+def test_an_offset_is_not_applied_twice():
+    """Flink's Top-N with OFFSET holds only the rows after it: they are sorted, not cut again."""
+    order = explore.result_order("SELECT k, n FROM t ORDER BY n DESC LIMIT 2 OFFSET 1", ["k", "n"])
+    assert order.apply([("c", 1), ("b", 2)]) == [("b", 2), ("c", 1)]
 
 
 def test_nulls_sort_as_flink_sorts_them_and_ties_keep_their_place():
