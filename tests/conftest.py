@@ -61,3 +61,15 @@ def run_cli(*args: str, overrides: list[str] = (), timeout: float = 120, check: 
             f"{' '.join(command)} exited {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
         )
     return result
+
+
+def write_browse_lab(path: Path, source: str, usa: str, intl: str, errors: str, **etl) -> Path:
+    """etl/browse-sessions.yaml pointed at the test's streams (US sessions to ``usa``, the rest to
+    ``intl``), with ``etl`` keys (deliver, error_prefix) laid over its ``etl:`` section; written to ``path``."""
+    import yaml
+
+    lab = yaml.safe_load((PROJECT_ROOT / "etl" / "browse-sessions.yaml").read_text())
+    lab["etl"]["source"]["stream"] = source
+    lab["etl"].update(routes=[{"when": "country = 'USA'", "to": usa}, {"default": intl}], errors=errors, **etl)
+    path.write_text(yaml.safe_dump(lab))
+    return path

@@ -11,10 +11,9 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
-import yaml
 
 from connectors import aws
-from tests.conftest import PROJECT_ROOT, run_cli
+from tests.conftest import PROJECT_ROOT, run_cli, write_browse_lab
 from tests.kinesis_helpers import new_stream, read_stream
 
 pytestmark = pytest.mark.integration
@@ -28,18 +27,18 @@ def test_the_browse_lab_routes_enriches_and_delivers_every_record_once(local_sta
     source = new_stream(kinesis, "browse", 2)
     usa, intl, errors = (new_stream(kinesis, name, 1) for name in ("usa", "intl", "errors"))
     prefix = f"etl-{uuid.uuid4().hex[:6]}"
-    lab = yaml.safe_load((PROJECT_ROOT / "etl" / "browse-sessions.yaml").read_text())
-    etl = lab["etl"]
-    etl["source"]["stream"] = source
-    etl["routes"] = [{"when": "country = 'USA'", "to": usa}, {"default": intl}]
-    etl["errors"] = errors
-    etl["deliver"] = {
-        usa: {"prefix": f"s3://{config.bucket}/{prefix}/usa/!{{timestamp:yyyy/MM/dd}}/", "buffer_size": "64kb"},
-        intl: {"prefix": f"s3://{config.bucket}/{prefix}/intl/!{{timestamp:yyyy/MM/dd}}/", "buffer_size": "64kb"},
-    }
-    etl["error_prefix"] = f"s3://{config.bucket}/{prefix}/errors/!{{firehose:error-output-type}}/"
-    config_file = tmp_path / "etl.yaml"
-    config_file.write_text(yaml.safe_dump(lab))
+    config_file = write_browse_lab(
+        tmp_path / "etl.yaml",
+        source,
+        usa,
+        intl,
+        errors,
+        deliver={
+            usa: {"prefix": f"s3://{config.bucket}/{prefix}/usa/!{{timestamp:yyyy/MM/dd}}/", "buffer_size": "64kb"},
+            intl: {"prefix": f"s3://{config.bucket}/{prefix}/intl/!{{timestamp:yyyy/MM/dd}}/", "buffer_size": "64kb"},
+        },
+        error_prefix=f"s3://{config.bucket}/{prefix}/errors/!{{firehose:error-output-type}}/",
+    )
 
     template = PROJECT_ROOT / "templates" / "browse-session.json.tpl"
     run_cli(

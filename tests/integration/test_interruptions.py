@@ -18,7 +18,7 @@ import pytest
 from connectors import aws
 from connectors.local_stack import stack
 from producer.generate import GenerateOptions, write_generated
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, run_cli
 from tests.integration.test_producer import expected_records, new_stream, read_all
 
 pytestmark = pytest.mark.integration
@@ -54,16 +54,7 @@ def finish(process: subprocess.Popen, timeout: float = 60) -> tuple[str, str]:
 def run_printed(out: str) -> subprocess.CompletedProcess:
     """Run the continuation command exactly as the replay printed it."""
     command = next(line.strip() for line in out.splitlines() if line.strip().startswith("clickflow replay "))
-    argv = shlex.split(command)
-    result = subprocess.run(
-        [sys.executable, "-m", "clickflow", *argv[1:], "--quiet"],
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_ROOT,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
+    return run_cli(*shlex.split(command)[1:], "--quiet")  # fails with its output unless it exits 0
 
 
 def stream_against_file(config, stream: str, path) -> tuple[int, int]:

@@ -24,7 +24,7 @@ from connectors.config import load_config
 from jobs.analytics import ANALYTICS
 from jobs.analyze import analyze, read_output
 from producer.generate import GenerateOptions, write_generated
-from tests.conftest import PROJECT_ROOT, run_cli
+from tests.conftest import PROJECT_ROOT, run_cli, write_browse_lab
 
 pytestmark = pytest.mark.integration
 
@@ -85,6 +85,16 @@ def read_until(process: subprocess.Popen, marker: str, timeout: float) -> bool:
     return False
 
 
+def printed_savepoint(out: str, verb: str) -> tuple[str, list[str]]:
+    """The savepoint a stopped ``clickflow VERB`` printed (its _metadata there) and the resume command
+    it printed (the same command, ending in ``--restore`` that savepoint)."""
+    location = re.search(r"stopped with a savepoint: (\S+)", out).group(1)
+    assert Path(location.removeprefix("file:")).joinpath("_metadata").is_file()
+    command = shlex.split(re.search(r"resume with: (.+)", out).group(1))
+    assert command[:2] == ["clickflow", verb] and command[-2:] == ["--restore", location], command
+    return location, command
+
+
 def wait_running(process: subprocess.Popen) -> None:
     if not read_until(process, "running: events from", 120):
         raise AssertionError("the job did not start")
@@ -99,18 +109,9 @@ def test_a_signal_stops_with_a_savepoint_and_the_printed_command_resumes(job, tm
         process.send_signal(signal.SIGTERM if how == "SIGTERM" else signal.SIGINT)
         out, _ = process.communicate(timeout=180)
     assert process.returncode == 130, out
-    location = re.search(r"stopped with a savepoint: (\S+)", out).group(1)
-    assert Path(location.removeprefix("file:")).joinpath("_metadata").is_file()
-    command = shlex.split(re.search(r"resume with: (.+)", out).group(1))
-    assert command[:2] == ["clickflow", "run"] and command[-2:] == ["--restore", location]
-    resumed = subprocess.run(
-        [sys.executable, "-m", "clickflow", *command[1:], "--bounded"],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert resumed.returncode == 0 and "job finished" in resumed.stdout, resumed.stdout + resumed.stderr
+    _, command = printed_savepoint(out, "run")
+    resumed = run_cli(*command[1:], "--bounded", timeout=300)  # the printed command, as printed
+    assert "job finished" in resumed.stdout, resumed.stdout + resumed.stderr
     config = load_config("local", overrides=overrides)
     analyze(config, str(sample), tmp_path / "expected")
     for name in ANALYTICS:  # what both runs archived: every row exactly once
@@ -176,8 +177,6 @@ def test_a_signalled_dashboard_stops_its_server_and_followers_and_exits_130(loca
 
 
 def test_a_signalled_etl_stops_with_a_savepoint_and_resumes_its_job_and_deliveries_exactly_once(local_stack, tmp_path):
-    import yaml
-
     from tests.kinesis_helpers import new_stream, read_stream, wait_for
 
     config, overrides = local_stack
@@ -185,18 +184,11 @@ def test_a_signalled_etl_stops_with_a_savepoint_and_resumes_its_job_and_deliveri
     source = new_stream(kinesis, "etl-stop", 2)
     usa, intl, errors = (new_stream(kinesis, name, 1) for name in ("stop-usa", "stop-intl", "stop-errors"))
     prefix = f"etl-stop-{uuid.uuid4().hex[:6]}"
-    lab = yaml.safe_load((PROJECT_ROOT / "etl" / "browse-sessions.yaml").read_text())
-    lab["etl"].update(
-        source={**lab["etl"]["source"], "stream": source},
-        routes=[{"when": "country = 'USA'", "to": usa}, {"default": intl}],
-        errors=errors,
-        deliver={
-            name: {"prefix": f"s3://{config.bucket}/{prefix}/{name}/", "buffer_size": "16kb", "buffer_interval": "1s"}
-            for name in (usa, intl)
-        },
-    )
-    config_file = tmp_path / "etl.yaml"
-    config_file.write_text(yaml.safe_dump(lab))
+    deliver = {
+        name: {"prefix": f"s3://{config.bucket}/{prefix}/{name}/", "buffer_size": "16kb", "buffer_interval": "1s"}
+        for name in (usa, intl)
+    }
+    config_file = write_browse_lab(tmp_path / "etl.yaml", source, usa, intl, errors, deliver=deliver)
     overrides = [*overrides, f"job.checkpoint_dir={tmp_path / 'chk'}", "job.checkpoint_interval=2s"]
     template = str(PROJECT_ROOT / "templates" / "browse-session.json.tpl")
 
@@ -216,23 +208,14 @@ def test_a_signalled_etl_stops_with_a_savepoint_and_resumes_its_job_and_deliveri
         process.send_signal(signal.SIGINT)
         out, _ = process.communicate(timeout=180)
     assert process.returncode == 130, out
-    location = re.search(r"stopped with a savepoint: (\S+)", out).group(1)
-    assert Path(location.removeprefix("file:")).joinpath("_metadata").is_file()
+    location, command = printed_savepoint(out, "etl")
     assert f"{tmp_path / 'chk'}/etl-browse-sessions/savepoints/" in location, location  # apart from run's
     first = {name: int(re.search(rf"{name}: ([\d,]+) records", out).group(1).replace(",", "")) for name in (usa, intl)}
     assert sum(first.values()) == 1000, out  # the deliveries wrote all the job had written before it stopped
-    command = shlex.split(re.search(r"resume with: (.+)", out).group(1))
-    assert command[:2] == ["clickflow", "etl"] and command[-2:] == ["--restore", location], command
 
     generate(2)
-    resumed = subprocess.run(
-        [sys.executable, "-m", "clickflow", *command[1:], "--bounded"],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert resumed.returncode == 0 and "etl finished" in resumed.stdout, resumed.stdout + resumed.stderr
+    resumed = run_cli(*command[1:], "--bounded", timeout=300)
+    assert "etl finished" in resumed.stdout, resumed.stdout + resumed.stderr
     assert "after the positions in" in resumed.stdout, resumed.stdout
     # both runs together: every record routed once (the job resumed from its savepoint) ...
     ids = [r["event_id"] for r in routed()]
