@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from clickflow import __version__
-from clickflow.commands import alerts, demo, insights, interactive, jobs, msf, producer, stack
+from clickflow.commands import alerts, demo, insights, interactive, jobs, migrate, msf, producer, stack
 from clickflow.commands.common import EPILOG_CONFIG, EXIT_CODES, CliError, HelpFormatter, config_options
 from clickflow.commands.producer import continuation
 
@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     interactive.parser_explore(add)
     interactive.parser_sql(add)
     jobs.parser_etl(add)
+    migrate.parser_migrate(add)
     interactive.parser_dashboard(add)
     insights.parser_insights(add)
     insights.parser_report(add)
@@ -70,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     from clickflow.alerts.local import AlertsError
     from clickflow.dashboard.app import DashboardError
     from clickflow.interactive.explore import ExploreError
+    from clickflow.migrate.parse import MigrateError
     from clickflow.msf.deploy import DeployError
     from clickflow.msf.package import PackageError
     from connectors.cluster import ClusterError
@@ -116,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         ResumeError,
         TemplateError,
         ConnectorBuildError,
+        MigrateError,
     ) as exc:  # what the user can mend; anything else is a bug and keeps its traceback
         print(f"clickflow {args.command}: error: {exc}", file=sys.stderr)
         return 1

@@ -144,15 +144,17 @@ def bounded_option(config: Config, flag: str = "--bounded") -> dict[str, str]:
     return {"source.bounded": "latest"}
 
 
-def table_env(environment: Environment, rest_port: int | None = None, archives: bool = True) -> Any:
+def table_env(
+    environment: Environment, rest_port: int | None = None, archives: bool = True, needs_s3: bool = False
+) -> Any:
     """A streaming TableEnvironment for a job in ``environment``: its jars (built here, except on
     Managed Flink), the S3 plugin for an embedded Flink that ``archives`` (checkpoints and archive)
     to ``s3://``, the remote target for a cluster, Flink's REST port for an embedded one
-    (``rest_port``, default ``job.rest_port``)."""
+    (``rest_port``, default ``job.rest_port``). ``needs_s3``: the job reads ``s3://`` itself (reference data)."""
     from jobs import analytics
 
     config = environment.config
-    embedded_s3 = archives and environment.kind == "embedded" and uses_s3(config)
+    embedded_s3 = environment.kind == "embedded" and (archives and uses_s3(config) or needs_s3)
     if embedded_s3:
         from connectors import cluster  # the local Flink layout: never needed on Managed Flink
 

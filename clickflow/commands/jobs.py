@@ -35,10 +35,28 @@ def cmd_analyze(args) -> int:
 
 def cmd_run(args) -> int:
     """``clickflow run``: the streaming analytics job, where the profile says it runs."""
+    if args.job:
+        return _run_migrated(args)
     from jobs.stream import RunOptions, run
 
     options = RunOptions(start=args.start, bounded=args.bounded, restore=args.restore)
     return run(load(args), options, say=say, resume=lambda location: resume_command(args.argv, location))
+
+
+def _run_migrated(args) -> int:
+    """``clickflow run --job DIR``: a KDA application ``clickflow migrate`` wrote to DIR."""
+    from clickflow.migrate.jobdir import load as load_job
+    from connectors.config import load_config
+    from jobs.migrated import MigratedRunOptions, run
+
+    directory = Path(args.job)
+    job = load_job(directory)
+    config_file = args.config or str(directory / "clickflow.yaml")
+    config = load_config(args.profile or "local", config_file, args.overrides, read_elsewhere=("migration",))
+    if args.start not in (None, "trim_horizon", "latest"):
+        raise CliError(f"--from {args.start}: a migrated job starts at trim_horizon or latest")
+    options = MigratedRunOptions(bounded=args.bounded, start=args.start, restore=args.restore)
+    return run(job, config, options, say=say, resume=lambda location: resume_command(args.argv, location))
 
 
 def resume_command(argv: list[str], location: str) -> str:
@@ -100,7 +118,13 @@ def parser_run(add) -> None:
         "  clickflow run --bounded                 # process what is in the stream now, then finish\n"
         "  clickflow run --from 2019-10-01T00:00:00Z\n"
         "  clickflow run --restore latest          # resume after a crash or Ctrl-C\n"
-        "  clickflow run --profile cluster         # on the local cluster; stop: clickflow cluster stop JOB_ID",
+        "  clickflow run --profile cluster         # on the local cluster; stop: clickflow cluster stop JOB_ID\n"
+        "  clickflow run --job lab-flink --bounded # a KDA application `clickflow migrate` wrote to lab-flink/",
+    )
+    p.add_argument(
+        "--job",
+        metavar="DIR",
+        help="run the migrated KDA application in DIR (clickflow migrate --out DIR) instead of the analytics job",
     )
     p.add_argument("--bounded", action="store_true", help="stop at the stream's end as of now; close all windows")
     p.add_argument(
