@@ -45,7 +45,11 @@ LATER = {  # KDA functions of the machine-learning and log-parsing issue
     "VARIABLE_COLUMN_LOG_PARSE", "FAST_REGEX_LOG_PARSER", "SYS_LOG_PARSE", "FIXED_COLUMN_LOG_PARSE",
 }  # fmt: skip
 UNIT_SECONDS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400}
-UDFS = {"TSDIFF": "io.clickflow.udf.TsDiff", "KDA_REFERENCE": "io.clickflow.udf.ReferenceLookup"}
+UDFS = {
+    "TSDIFF": "io.clickflow.udf.TsDiff",
+    "KDA_REFERENCE": "io.clickflow.udf.ReferenceLookup",
+    "STAGGER_WINDOW": "io.clickflow.udf.StaggerWindow",
+}
 
 
 def q(identifier: str) -> str:
@@ -647,15 +651,17 @@ class Translator:
             )
         if "STREAM" not in tokens:
             self.found("SELECT without STREAM", "a streaming SELECT (every query here is one)", node)
-        if "windowed" in parts:
-            raise self.refuse(
-                parts["windowed"],
-                "WINDOWED BY STAGGER is not translated yet; a tumbling window (GROUP BY STEP(ROWTIME BY INTERVAL ...)) "
-                "is the nearest",
-            )
         from_clause = parts["from_clause"]
         items = [c for c in from_clause.children if isinstance(c, Tree)]
         main = self.relation(items[0])
+        if "windowed" in parts:
+            if len(items) > 1 or "group_by" in parts or "order_by" in parts or "window_clause" in parts:
+                raise self.refuse(
+                    parts["windowed"],
+                    "WINDOWED BY STAGGER is translated over one stream, without GROUP BY, ORDER BY or WINDOW "
+                    "(as KDA takes it)",
+                )
+            return self.stagger(parts, main, names, types)
         if main.reference:
             raise self.refuse(
                 items[0],
@@ -767,6 +773,82 @@ class Translator:
                 sql = (
                     f"SELECT {outer_columns}, `ROWTIME` FROM (\n{inner}\n)\nORDER BY {', '.join(['`ROWTIME`', *keys])}"
                 )
+        return sql, out_names
+
+    def stagger(
+        self, parts: dict[str, Tree], main: Relation, names: list[str] | None, types: list[str] | None
+    ) -> tuple[str, list[str]]:
+        """``WINDOWED BY STAGGER (PARTITION BY keys RANGE INTERVAL ...)``: a window per key that opens at the key's
+        first row and closes RANGE later; its aggregate is emitted once, when it closes (ROWTIME = its end).
+
+        STAGGER_WINDOW (clickflow's process table function) holds each key's rows, in ROWTIME order, until the
+        window closes and emits them at its last millisecond with its start; a 1 ms tumbling window over that
+        time then groups each stagger window's rows (keys, start) into one aggregate."""
+        windowed = parts["windowed"]
+        partition = next(c for c in windowed.children if isinstance(c, Tree) and c.data == "partition")
+        keys = [c for c in partition.children if isinstance(c, Tree)]
+        interval = next(c for c in windowed.children if isinstance(c, Tree) and c.data == "interval")
+        seconds = _interval_seconds(interval)
+        if seconds <= 0 or seconds * 1000 != int(seconds * 1000):
+            raise self.refuse(interval, "a stagger window's RANGE is a positive number of milliseconds")
+        scope = Scope([main])
+        select_items = [c for c in parts["select_list"].children if isinstance(c, Tree)]
+        for item in select_items:  # the input's columns the query uses (inferred, without a schema)
+            self.select_item(item, Scope([main]), 0)
+        where_sql = self.expr(parts["where"].children[-1], scope) if "where" in parts else None
+        key_sql = [self.expr(k, scope) for k in keys]
+        columns = [c for c in main.columns if c != "ROWTIME"]
+        packed = ", ".join(f"'c{i}' VALUE CAST({q(main.alias)}.{q(c)} AS STRING)" for i, c in enumerate(columns))
+        rows = (
+            "SELECT "
+            + "".join(f"{k} AS {q(f'__k{i}')}, " for i, k in enumerate(key_sql))
+            + f"{q(main.alias)}.`ROWTIME` AS `ROWTIME`, JSON_OBJECT({packed}) AS `row_json`\n"
+            + f"FROM {main.view} AS {q(main.alias)}"
+            + (f"\nWHERE {where_sql}" if where_sql else "")
+        )
+        rows_view = self.helper(rows, "stagger_rows")
+        partition_by = ", ".join(q(f"__k{i}") for i in range(len(keys)))
+        unpacked = ", ".join(
+            f"CAST(JSON_VALUE(`row_json`, '$.c{i}') AS {main.columns[c] or 'STRING'}) AS {q(c)}"
+            for i, c in enumerate(columns)
+        )
+        self.functions["STAGGER_WINDOW"] = UDFS["STAGGER_WINDOW"]
+        windows = (
+            f"SELECT {partition_by}, `stagger_start`, `rowtime`, {unpacked}\n"
+            f"FROM STAGGER_WINDOW(input => TABLE {q(rows_view)} PARTITION BY ({partition_by}), "
+            f"on_time => DESCRIPTOR(`ROWTIME`), range_ms => CAST({int(seconds * 1000)} AS BIGINT))"
+        )
+        windows_view = self.helper(windows, "stagger")
+        relation = Relation(q(windows_view), main.alias, dict(main.columns), main.stream, star=main.star)
+        scope = Scope([relation])
+        scope.replace = {self.expr(k, scope): q(f"__k{i}") for i, k in enumerate(keys)}
+        scope.replace[f"{q(main.alias)}.`ROWTIME`"] = "`window_end`"
+        selected: list[tuple[str, str]] = []
+        for item in select_items:
+            selected.extend(self.select_item(item, scope, len(selected)))
+        if names is not None and len(selected) != len(names):
+            raise self.refuse(
+                parts["select_list"],
+                f"the SELECT gives {len(selected)} columns and the stream takes {len(names)} ({', '.join(names)})",
+            )
+        out_names = names or _unique([n for _, n in selected])
+        out = [
+            f"CAST({sql} AS {types[i]}) AS {q(column)}" if types else f"{sql} AS {q(column)}"
+            for i, ((sql, _), column) in enumerate(zip(selected, out_names, strict=True))
+        ]
+        tumble = f"TUMBLE(TABLE {q(windows_view)}, DESCRIPTOR(`rowtime`), INTERVAL '0.001' SECOND)"
+        sql = (
+            f"SELECT {', '.join(out)}, `window_time` AS `ROWTIME`\nFROM TABLE({tumble}) AS {q(main.alias)}\n"
+            f"GROUP BY {partition_by}, `stagger_start`, `window_start`, `window_end`, `window_time`"
+        )
+        if "having" in parts:
+            sql += f"\nHAVING {self.expr(parts['having'].children[-1], scope)}"
+        self.found(
+            "WINDOWED BY STAGGER (PARTITION BY ... RANGE ...)",
+            f"STAGGER_WINDOW, clickflow's process table function: a {seconds:g} s window per key from its first "
+            "row, emitted once when it closes (ROWTIME = its end)",
+            windowed,
+        )
         return sql, out_names
 
     def join(self, node: Tree, scope: Scope) -> str:

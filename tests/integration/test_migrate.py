@@ -77,6 +77,12 @@ SELECT STREAM item, id FROM SOURCE_SQL_STREAM_001 WHERE item = 'b';
 CREATE OR REPLACE STREAM AB_COUNTS (item VARCHAR(8), n BIGINT);
 CREATE OR REPLACE PUMP PC AS INSERT INTO AB_COUNTS
 SELECT STREAM item, COUNT(*) FROM AB GROUP BY item, STEP(AB.ROWTIME BY INTERVAL '1' SECOND);""",
+    # a window per key, opened by the key's first row, emitted once when RANGE has passed
+    "STAGGERED": """CREATE OR REPLACE STREAM STAGGERED (
+  item VARCHAR(8), event_minute TIMESTAMP, n BIGINT, total DOUBLE);
+CREATE OR REPLACE PUMP PS AS INSERT INTO STAGGERED
+SELECT STREAM item, FLOOR(event_time TO MINUTE), COUNT(*), SUM(amount) FROM SOURCE_SQL_STREAM_001
+WINDOWED BY STAGGER (PARTITION BY FLOOR(event_time TO MINUTE), item RANGE INTERVAL '0.7' SECOND);""",
     "LABELLED": """CREATE OR REPLACE STREAM LABELLED (id INTEGER, item VARCHAR(8), label VARCHAR(32));
 CREATE OR REPLACE PUMP PR AS INSERT INTO LABELLED
 SELECT STREAM s.id, s.item, r.label FROM SOURCE_SQL_STREAM_001 AS s LEFT JOIN "ITEMS" AS r ON s.item = r.item;""",
@@ -348,6 +354,25 @@ def test_a_corpus_of_every_construct_runs_and_equals_an_independent_computation(
     # two pumps into AB, AB grouped into AB_COUNTS
     ab = Counter((row["item"], row["rt"] // 1000) for row in rows if row["item"] in "ab")
     assert Counter((r["ITEM"], r["N"]) for r in got["AB_COUNTS"]) == Counter((item, n) for (item, _), n in ab.items())
+
+    # WINDOWED BY STAGGER: per (minute, item), a window from its first row's ROWTIME for 700 ms
+    staggered = Counter()
+    keyed = defaultdict(list)
+    for row in sorted(rows, key=lambda r: r["rt"]):
+        keyed[(row["et"] // 60_000, row["item"])].append(row)
+    for (minute, item), key_rows in keyed.items():
+        start, members = None, []
+        for row in [*key_rows, None]:
+            if row is None or (start is not None and row["rt"] >= start + 700):
+                staggered[(item, minute * 60_000, len(members), round(sum(r["amount"] for r in members), 6))] += 1
+                start, members = None, []
+            if row is not None:
+                start = row["rt"] if start is None else start
+                members.append(row)
+    assert (
+        Counter((r["ITEM"], _ms(_time(r["EVENT_MINUTE"])), r["N"], round(r["TOTAL"], 6)) for r in got["STAGGERED"])
+        == staggered
+    )
 
     # LEFT JOIN the reference data from S3: d has no label
     labels = {"a": "Apples", "b": "Bananas", "c": "Cherries"}
