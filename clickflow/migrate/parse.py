@@ -52,6 +52,11 @@ def _expected(error: UnexpectedToken) -> str:
     return ", ".join(shown) + (", ..." if len(wanted) > 8 else "")
 
 
+def error_names(error: UnexpectedToken) -> set[str]:
+    """The terminals the parser would have taken where it stopped."""
+    return set(error.expected)
+
+
 def parse(code: str) -> Tree:
     """Parse KDA application code; a syntax error becomes a :class:`MigrateError` at its line and column."""
     try:
@@ -60,7 +65,7 @@ def parse(code: str) -> Tree:
         token = exc.token
         if token.type == "$END":
             raise MigrateError(f"the SQL ends too early; expected {_expected(exc)}", exc.line, exc.column) from None
-        reserved = token.type.isupper() and token.type == str(token).upper() and token.type.isalpha()
+        reserved = token.type == str(token).upper() and token.type.isalpha() and "NAME" in error_names(exc)
         hint = f' ({token} is a reserved word: quote it as "{token}" to use it as a name)' if reserved else ""
         raise MigrateError(
             f"unexpected {str(token)!r}; expected {_expected(exc)}{hint}", token.line, token.column

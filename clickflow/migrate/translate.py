@@ -854,7 +854,8 @@ class Translator:
     def join(self, node: Tree, scope: Scope) -> str:
         """``[LEFT] JOIN reference ON stream.x = reference.y [AND ...]``: each row meets the reference rows whose
         key columns equal its values (KDA_REFERENCE, clickflow's function: the S3 object read once, indexed)."""
-        kinds = [str(t).upper() for t in node.children[0].children] if node.children[0].data == "join_type" else []
+        head = node.children[0]
+        kinds = [str(t).upper() for t in head.children] if isinstance(head, Tree) and head.data == "join_type" else []
         item = next(c for c in node.children if isinstance(c, Tree) and c.data.startswith("from_"))
         relation = self.relation(item)
         if not relation.reference:
