@@ -14,8 +14,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from clickflow.migrate.errors import MigrateError
 from clickflow.migrate.jobdir import PLACEHOLDER, MigratedJob
-from clickflow.migrate.parse import MigrateError
 from connectors import environment
 from connectors.config import Config, ConfigError
 from connectors.tables import kinesis_options
@@ -159,4 +159,19 @@ def run(
     if code:
         return code
     say(f"migrated {job.name}: finished" if options.bounded else f"migrated {job.name}: running")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point on Managed Flink (a package built with ``clickflow package --job``): the config from the
+    application's property groups, the job from the zip's ``migrated/``; the job is submitted and Managed
+    Flink supervises it."""
+    from pathlib import Path
+
+    from clickflow.migrate.jobdir import load
+    from connectors.config import MSF_PROPERTIES_FILE, load_config
+
+    here = Path(__file__).resolve().parents[1]
+    config = load_config("aws", properties_file=MSF_PROPERTIES_FILE)
+    start_job(load(here / "migrated"), config, MigratedRunOptions(), on_msf=True)
     return 0

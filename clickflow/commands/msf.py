@@ -24,6 +24,7 @@ def _package(args, config, say=say):
         say=say,
         etl_file=Path(args.etl) if args.etl else None,
         connector=args.connector,
+        job_dir=Path(args.job) if args.job else None,
     )
 
 
@@ -74,6 +75,12 @@ def add_package_options(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="package (or deploy) the streaming ETL of FILE's etl: section instead of the analytics job, "
         "as an application of its own (e.g. --application clickflow-etl)",
+    )
+    p.add_argument(
+        "--job",
+        metavar="DIR",
+        help="package (or deploy) the KDA application `clickflow migrate --out DIR` wrote, as an application of "
+        "its own (e.g. --application kda-lab); its streams come from DIR/clickflow.yaml",
     )
     p.add_argument(
         "--output",

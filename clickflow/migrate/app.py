@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from clickflow.migrate.parse import MigrateError
+from clickflow.migrate.errors import MigrateError
 
 SOURCE_PREFIX = "SOURCE_SQL_STREAM"
 KDA_TYPES = re.compile(

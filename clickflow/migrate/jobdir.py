@@ -18,12 +18,15 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
-from clickflow.migrate.app import Application
-from clickflow.migrate.parse import MigrateError
-from clickflow.migrate.translate import Translation
+from clickflow.migrate.errors import MigrateError
+
+if TYPE_CHECKING:  # reading a job directory (on Managed Flink too) needs neither the grammar nor the translator
+    from clickflow.migrate.app import Application
+    from clickflow.migrate.translate import Translation
 
 PLACEHOLDER = re.compile(r"\$\{(source|sink:[^}]+|reference:[^}]+)\}")
 

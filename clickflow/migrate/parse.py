@@ -12,25 +12,11 @@ from pathlib import Path
 from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
+from clickflow.migrate.errors import MigrateError
+
+__all__ = ["MigrateError", "name", "parse", "text", "where"]
+
 GRAMMAR = Path(__file__).with_name("kda.lark")
-
-
-class MigrateError(Exception):
-    """What ``clickflow migrate`` cannot read or translate: a message, and where (line, column) it is."""
-
-    def __init__(self, message: str, line: int | None = None, column: int | None = None, source: str = "") -> None:
-        self.message, self.line, self.column, self.source = message, line, column, source
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        where = self.source
-        if self.line is not None:
-            where += f"{':' if where else ''}line {self.line}" + (f", column {self.column}" if self.column else "")
-        return f"{where}: {self.message}" if where else self.message
-
-    def located(self, source: str) -> MigrateError:
-        """The same error, naming the file it is in."""
-        return MigrateError(self.message, self.line, self.column, source)
 
 
 @functools.cache

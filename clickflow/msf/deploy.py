@@ -122,12 +122,16 @@ def _s3_location(url: str, key: str) -> tuple[str, str]:
     return parsed.netloc, parsed.path.strip("/")
 
 
-def iam_policy(config: Config, account: str, application: str, bucket: str, code_key: str, etl=None) -> dict:
+def iam_policy(config: Config, account: str, application: str, bucket: str, code_key: str, etl=None, job=None) -> dict:
     """The least-privilege policy of the application's role: exactly the profile's resources — or,
-    for an ETL application, exactly its source stream and the streams it routes to (no archive)."""
+    for an ETL application, exactly its source stream and the streams it routes to (no archive), or for
+    a migrated KDA application, its input stream, its output streams and its reference objects."""
     region, arn_partition = config.aws.region, partition(config.aws.region)
     located = in_account(config, account)
-    if etl is not None:
+    if job is not None:
+        events = stream_arn(located, job.input_stream)
+        outputs = sorted({stream_arn(located, name) for name in job.outputs.values()})
+    elif etl is not None:
         events = stream_arn(located, etl.source)
         outputs = sorted({stream_arn(located, name) for name in (*(r.to for r in etl.routes), etl.errors)})
     else:
@@ -203,8 +207,13 @@ def iam_policy(config: Config, account: str, application: str, bucket: str, code
             },
         ],
     }
-    if etl is not None:  # the ETL writes no archive
+    if etl is not None or job is not None:  # neither writes the archive
         policy["Statement"] = [s for s in policy["Statement"] if s["Sid"] not in ("WriteArchive", "ListArchive")]
+    if job is not None and job.references:
+        objects = sorted(f"arn:{arn_partition}:s3:::{r.path[len('s3://') :]}" for r in job.references.values())
+        policy["Statement"].append(
+            {"Sid": "ReadReferenceData", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": objects}
+        )
     return policy
 
 
@@ -228,7 +237,7 @@ def make_plan(config: Config, options: DeployOptions, package: Package, account:
         role_arn=role_arn,
         log_group=log_group,
         log_stream_arn=f"arn:{arn_partition}:logs:{region}:{account}:log-group:{log_group}:log-stream:{LOG_STREAM}",
-        policy=iam_policy(config, account, options.application, config.bucket, code_key, package.etl),
+        policy=iam_policy(config, account, options.application, config.bucket, code_key, package.etl, package.job),
         property_groups=property_groups(in_account(config, account)),
         parallelism=parallelism,
         checkpoint_interval_ms=int(config.job.checkpoint_interval * 1000),

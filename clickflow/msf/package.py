@@ -54,6 +54,15 @@ JOB_SECTIONS = ("aws", "streams", "analytics", "flink", "job")
 NOT_ON_MSF = {("aws", "credentials"), ("aws", "endpoints"), ("job", "rest_port"), ("job", "connector")}
 
 ETL_IN_ZIP = "etl.yaml"  # with --etl: the ETL's definition; main.py then runs jobs.etl instead
+JOB_IN_ZIP = "migrated"  # with --job: the migrated KDA application's directory; main.py runs jobs.migrated
+JOB_MODULES = (
+    "jobs/migrated.py",
+    "jobs/stream.py",
+    "clickflow/__init__.py",
+    "clickflow/migrate/__init__.py",
+    "clickflow/migrate/errors.py",
+    "clickflow/migrate/jobdir.py",
+)
 
 
 def entry_point(module: str) -> str:
@@ -82,6 +91,7 @@ class Package:
     connector_sha256: str
     connector_source: str
     etl: object | None = None  # the EtlConfig a --etl package runs (jobs.etl), else the analytics job
+    job: object | None = None  # the MigratedJob a --job package runs (jobs.migrated)
 
 
 # --------------------------------------------------------------------------- property groups
@@ -161,8 +171,10 @@ def build_package(
     say: Callable[[str], None] = print,
     etl_file: Path | None = None,
     connector: str = "clickflow",
+    job_dir: Path | None = None,
 ) -> Package:
-    """The zip of the analytics job — or, with ``etl_file``, of that ETL (a second application).
+    """The zip of the analytics job — or, with ``etl_file``, of that ETL, or with ``job_dir``, of that migrated
+    KDA application (each a second application).
     ``connector``: ``clickflow`` (the tested jar) or ``official`` (``connector_jar``, merged with
     the functions)."""
     from connectors.kinesis_connector import build, build_udfs
@@ -172,6 +184,13 @@ def build_package(
         from jobs.etl import load_etl
 
         etl = load_etl(etl_file)  # refuse a broken ETL before building anything
+    job = None
+    if job_dir is not None:
+        from clickflow.migrate.jobdir import load as load_job
+
+        if etl_file is not None:
+            raise PackageError("give --etl or --job, not both: each is an application of its own")
+        job = load_job(job_dir)  # refuse a broken job directory before building anything
 
     if connector not in ("clickflow", "official"):
         raise PackageError(f"--connector {connector}: expected clickflow or official")
@@ -198,6 +217,9 @@ def build_package(
     files: list[tuple[Path, str]] = [(PROJECT_ROOT / name, name) for name in MODULES]
     if etl is not None:
         files += [(PROJECT_ROOT / name, name) for name in ("jobs/etl.py", "jobs/delivery.py")]
+    if job_dir is not None:
+        files += [(PROJECT_ROOT / name, name) for name in JOB_MODULES if name not in MODULES]
+        files += [(job_dir / name, f"{JOB_IN_ZIP}/{name}") for name in ("job.sql", "clickflow.yaml")]
     files.append(
         (PROJECT_ROOT / "connectors/profiles/aws.yaml", "connectors/profiles/aws.yaml")
     )  # load_config("aws") on MSF
@@ -211,11 +233,13 @@ def build_package(
         "jarfile": JAR_IN_ZIP,
         "property_groups": groups,
         "etl": etl.name if etl is not None else None,
+        "job": job.name if job is not None else None,
     }
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(output.name + ".part")
     with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(ENTRY_POINT, entry_point("jobs.etl" if etl is not None else "jobs.stream"))
+        module = "jobs.etl" if etl is not None else "jobs.migrated" if job is not None else "jobs.stream"
+        archive.writestr(ENTRY_POINT, entry_point(module))
         if etl_file is not None:
             archive.writestr(ETL_IN_ZIP, etl_file.read_text(encoding="utf-8"))
         for path, name in files:
@@ -227,7 +251,7 @@ def build_package(
         archive.writestr(MANIFEST, json.dumps(manifest, indent=2) + "\n")
         entries = archive.namelist()
     partial.replace(output)
-    return Package(output, entries, groups, sha256, source, etl)
+    return Package(output, entries, groups, sha256, source, etl, job)
 
 
 def read_package(path: Path) -> Package:
@@ -237,6 +261,11 @@ def read_package(path: Path) -> Package:
             manifest = json.loads(archive.read(MANIFEST))
             entries = archive.namelist()
             etl_text = archive.read(ETL_IN_ZIP).decode("utf-8") if ETL_IN_ZIP in entries else None
+            job_files = {
+                name: archive.read(f"{JOB_IN_ZIP}/{name}").decode("utf-8")
+                for name in ("job.sql", "clickflow.yaml")
+                if f"{JOB_IN_ZIP}/{name}" in entries
+            }
     except FileNotFoundError:
         raise PackageError(f"--package {path}: no such file (build it with `clickflow package`)") from None
     except (zipfile.BadZipFile, KeyError):
@@ -252,4 +281,14 @@ def read_package(path: Path) -> Package:
             copy = Path(work) / ETL_IN_ZIP
             copy.write_text(etl_text, encoding="utf-8")
             etl = load_etl(copy)
-    return Package(path, entries, manifest["property_groups"], connector["sha256"], connector["from"], etl)
+    job = None
+    if job_files:
+        import tempfile
+
+        from clickflow.migrate.jobdir import load as load_job
+
+        with tempfile.TemporaryDirectory() as work:
+            for name, text in job_files.items():
+                (Path(work) / name).write_text(text, encoding="utf-8")
+            job = load_job(Path(work))
+    return Package(path, entries, manifest["property_groups"], connector["sha256"], connector["from"], etl, job)

@@ -386,3 +386,49 @@ def test_a_corpus_of_every_construct_runs_and_equals_an_independent_computation(
     assert bad[BAD[0].decode()]["ERROR_NAME"] == "Parse.NotJsonObject"
     mismatch = bad[BAD[1].decode()]
     assert mismatch["ERROR_NAME"] == "Type.Mismatch" and "ID" in mismatch["MESSAGE"] and "seven" in mismatch["MESSAGE"]
+
+
+def test_a_migrated_job_packages_for_managed_flink_and_loads_from_the_zip_alone(tmp_path):
+    import subprocess
+    import sys
+    import zipfile
+
+    from clickflow.msf import deploy
+    from clickflow.msf import package as pkg
+    from connectors.config import load_config
+
+    program = tmp_path / "lab.sql"
+    program.write_text(LAB)
+    job = tmp_path / "lab-flink"
+    run_cli(
+        "migrate",
+        str(program),
+        "--input-stream",
+        "ticks",
+        "--output",
+        "DESTINATION_SQL_STREAM=counts",
+        "--out",
+        str(job),
+    )
+    config = load_config("aws", overrides=["aws.account_id='123456789012'"])
+    built = pkg.build_package(config, tmp_path / "lab.zip", say=lambda _: None, job_dir=job)
+    with zipfile.ZipFile(built.path) as archive:
+        assert "from jobs.migrated import main" in archive.read("main.py").decode()
+        assert {"migrated/job.sql", "migrated/clickflow.yaml", "jobs/migrated.py"} <= set(archive.namelist())
+        archive.extractall(tmp_path / "unpacked")
+    assert pkg.read_package(built.path).job.input_stream == "ticks"
+    # from the zip alone, site-packages off (no lark there): the job module imports and its directory loads
+    probe = (
+        f"import sys; root = {str(tmp_path / 'unpacked')!r}; sys.path[:0] = [root, root + '/deps']\n"
+        "from pathlib import Path\nimport jobs.migrated\nfrom clickflow.migrate.jobdir import load\n"
+        "job = load(Path(root) / 'migrated'); print(len(job.inserts()), 'lark' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-S", "-c", probe], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["2", "False"]
+    policy = deploy.iam_policy(config, "123456789012", "kda-lab", "b", "k", job=built.job)
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    arn = "arn:aws:kinesis:us-east-1:123456789012:stream/"
+    assert by_sid["ReadEventsStream"]["Resource"] == [arn + "ticks"]
+    assert by_sid["WriteOutputStreams"]["Resource"] == [arn + "counts", arn + "lab-errors"]
+    assert "WriteArchive" not in by_sid

@@ -1,0 +1,1 @@
+"""`clickflow migrate`: Kinesis Data Analytics for SQL applications into clickflow job directories."""
