@@ -33,6 +33,7 @@ def _read_app(args):
             app.schema = load_schema_file(Path(args.input_schema))
         elif args.sample:
             app.schema = infer_schema(Path(args.sample), app.notes)
+    app.distinct = args.distinct
     if args.name:
         app.name = args.name
     app.name = re.sub(r"[^A-Za-z0-9_-]+", "-", app.name).strip("-") or "kda-app"
@@ -138,6 +139,13 @@ def parser_migrate(add) -> None:
         action="append",
         metavar="IN_APP_STREAM=KINESIS_STREAM",
         help="where an in-application stream goes (repeatable; error_stream=... for the errors)",
+    )
+    p.add_argument(
+        "--distinct",
+        choices=["exact", "sketch"],
+        default="exact",
+        help="COUNT_DISTINCT_ITEMS_TUMBLING: exact (default; state grows with the items) or sketch "
+        "(HyperLogLog, a few KB per window, relative standard error 1.6%%)",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--verbose", action="store_true", help="with --check: print Flink's plan too")

@@ -102,6 +102,7 @@ class Application:
     outputs: dict[str, Output] = field(default_factory=dict)
     references: tuple[ReferenceTable, ...] = ()
     notes: list[str] = field(default_factory=list)  # what was inferred or defaulted, printed
+    distinct: str = "exact"  # COUNT_DISTINCT_ITEMS_TUMBLING: exact, or sketch (HyperLogLog)
 
     @property
     def source_stream(self) -> str:

@@ -49,6 +49,7 @@ UDFS = {
     "TSDIFF": "io.clickflow.udf.TsDiff",
     "KDA_REFERENCE": "io.clickflow.udf.ReferenceLookup",
     "STAGGER_WINDOW": "io.clickflow.udf.StaggerWindow",
+    "HLL_COUNT_DISTINCT": "io.clickflow.udf.HllCountDistinct",
 }
 
 
@@ -610,14 +611,24 @@ class Translator:
         seconds = numbers[-1]
         window = f"TABLE(TUMBLE(TABLE {q(cursor_view)}, DESCRIPTOR(`ROWTIME`), {sql_interval(seconds)}))"
         if function == "COUNT_DISTINCT_ITEMS_TUMBLING":
+            if self.app.distinct == "sketch":
+                self.functions["HLL_COUNT_DISTINCT"] = UDFS["HLL_COUNT_DISTINCT"]
+                counted = f"HLL_COUNT_DISTINCT(CAST({q(column)} AS STRING))"
+                how = (
+                    "estimated by a HyperLogLog sketch (Apache DataSketches HLL_4, lgK 12: a few KB per window; "
+                    "relative standard error 1.6%, so within 4.9% at 3 sigma)"
+                )
+            else:
+                counted = f"COUNT(DISTINCT {q(column)})"
+                how = "exact (COUNT(DISTINCT): state grows with the distinct items; --distinct sketch bounds it)"
             sql = (
-                f"SELECT COUNT(DISTINCT {q(column)}) AS `NUMBER_OF_DISTINCT_ITEMS`, `window_time` AS `ROWTIME`\n"
+                f"SELECT {counted} AS `NUMBER_OF_DISTINCT_ITEMS`, `window_time` AS `ROWTIME`\n"
                 f"FROM {window}\nGROUP BY `window_start`, `window_end`, `window_time`"
             )
             self.found(
                 "COUNT_DISTINCT_ITEMS_TUMBLING",
-                f"COUNT(DISTINCT) per {seconds} s tumbling window over ROWTIME — exact (KDA: exact to 10,000 items, "
-                "HyperLogLog above)",
+                f"the distinct count per {seconds} s tumbling window over ROWTIME, {how} "
+                "(KDA: exact to 10,000 items, HyperLogLog above)",
                 call,
             )
             return self.helper(sql, "distinct"), {"NUMBER_OF_DISTINCT_ITEMS": "BIGINT"}

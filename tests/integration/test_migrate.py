@@ -183,6 +183,20 @@ def test_the_labs_count_distinct_program_counts_each_60_s_window(local_stack, tm
     assert error["ERROR_NAME"] == "Parse.NotJsonObject" and error["DATA_ROW"] == BAD[0].decode()
     assert set(error) == {"ERROR_TIME", "ERROR_LEVEL", "ERROR_NAME", "MESSAGE", "DATA_ROW"}
 
+    # --distinct sketch: HyperLogLog, within its error bound of the exact counts (3 sigma of 1.6%)
+    sketched_out = new_stream(kinesis, "kda-sketch", 1)
+    sketched = tmp_path / "lab-sketch"
+    migrated = run_cli(
+        "migrate", str(program), "--input-stream", source, "--output", f"DESTINATION_SQL_STREAM={sketched_out}",
+        "--output", f"error_stream={errors}", "--distinct", "sketch", "--out", str(sketched), overrides=overrides,
+    )  # fmt: skip
+    assert "HyperLogLog sketch" in migrated.stdout and "relative standard error 1.6%" in migrated.stdout
+    run_cli("run", "--job", str(sketched), "--bounded", overrides=overrides, timeout=300)
+    estimates = sorted(r["row"]["NUMBER_OF_DISTINCT_ITEMS"] for r in read_stream(kinesis, sketched_out))
+    exact = sorted(len(items) for items in windows.values())
+    assert len(estimates) == len(exact)
+    assert all(abs(e - x) <= 3 * 0.016 * x + 1 for e, x in zip(estimates, exact, strict=True))
+
 
 def _corpus_rows(count: int) -> list[dict]:
     rng = random.Random(7)
