@@ -334,9 +334,26 @@ def infer_schema(path: Path, notes: list[str]) -> InputSchema:
             notes.append(f"sample: not mapped (arrays or names that are not identifiers): {', '.join(sorted(skipped))}")
     else:
         rows = [line.split(",") for line in lines]
+        names = None
+        if len(rows) > 1 and all(re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", f.strip()) for f in rows[0]):
+            later = rows[1:]
+            numeric = any(
+                all(isinstance(_csv_value(r[i]), (int, float)) for r in later if i < len(r) and r[i] != "")
+                and any(i < len(r) and r[i] != "" for r in later)
+                for i in range(len(rows[0]))
+            )
+            if numeric:  # a header line: names for the columns, not a record
+                names = [f.strip().upper() for f in rows[0]]
+                rows = later
+                lines = lines[1:]
+                notes.append(f"sample: the first line of {path} is a header; its names name the columns")
         width = max(len(r) for r in rows)
         columns = tuple(
-            InputColumn(f"COL{i + 1}", _infer_type([_csv_value(r[i]) if i < len(r) else None for r in rows]), str(i))
+            InputColumn(
+                names[i] if names and i < len(names) else f"COL{i + 1}",
+                _infer_type([_csv_value(r[i]) if i < len(r) else None for r in rows]),
+                str(i),
+            )
             for i in range(width)
         )
         schema = InputSchema("CSV", columns)

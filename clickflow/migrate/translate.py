@@ -423,12 +423,9 @@ class Translator:
             readable = "`payload` IS JSON OBJECT"
             unreadable_message = "'not a JSON object'"
         else:
-            delimiter = _escape(schema.row_delimiter)
-            parsed_from = (
-                f"(SELECT *, RTRIM(`payload`, '{delimiter}') AS `line` FROM `kda_input`)"
-                if schema.row_delimiter in ("\n", "\r\n")
-                else "(SELECT *, `payload` AS `line` FROM `kda_input`)"
-            )
+            # one row per record: its trailing row delimiter (and a CR before it) cut off
+            trailing = " || ".join(f"CHR({ord(c)})" for c in sorted(set(schema.row_delimiter + "\r")))
+            parsed_from = f"(SELECT *, RTRIM(`payload`, {trailing}) AS `line` FROM `kda_input`)"
             row = "`line`"
             readable = "TRUE"
             unreadable_message = "''"

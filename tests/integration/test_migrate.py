@@ -446,3 +446,55 @@ def test_a_migrated_job_packages_for_managed_flink_and_loads_from_the_zip_alone(
     assert by_sid["ReadEventsStream"]["Resource"] == [arn + "ticks"]
     assert by_sid["WriteOutputStreams"]["Resource"] == [arn + "counts", arn + "lab-errors"]
     assert "WriteArchive" not in by_sid
+
+
+def test_csv_records_with_a_schema_inferred_from_a_sample_with_a_header(local_stack, tmp_path):
+    config, overrides = local_stack
+    kinesis = aws.client(config, "kinesis")
+    source, out, errors = (new_stream(kinesis, n, 1) for n in ("kda-csv", "kda-csv-out", "kda-csv-err"))
+    rng = random.Random(5)
+    header = "event_time,event_type,product_id,brand,price"
+    rows = [
+        f"2019-10-01 00:00:{i % 60:02d} UTC,{rng.choice(['view', 'cart', 'purchase'])},{1000 + i},"
+        f"{rng.choice(['apple', 'samsung', ''])},{rng.uniform(1, 500):.2f}"
+        for i in range(200)
+    ]
+    bad = "2019-10-01 00:01:00 UTC,view,notanumber,apple,1.00"
+    sample = tmp_path / "sample.csv"
+    sample.write_text("\r\n".join([header, *rows[:20]]) + "\r\n")
+    for index, line in enumerate([*rows, bad]):
+        kinesis.put_record(StreamName=source, Data=(line + "\r\n").encode(), PartitionKey=str(index))
+    program = tmp_path / "events.sql"
+    program.write_text(
+        """CREATE OR REPLACE STREAM PER_TYPE (event_type VARCHAR(16), n BIGINT, revenue DOUBLE, branded BIGINT);
+CREATE OR REPLACE PUMP P AS INSERT INTO PER_TYPE
+SELECT STREAM event_type, COUNT(*), SUM(price), COUNT(NULLIF(brand, '')) FROM SOURCE_SQL_STREAM_001
+GROUP BY event_type, STEP(SOURCE_SQL_STREAM_001.ROWTIME BY INTERVAL '1' HOUR);"""
+    )
+    job = tmp_path / "csv-flink"
+    migrated = run_cli(
+        "migrate", str(program), "--sample", str(sample), "--input-stream", source,
+        "--output", f"PER_TYPE={out}", "--output", f"error_stream={errors}", "--out", str(job), overrides=overrides,
+    )  # fmt: skip
+    assert "is a header" in migrated.stdout and "PRODUCT_ID INTEGER (2)" in migrated.stdout
+    run_cli("run", "--job", str(job), "--bounded", overrides=overrides, timeout=300)
+    # one group per event type and hour of arrival (ROWTIME): summed over the hours the records arrived in
+    arrival_hours = {a // 3_600_000 for _, a in _arrivals(kinesis, source)}
+    per_type = defaultdict(lambda: [0, 0.0, 0])
+    for line in rows:
+        _, kind, _, brand, price = line.split(",")
+        per_type[kind][0] += 1
+        per_type[kind][1] += float(price)
+        per_type[kind][2] += brand != ""
+    got = defaultdict(lambda: [0, 0.0, 0])
+    for record in read_stream(kinesis, out):
+        r = record["row"]
+        got[r["EVENT_TYPE"]][0] += r["N"]
+        got[r["EVENT_TYPE"]][1] += r["REVENUE"]
+        got[r["EVENT_TYPE"]][2] += r["BRANDED"]
+    assert {k: (n, round(s, 2), b) for k, (n, s, b) in got.items()} == {
+        k: (n, round(s, 2), b) for k, (n, s, b) in per_type.items()
+    }
+    assert len(arrival_hours) > 1 or len(read_stream(kinesis, out)) == len(per_type)
+    [error] = [r["row"] for r in read_stream(kinesis, errors)]
+    assert error["ERROR_NAME"] == "Type.Mismatch" and "PRODUCT_ID" in error["MESSAGE"] and error["DATA_ROW"] == bad
