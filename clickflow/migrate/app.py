@@ -103,6 +103,7 @@ class Application:
     references: tuple[ReferenceTable, ...] = ()
     notes: list[str] = field(default_factory=list)  # what was inferred or defaulted, printed
     distinct: str = "exact"  # COUNT_DISTINCT_ITEMS_TUMBLING: exact, or sketch (HyperLogLog)
+    start: str = "trim_horizon"  # where the job starts reading: trim_horizon | latest
 
     @property
     def source_stream(self) -> str:
@@ -208,6 +209,14 @@ def load_description(path: Path, text: str) -> Application:
                 "logic before the stream, or in the SQL"
             )
         app.schema = _schema(item.get("InputSchema"), f"{at}.InputSchema")
+        position = (item.get("InputStartingPositionConfiguration") or {}).get("InputStartingPosition")
+        if position == "NOW":
+            app.start = "latest"
+        elif position == "LAST_STOPPED_POINT":
+            app.notes.append(
+                "input: KDA resumed from its last stopped point; clickflow starts at trim_horizon the first time "
+                "and resumes from its own checkpoints (clickflow run --job DIR --restore latest)"
+            )
     for index, item in enumerate(detail.get("OutputDescriptions") or []):
         at = f"{where}.OutputDescriptions[{index}]"
         name = item.get("Name")

@@ -138,7 +138,7 @@ def write(directory: Path, app: Application, translation: Translation, report: l
             "# The migrated application's streams (clickflow migrate). Edit the stream names here, not in job.sql.\n"
             "# The rest of the file (besides migration:) is laid over the profile, as any --config file is.\n"
         )
-        document = yaml.safe_dump(config_document(app, translation, "trim_horizon"), sort_keys=False)
+        document = yaml.safe_dump(config_document(app, translation, app.start), sort_keys=False)
         (staging / "clickflow.yaml").write_text(header + document, encoding="utf-8")
         (staging / "report.md").write_text("\n".join(report) + "\n", encoding="utf-8")
         if directory.exists():

@@ -498,3 +498,13 @@ GROUP BY event_type, STEP(SOURCE_SQL_STREAM_001.ROWTIME BY INTERVAL '1' HOUR);""
     assert len(arrival_hours) > 1 or len(read_stream(kinesis, out)) == len(per_type)
     [error] = [r["row"] for r in read_stream(kinesis, errors)]
     assert error["ERROR_NAME"] == "Type.Mismatch" and "PRODUCT_ID" in error["MESSAGE"] and error["DATA_ROW"] == bad
+
+    # what translates but Flink cannot plan: --check says so, exit 1, nothing written
+    program.write_text(
+        "CREATE OR REPLACE STREAM D (n DOUBLE);\n"
+        "CREATE OR REPLACE PUMP P AS INSERT INTO D SELECT STREAM SUM(brand) OVER (ROWS 2 PRECEDING) "
+        "FROM SOURCE_SQL_STREAM_001;"
+    )
+    check = run_cli("migrate", str(program), "--sample", str(sample), "--check", overrides=overrides, check=False)
+    assert check.returncode == 1 and "Flink refused the translated SQL" in check.stderr
+    assert "Traceback" not in check.stderr

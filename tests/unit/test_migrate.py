@@ -281,6 +281,7 @@ def test_a_description_is_read_and_its_errors_name_the_key(tmp_path):
                 {
                     "NamePrefix": "SOURCE_SQL_STREAM",
                     "KinesisStreamsInputDescription": {"ResourceARN": "arn:aws:kinesis:us-east-1:1:stream/ticks"},
+                    "InputStartingPositionConfiguration": {"InputStartingPosition": "NOW"},
                     "InputSchema": {
                         "RecordFormat": {"RecordFormatType": "CSV", "MappingParameters": {"CSVMappingParameters": {
                             "RecordRowDelimiter": "\n", "RecordColumnDelimiter": "|"}}},
@@ -304,6 +305,7 @@ def test_a_description_is_read_and_its_errors_name_the_key(tmp_path):
     assert (application.name, application.input_stream) == ("ticker-app", "ticks")
     assert application.schema is not None and application.schema.column_delimiter == "|"
     assert application.outputs["DESTINATION_SQL_STREAM"].kind == "firehose"
+    assert application.start == "latest"  # KDA's NOW
     sql = "\n".join(translate(application).statements())
     assert "SPLIT_INDEX(`line`, '|', 0)" in sql
     description["ApplicationDetail"]["InputDescriptions"][0]["InputSchema"]["RecordFormat"]["RecordFormatType"] = "XML"
