@@ -18,6 +18,7 @@ import pytest
 
 from connectors import aws
 from tests.conftest import run_cli
+from tests.integration.test_cluster import running_cluster  # noqa: F401 - the cluster fixture
 from tests.kinesis_helpers import new_stream, read_stream
 
 pytestmark = pytest.mark.integration
@@ -508,3 +509,26 @@ GROUP BY event_type, STEP(SOURCE_SQL_STREAM_001.ROWTIME BY INTERVAL '1' HOUR);""
     check = run_cli("migrate", str(program), "--sample", str(sample), "--check", overrides=overrides, check=False)
     assert check.returncode == 1 and "Flink refused the translated SQL" in check.stderr
     assert "Traceback" not in check.stderr
+
+
+def test_the_lab_runs_bounded_on_the_local_cluster(request, tmp_path):
+    config, overrides, _, _ = request.getfixturevalue("running_cluster")  # test_cluster's: a cluster, then down
+    kinesis = aws.client(config, "kinesis")
+    source, out, errors = (new_stream(kinesis, n, 1) for n in ("kda-cl", "kda-cl-out", "kda-cl-err"))
+    rows = [{"column1": f"item-{i % 37}"} for i in range(300)]
+    batch = [{"Data": json.dumps(r).encode(), "PartitionKey": str(i)} for i, r in enumerate(rows)]
+    assert kinesis.put_records(StreamName=source, Records=batch)["FailedRecordCount"] == 0
+    program = tmp_path / "lab.sql"
+    program.write_text(LAB)
+    job = tmp_path / "lab-flink"
+    run_cli(
+        "migrate", str(program), "--input-stream", source, "--output", f"DESTINATION_SQL_STREAM={out}",
+        "--output", f"error_stream={errors}", "--out", str(job), overrides=overrides,
+    )  # fmt: skip
+    result = run_cli("run", "--job", str(job), "--profile", "cluster", "--bounded", overrides=overrides, timeout=300)
+    assert "finished" in result.stdout, result.stdout + result.stderr
+    windows: dict[int, set[str]] = defaultdict(set)
+    for data, arrival in _arrivals(kinesis, source):
+        windows[arrival // 60_000].add(json.loads(data)["column1"])
+    got = Counter(r["row"]["NUMBER_OF_DISTINCT_ITEMS"] for r in read_stream(kinesis, out))
+    assert got == Counter(len(items) for items in windows.values())
