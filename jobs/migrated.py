@@ -108,6 +108,21 @@ def explain(job: MigratedJob, config: Config) -> str:
         raise MigrateError(f"Flink refused the translated SQL: {cause}") from None
 
 
+def create_local_streams(job: MigratedJob, config: Config, say: Callable[[str], None]) -> None:
+    """On the local stack, create the job's streams that are not there yet (one shard each), saying so."""
+    from connectors import aws
+
+    kinesis = aws.client(config, "kinesis")
+    existing = set(kinesis.list_streams(Limit=10000).get("StreamNames", []))
+    for stream in job.streams():
+        if stream in existing:
+            continue
+        kinesis.create_stream(StreamName=stream, ShardCount=1)
+        kinesis.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+        what = " (the input: empty until something writes to it)" if stream == job.input_stream else ""
+        say(f"created stream {stream} on the local stack{what}")
+
+
 def run(
     job: MigratedJob,
     config: Config,
@@ -124,6 +139,8 @@ def run(
 
     if resume is None:
         resume = lambda location: f"clickflow run --job {job.directory} --restore {location}"  # noqa: E731
+    if config.aws.credentials == "local":  # the local stack: the job's streams are made for it, as the profile's are
+        create_local_streams(job, config, say)
     for stream in job.streams():
         check_stream(config, stream)
     where = environment.decide(config)

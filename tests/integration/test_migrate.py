@@ -185,14 +185,15 @@ def test_the_labs_count_distinct_program_counts_each_60_s_window(local_stack, tm
     assert set(error) == {"ERROR_TIME", "ERROR_LEVEL", "ERROR_NAME", "MESSAGE", "DATA_ROW"}
 
     # --distinct sketch: HyperLogLog, within its error bound of the exact counts (3 sigma of 1.6%)
-    sketched_out = new_stream(kinesis, "kda-sketch", 1)
+    sketched_out = f"kda-sketch-{uuid.uuid4().hex[:8]}"  # not created here: run --job makes it on the local stack
     sketched = tmp_path / "lab-sketch"
     migrated = run_cli(
         "migrate", str(program), "--input-stream", source, "--output", f"DESTINATION_SQL_STREAM={sketched_out}",
         "--output", f"error_stream={errors}", "--distinct", "sketch", "--out", str(sketched), overrides=overrides,
     )  # fmt: skip
     assert "HyperLogLog sketch" in migrated.stdout and "relative standard error 1.6%" in migrated.stdout
-    run_cli("run", "--job", str(sketched), "--bounded", overrides=overrides, timeout=300)
+    ran = run_cli("run", "--job", str(sketched), "--bounded", overrides=overrides, timeout=300)
+    assert f"created stream {sketched_out} on the local stack" in ran.stdout
     estimates = sorted(r["row"]["NUMBER_OF_DISTINCT_ITEMS"] for r in read_stream(kinesis, sketched_out))
     exact = sorted(len(items) for items in windows.values())
     assert len(estimates) == len(exact)
