@@ -423,9 +423,15 @@ class Translator:
             readable = "`payload` IS JSON OBJECT"
             unreadable_message = "'not a JSON object'"
         else:
-            # one row per record: its trailing row delimiter (and a CR before it) cut off
+            # a record holds rows split by the row delimiter (as KDA split them); a CR before a newline is cut
+            delimiter = " || ".join(f"CHR({ord(c)})" for c in schema.row_delimiter)
             trailing = " || ".join(f"CHR({ord(c)})" for c in sorted(set(schema.row_delimiter + "\r")))
-            parsed_from = f"(SELECT *, RTRIM(`payload`, {trailing}) AS `line` FROM `kda_input`)"
+            parsed_from = (
+                "(SELECT `i`.*, RTRIM(`r`.`row`, CHR(13)) AS `line`\n"
+                f"      FROM (SELECT *, RTRIM(`payload`, {trailing}) AS `rows` FROM `kda_input`) AS `i`\n"
+                f"      CROSS JOIN UNNEST(SPLIT(`i`.`rows`, {delimiter})) AS `r`(`row`)\n"
+                "      WHERE `r`.`row` <> '')"
+            )
             row = "`line`"
             readable = "TRUE"
             unreadable_message = "''"

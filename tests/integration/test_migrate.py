@@ -464,8 +464,9 @@ def test_csv_records_with_a_schema_inferred_from_a_sample_with_a_header(local_st
     bad = "2019-10-01 00:01:00 UTC,view,notanumber,apple,1.00"
     sample = tmp_path / "sample.csv"
     sample.write_text("\r\n".join([header, *rows[:20]]) + "\r\n")
-    for index, line in enumerate([*rows, bad]):
-        kinesis.put_record(StreamName=source, Data=(line + "\r\n").encode(), PartitionKey=str(index))
+    records = ["\r\n".join(rows[:3]), *rows[3:], bad]  # the first record holds three rows, as KDA allowed
+    for index, record in enumerate(records):
+        kinesis.put_record(StreamName=source, Data=(record + "\r\n").encode(), PartitionKey=str(index))
     program = tmp_path / "events.sql"
     program.write_text(
         """CREATE OR REPLACE STREAM PER_TYPE (event_type VARCHAR(16), n BIGINT, revenue DOUBLE, branded BIGINT);
