@@ -3,8 +3,9 @@ with the same connector, profiles and local/cluster/Managed Flink switch as the 
 
 The job directory's SQL names its tables' connector options by placeholder; here they are rendered
 for the profile (``${source}`` the input stream, read as text with its arrival time; ``${sink:S}`` the
-Kinesis stream of in-application stream S, JSON records; ``${reference:T}`` a filesystem table over
-the S3 object). The INSERTs run as one statement set.
+Kinesis stream of in-application stream S, JSON records; ``${reference:T}`` the path of reference
+table T's S3 object, which KDA_REFERENCE reads). Views are planned as Table objects; the INSERTs run
+as one statement set.
 """
 
 from __future__ import annotations
