@@ -35,7 +35,8 @@ def put_rows(kinesis, stream: str, rows: Iterable[Mapping], key: str = "k") -> N
 
 def read_stream(kinesis, stream: str, decode: bool = True) -> list[dict]:
     """Every record of every shard (closed ones included), in shard order, as
-    {"shard", "key", "seq", "row"}; ``row`` is the decoded JSON payload (the bytes with ``decode=False``)."""
+    {"shard", "key", "seq", "arrival", "row"}; ``arrival`` is the arrival time in epoch milliseconds, ``row``
+    the decoded JSON payload (the bytes with ``decode=False``)."""
     out = []
     for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
         iterator = kinesis.get_shard_iterator(
@@ -49,6 +50,7 @@ def read_stream(kinesis, stream: str, decode: bool = True) -> list[dict]:
                         "shard": shard["ShardId"],
                         "key": record["PartitionKey"],
                         "seq": int(record["SequenceNumber"]),
+                        "arrival": round(record["ApproximateArrivalTimestamp"].timestamp() * 1000),  # epoch ms
                         "row": json.loads(record["Data"]) if decode else record["Data"],
                     }
                 )

@@ -206,7 +206,7 @@ class Translator:
                     "an INSERT outside a pump: KDA runs INSERTs in pumps (CREATE OR REPLACE PUMP ... AS INSERT)",
                 )
         pieces.extend(self.stream_views())
-        destinations, outputs = self.destinations()
+        destinations, outputs = self.destinations(tree)
         pieces.extend(outputs)
         pieces.insert(0, self.source_piece())
         pieces[1:1] = self.reference_pieces()
@@ -320,10 +320,10 @@ class Translator:
                 self.found(f"{len(stream.pumps)} pumps into {stream.name}", "UNION ALL of their views", stream.node)
         return pieces
 
-    def destinations(self) -> tuple[dict[str, str], list[Piece]]:
+    def destinations(self, tree: Tree) -> tuple[dict[str, str], list[Piece]]:
         """The sink table and INSERT of every stream that goes out: each named in the outputs, and each written
         stream nothing reads (its Kinesis stream a default, said in the notes)."""
-        read = self._read_streams()
+        read = self._read_streams(tree)
         outputs = dict(self.app.outputs)
         for out in outputs:
             if out.upper() == "ERROR_STREAM":
@@ -367,8 +367,8 @@ class Translator:
             raise MigrateError("no stream goes out: no pump writes a stream that is an output or that nothing reads")
         return destinations, pieces
 
-    def _read_streams(self) -> set[str]:
-        tree = parse(self.code)
+    @staticmethod
+    def _read_streams(tree: Tree) -> set[str]:
         read = set()
         for node in tree.iter_subtrees():
             if node.data == "from_stream":
@@ -740,19 +740,7 @@ class Translator:
                 tumble = f"TUMBLE(TABLE {main.view}, DESCRIPTOR(`ROWTIME`), {sql_interval(seconds)})"
                 scan = f"TABLE({tumble}) AS {q(main.alias)}"
                 scope.replace = {order_term: "`window_start`"}
-        selected: list[tuple[str, str]] = []
-        for item in (c for c in parts["select_list"].children if isinstance(c, Tree)):
-            selected.extend(self.select_item(item, scope, len(selected)))
-        if names is not None and len(selected) != len(names):
-            raise self.refuse(
-                parts["select_list"],
-                f"the SELECT gives {len(selected)} columns and the stream takes {len(names)} ({', '.join(names)})",
-            )
-        out_names = names or _unique([n for _, n in selected])
-        columns = []
-        for index, ((sql, _), column) in enumerate(zip(selected, out_names, strict=True)):
-            kind = types[index] if types else ""
-            columns.append(f"CAST({sql} AS {kind}) AS {q(column)}" if kind else f"{sql} AS {q(column)}")
+        columns, out_names = self.output_columns(parts["select_list"], scope, names, types)
         if scope.overs and len(set(scope.overs)) > 1:
             raise self.refuse(
                 parts["select_list"],
@@ -837,19 +825,7 @@ class Translator:
         scope = Scope([relation])
         scope.replace = {self.expr(k, scope): q(f"__k{i}") for i, k in enumerate(keys)}
         scope.replace[f"{q(main.alias)}.`ROWTIME`"] = "`window_end`"
-        selected: list[tuple[str, str]] = []
-        for item in select_items:
-            selected.extend(self.select_item(item, scope, len(selected)))
-        if names is not None and len(selected) != len(names):
-            raise self.refuse(
-                parts["select_list"],
-                f"the SELECT gives {len(selected)} columns and the stream takes {len(names)} ({', '.join(names)})",
-            )
-        out_names = names or _unique([n for _, n in selected])
-        out = [
-            f"CAST({sql} AS {types[i]}) AS {q(column)}" if types else f"{sql} AS {q(column)}"
-            for i, ((sql, _), column) in enumerate(zip(selected, out_names, strict=True))
-        ]
+        out, out_names = self.output_columns(parts["select_list"], scope, names, types)
         tumble = f"TUMBLE(TABLE {q(windows_view)}, DESCRIPTOR(`rowtime`), INTERVAL '0.001' SECOND)"
         sql = (
             f"SELECT {', '.join(out)}, `window_time` AS `ROWTIME`\nFROM TABLE({tumble}) AS {q(main.alias)}\n"
@@ -864,6 +840,26 @@ class Translator:
             windowed,
         )
         return sql, out_names
+
+    def output_columns(
+        self, select_list: Tree, scope: Scope, names: list[str] | None, types: list[str] | None
+    ) -> tuple[list[str], list[str]]:
+        """A SELECT's items as output columns: named ``names`` (the stream's, by position) and cast to ``types``,
+        else by their own names; the count must match the stream's."""
+        selected: list[tuple[str, str]] = []
+        for item in (c for c in select_list.children if isinstance(c, Tree)):
+            selected.extend(self.select_item(item, scope, len(selected)))
+        if names is not None and len(selected) != len(names):
+            raise self.refuse(
+                select_list,
+                f"the SELECT gives {len(selected)} columns and the stream takes {len(names)} ({', '.join(names)})",
+            )
+        out_names = names or _unique([n for _, n in selected])
+        columns = [
+            f"CAST({sql} AS {types[i]}) AS {q(column)}" if types else f"{sql} AS {q(column)}"
+            for i, ((sql, _), column) in enumerate(zip(selected, out_names, strict=True))
+        ]
+        return columns, out_names
 
     def join(self, node: Tree, scope: Scope) -> str:
         """``[LEFT] JOIN reference ON stream.x = reference.y [AND ...]``: each row meets the reference rows whose

@@ -115,20 +115,7 @@ def _put_one_by_one(kinesis, stream: str, rows: list[dict]) -> None:
 
 def _arrivals(kinesis, stream: str) -> list[tuple[bytes, int]]:
     """Every record's bytes with its arrival time in epoch milliseconds (ROWTIME), from boto3."""
-    out = []
-    for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
-        iterator = kinesis.get_shard_iterator(
-            StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-        )["ShardIterator"]
-        while iterator:
-            page = kinesis.get_records(ShardIterator=iterator, Limit=10000)
-            for record in page["Records"]:
-                arrival = record["ApproximateArrivalTimestamp"]
-                out.append((record["Data"], round(arrival.timestamp() * 1000)))
-            if not page["Records"]:
-                break
-            iterator = page.get("NextShardIterator")
-    return out
+    return [(r["row"], r["arrival"]) for r in read_stream(kinesis, stream, decode=False)]
 
 
 def _time(text: str) -> datetime:
