@@ -24,7 +24,7 @@ from jobs.analytics import ANALYTICS
 from jobs.analyze import analyze, read_output
 from jobs.insights import insights
 from jobs.report import render_report
-from producer.generate import GenerateOptions, write_generated
+from producer.generate import LEARNED_KINDS, GenerateOptions, write_generated
 from producer.records import read_finished
 from producer.replay import ReplayOptions, replay
 
@@ -43,9 +43,13 @@ def run_demo(
     already = all(state.running for state in stack.status(config))
     stack.up(config, say)
     try:
-        say("== 2/7  generate a sample with injected bots, spikes and abandoned carts")
+        say("== 2/7  generate a sample with injected bots, spikes, abandoned carts and a wave of quiet bots")
         sample = workdir / "sample.csv.gz"
-        options = GenerateOptions(events=20_000, rate=20.0, seed=2019, bots=2, spikes=1, abandoned=3)
+        # 40 minutes of event time: rcf_traffic's forest has learned the usual traffic (74 windows of 10 s)
+        # before the second half, where the anomalies only it can see are injected
+        options = GenerateOptions(
+            events=60_000, rate=25.0, seed=2019, bots=2, spikes=1, abandoned=3, bot_waves=1, purchase_drops=1
+        )
         count, labels_path = write_generated(options, sample)
         labels = json.loads(labels_path.read_text())
         say(f"   {count:,} events, {labels['first_event']} .. {labels['last_event']}  -> {sample}")
@@ -194,7 +198,7 @@ def describe_results(results: Mapping[str, list[dict]], labels: dict) -> list[st
     lines.append("anomalies found (window, observed, score):")
     for row in sorted(anomalies, key=lambda r: (r["window_start"], r["anomaly_type"])):
         lines.append(
-            f"   {row['anomaly_type']:<14} {row['entity']:<10} {row['window_start'][11:]}-{row['window_end'][11:]}"
+            f"   {row['anomaly_type']:<14} {row['entity']:<20} {row['window_start'][11:]}-{row['window_end'][11:]}"
             f"  observed {row['observed']:>4}  score {row['score']:.2f}"
         )
     lines.append("injected, and whether it was found:")
@@ -205,6 +209,12 @@ def describe_results(results: Mapping[str, list[dict]], labels: dict) -> list[st
         if label["kind"] == "bot_burst":
             hit = any(r["entity"] == str(label["user_id"]) for r in anomalies)
             who = f"user {label['user_id']}"
+        elif label["kind"] in LEARNED_KINDS:  # only the learned anomaly can see these
+            hit = any(
+                r["anomaly_type"] == "rcf_traffic" and r["window_start"] < end and r["window_end"] > start
+                for r in anomalies
+            )
+            who = "the traffic's make-up"
         else:
             hit = any(r["anomaly_type"] == "traffic_spike" and start <= r["window_start"] <= end for r in anomalies)
             who = "all traffic"

@@ -173,6 +173,23 @@ class TrafficSpikeConfig:
 
 
 @dataclass(frozen=True)
+class RcfTrafficConfig:
+    """The rcf_traffic analytic (sql/anomalies.sql): a Random Cut Forest over each window's traffic features,
+    standardised against the windows before it; a window scoring above ``threshold`` is flagged."""
+
+    window: Duration = Duration(10.0)
+    threshold: float = 2.0  # RCF scores: about 1 for a usual window, 2 and more for an unusual one
+    baseline_windows: int = 30  # each feature is standardised against this many windows before it ...
+    min_baseline_windows: int = 10  # ... and not scored before it has this many
+    trees: int = 100  # KDA's numberOfTrees: 1..1000
+    sample_size: int = (
+        64  # KDA's subSampleSize (10..1000): windows the forest holds; no score before it has seen as many
+    )
+    time_decay: int = 1000  # KDA's timeDecay, in windows: the forest's memory (the sampler's rate is 1 / time_decay)
+    seed: int = 0  # the forest's random seed: the same seed and windows give the same scores
+
+
+@dataclass(frozen=True)
 class AnalyticsConfig:
     """The ``analytics:`` section: the watermark delay and each analytic's parameters."""
 
@@ -183,6 +200,7 @@ class AnalyticsConfig:
     cart_abandonment: CartAbandonmentConfig = field(default_factory=CartAbandonmentConfig)
     bot_burst: BotBurstConfig = field(default_factory=BotBurstConfig)
     traffic_spike: TrafficSpikeConfig = field(default_factory=TrafficSpikeConfig)
+    rcf_traffic: RcfTrafficConfig = field(default_factory=RcfTrafficConfig)
 
 
 @dataclass(frozen=True)
@@ -262,11 +280,20 @@ class SpikeSeverity:
 
 
 @dataclass(frozen=True)
+class RcfSeverity:
+    """Score thresholds of rcf_traffic (score = the window's Random Cut Forest anomaly score)."""
+
+    warning: float = 2.0
+    critical: float = 3.0
+
+
+@dataclass(frozen=True)
 class SeverityConfig:
     """The score thresholds of each anomaly type."""
 
     bot_burst: BotSeverity = field(default_factory=BotSeverity)
     traffic_spike: SpikeSeverity = field(default_factory=SpikeSeverity)
+    rcf_traffic: RcfSeverity = field(default_factory=RcfSeverity)
 
 
 @dataclass(frozen=True)
@@ -704,7 +731,7 @@ def _check_alerts(alerts: AlertsConfig, origins: _Origins) -> None:
         raise _fail(
             origins, ("alerts", "min_severity"), f"expected one of {', '.join(SEVERITIES)}, got {alerts.min_severity!r}"
         )
-    for kind in ("bot_burst", "traffic_spike"):
+    for kind in ("bot_burst", "traffic_spike", "rcf_traffic"):
         levels = getattr(alerts.severity, kind)
         if not 0 <= levels.warning <= levels.critical:
             raise _fail(
@@ -755,6 +782,7 @@ def _check_analytics(analytics: AnalyticsConfig, origins: _Origins) -> None:
         ("cart_abandonment", "session_gap"),
         ("bot_burst", "window"),
         ("traffic_spike", "window"),
+        ("rcf_traffic", "window"),
     ]
     for path in durations:
         value: Any = analytics
@@ -785,3 +813,25 @@ def _check_analytics(analytics: AnalyticsConfig, origins: _Origins) -> None:
         )
     if spike.stddevs <= 0:
         raise _fail(origins, ("analytics", "traffic_spike", "stddevs"), "must be more than 0")
+    rcf = analytics.rcf_traffic
+    key = ("analytics", "rcf_traffic")
+    if rcf.threshold <= 0:
+        raise _fail(origins, (*key, "threshold"), "must be more than 0")
+    if rcf.baseline_windows < 1:
+        raise _fail(origins, (*key, "baseline_windows"), "must be at least 1")
+    if not 1 <= rcf.min_baseline_windows <= rcf.baseline_windows:
+        raise _fail(
+            origins,
+            (*key, "min_baseline_windows"),
+            f"must be 1..baseline_windows ({rcf.baseline_windows}), got {rcf.min_baseline_windows}",
+        )
+    if not 1 <= rcf.trees <= 1000:
+        raise _fail(origins, (*key, "trees"), f"must be 1..1000 (KDA's numberOfTrees), got {rcf.trees}")
+    if not 10 <= rcf.sample_size <= 1000:
+        raise _fail(origins, (*key, "sample_size"), f"must be 10..1000 (KDA's subSampleSize), got {rcf.sample_size}")
+    if not rcf.sample_size < rcf.time_decay <= 2**31 - 1:
+        raise _fail(
+            origins, (*key, "time_decay"), f"must be more than sample_size ({rcf.sample_size}), got {rcf.time_decay}"
+        )
+    if not 0 <= rcf.seed <= 2**31 - 1:
+        raise _fail(origins, (*key, "seed"), f"must be 0..2147483647, got {rcf.seed}")

@@ -70,6 +70,7 @@ def parameters(config: Config, name: str) -> dict[str, str]:
             "baseline_windows": str(spike.baseline_windows),
             "min_baseline_windows": str(spike.min_baseline_windows),
             "stddevs": repr(float(spike.stddevs)),
+            **rcf_parameters(config),
         }
     if name == "late_events":
         ms = _millis
@@ -80,8 +81,26 @@ def parameters(config: Config, name: str) -> dict[str, str]:
             "session_gap_ms": ms(a.cart_abandonment.session_gap),
             "bot_window_ms": ms(a.bot_burst.window),
             "spike_window_ms": ms(a.traffic_spike.window),
+            "rcf_window_ms": ms(a.rcf_traffic.window),
         }
     raise ValueError(f"no analytic named {name!r} (known: {', '.join(ANALYTICS)})")
+
+
+def rcf_parameters(config: Config) -> dict[str, str]:
+    """rcf_traffic's values in sql/anomalies.sql."""
+    rcf = config.analytics.rcf_traffic
+    return {
+        "rcf_window": sql_interval(rcf.window),
+        "rcf_window_text": str(rcf.window),
+        "rcf_threshold": repr(float(rcf.threshold)),
+        "rcf_baseline_windows": str(rcf.baseline_windows),
+        "rcf_min_baseline_windows": str(rcf.min_baseline_windows),
+        "rcf_trees": str(rcf.trees),
+        "rcf_sample_size": str(rcf.sample_size),
+        "rcf_time_decay": str(rcf.time_decay),
+        "rcf_seed": str(rcf.seed),
+        "rcf_heavy_events": str(config.analytics.bot_burst.threshold // 2),
+    }
 
 
 def render(name: str, values: Mapping[str, str]) -> str:
@@ -280,10 +299,20 @@ def create_table_env(
     return env
 
 
+_PTF_VIEW = re.compile(r"^CREATE TEMPORARY VIEW (\w+) AS\s+(.*=>\s*TABLE\b.*)$", re.S | re.I)
+
+
 def execute_script(env, sql: str) -> None:
-    """Run each statement of a SQL script in ``env``."""
+    """Run each statement of a SQL script in ``env``. A view over a process table function (a call with
+    ``input => TABLE t``) is registered as the planned query: Flink 2.2 cannot expand such a view's text
+    where it is used."""
     for statement in statements(sql):
-        env.execute_sql(statement)
+        code = "\n".join(line for line in statement.splitlines() if not line.strip().startswith("--")).strip()
+        ptf = _PTF_VIEW.match(code)
+        if ptf:
+            env.create_temporary_view(ptf.group(1), env.sql_query(ptf.group(2)))
+        else:
+            env.execute_sql(statement)
 
 
 def register(env, config: Config, events_options: Mapping[str, str], names: Iterable[str]) -> None:

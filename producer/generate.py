@@ -7,7 +7,13 @@ generator can inject, at known times:
 
 - bot bursts: one user firing many events a second for half a minute;
 - traffic spikes: a flash crowd of new visitors, many times the background rate, for 20 seconds;
-- abandoned carts: sessions that cart products and never buy.
+- abandoned carts: sessions that cart products and never buy;
+- and three that change the traffic's make-up, not its volume, which the fixed rules do not catch
+  (rcf_traffic, the learned anomaly, is for them), placed in the second half of the file so that a
+  forest has learned the usual traffic first: bot waves (a few bots, each below the bot threshold:
+  8 views in every 10 seconds, for 60 seconds), category surges (one category's views up by a fifth
+  of all traffic, from new visitors, for 60 seconds) and purchase drops (no cart or purchase for 60
+  seconds: a broken checkout).
 
 Everything injected is written to a labels file. The same seed and options give the same file,
 byte for byte: every session draws from its own random generator, seeded in arrival order.
@@ -79,6 +85,9 @@ BRANDS = (
 )
 BOT_USER_BASE = 900_000_000  # bot and flash-crowd users get ids no background user has
 CROWD_USER_BASE = 800_000_000
+WAVE_USER_BASE = 700_000_000
+LEARNED_KINDS = ("bot_wave", "category_surge", "purchase_drop")
+LEARNED_DURATION = 60.0  # seconds each of them lasts
 
 
 @dataclass(frozen=True)
@@ -96,13 +105,16 @@ class GenerateOptions:
     spikes: int = 0
     abandoned: int = 0
     spike_multiplier: float = 8.0
+    bot_waves: int = 0
+    surges: int = 0
+    purchase_drops: int = 0
 
     def validate(self) -> None:
         """Refuse counts and rates out of range, naming the option."""
         for name in ("events", "users", "categories", "products"):
             if getattr(self, name) < 1:
                 raise OptionError(f"--{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("bots", "spikes", "abandoned"):
+        for name in ("bots", "spikes", "abandoned", "bot_waves", "surges", "purchase_drops"):
             if getattr(self, name) < 0:
                 raise OptionError(f"--{name} must be 0 or more, got {getattr(self, name)}")
         if self.rate <= 0:
@@ -210,6 +222,18 @@ class _Generator:
             yield (t, "view", self.product_in(rng, home), user, session)
         label["end_t"] = t
 
+    def wave_bot(self, t: float, rng: random.Random, user: int, end: float) -> Iterator[Row]:
+        """One bot of a wave: a view every 1.25 s (8 per 10 s, below the bot threshold) until ``end``."""
+        session = self.session_id(rng)
+        home = self.home_category(rng)
+        while t < end:
+            yield (t, "view", self.product_in(rng, home), user, session)
+            t += 1.25
+
+    def surge_visit(self, t: float, rng: random.Random, user: int, category: int) -> Iterator[Row]:
+        products = self.catalog.products_by_category[category]
+        yield (t, "view", rng.choice(products), user, self.session_id(rng))
+
     def crowd_visit(self, t: float, rng: random.Random, user: int) -> Iterator[Row]:
         yield (t, "view", self.product_in(rng, self.home_category(rng)), user, self.session_id(rng))
 
@@ -286,6 +310,44 @@ def generate(options: GenerateOptions) -> tuple[Iterator[list[str]], list[dict]]
             injected_events += crowd
         labels.append(label)
 
+    drops = []
+    learned = ["bot_wave"] * options.bot_waves + ["category_surge"] * options.surges
+    learned += ["purchase_drop"] * options.purchase_drops
+    if learned:
+        gen.master.shuffle(learned)
+        slots = _spread(gen.master, len(learned), 0.5 * span, 0.9 * span)
+        for number, (kind, at) in enumerate(zip(learned, slots, strict=True)):
+            at = float(int(at))
+            end = at + LEARNED_DURATION
+            rng = gen.session_rng()
+            label = {"kind": kind, "start_t": at, "end_t": end}
+            if kind == "bot_wave":
+                bots = max(2, round(0.08 * options.rate / 0.8))  # 8% more traffic, in bots
+                for bot in range(bots):
+                    schedule(
+                        gen.wave_bot(
+                            at + rng.uniform(0, 1.25), gen.session_rng(), WAVE_USER_BASE + number * 1000 + bot, end
+                        )
+                    )
+                label.update(bots=bots, events=int(bots * LEARNED_DURATION / 1.25))
+            elif kind == "category_surge":
+                category = gen.home_category(rng)
+                visits = int(0.12 * options.rate * LEARNED_DURATION)
+                for visitor in range(visits):
+                    schedule(
+                        gen.surge_visit(
+                            at + rng.uniform(0, LEARNED_DURATION),
+                            gen.session_rng(),
+                            WAVE_USER_BASE + 500_000 + number * 100_000 + visitor,
+                            category,
+                        )
+                    )
+                label.update(category_id=gen.catalog.category_ids[category], events=visits)
+            else:
+                drops.append((at, end))
+            injected_events += label.get("events", 0)
+            labels.append(label)
+
     if injected_events > options.events // 2:
         raise OptionError(
             f"the injected bots and spikes add about {injected_events:,} events, more than half of "
@@ -293,7 +355,7 @@ def generate(options: GenerateOptions) -> tuple[Iterator[list[str]], list[dict]]
             f"{options.spike_multiplier - 1:g} x 20 s events)"
         )
     background_rate = max(options.rate * 0.05, (options.events - injected_events) / span) / 5.4  # sessions/s
-    rows = _rows(gen, heap, schedule, background_rate, options)
+    rows = _rows(gen, heap, schedule, background_rate, options, drops)
     return rows, labels
 
 
@@ -306,7 +368,12 @@ def _spread(rng: random.Random, count: int, low: float, high: float) -> list[flo
 
 
 def _rows(
-    gen: _Generator, heap, schedule: Callable, session_rate: float, options: GenerateOptions
+    gen: _Generator,
+    heap,
+    schedule: Callable,
+    session_rate: float,
+    options: GenerateOptions,
+    drops: list[tuple[float, float]] = (),  # type: ignore[assignment]
 ) -> Iterator[list[str]]:
     catalog = gen.catalog
     next_arrival = gen.master.expovariate(session_rate)
@@ -324,6 +391,8 @@ def _rows(
         else:
             heapq.heapreplace(heap, (following[0], order, following, stream))
         _, event_type, product, user, session = row
+        if event_type != "view" and any(begin <= row[0] < end for begin, end in drops):
+            continue  # a purchase drop: no cart or purchase goes through
         second = int(row[0])
         if second != last_second:
             last_second, last_text = second, (start + timedelta(seconds=second)).strftime(TIME_FORMAT)

@@ -47,4 +47,5 @@ SELECT 'anomalies', event_ts, event_type, product_id, category_id, user_id, user
        watermark_ts
 FROM   clicks_behind
 WHERE  event_ms / ${bot_window_ms} < (watermark_ms + 1) / ${bot_window_ms}
-   OR  event_ms / ${spike_window_ms} < (watermark_ms + 1) / ${spike_window_ms};
+   OR  event_ms / ${spike_window_ms} < (watermark_ms + 1) / ${spike_window_ms}
+   OR  event_ms / ${rcf_window_ms} < (watermark_ms + 1) / ${rcf_window_ms};

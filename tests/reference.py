@@ -12,6 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -221,6 +222,120 @@ def anomalies(events, bot_window, threshold, spike_window, baseline_windows, min
     return out
 
 
+FEATURES = ("events", "heavy_share", "cart_share", "purchase_share", "category_surge")
+FLOORS = (1.0, 0.001, 0.001, 0.001, 0.1)  # the spread's floor per feature, as sql/anomalies.sql has it
+
+
+def _z(value, baseline, floor):
+    """(value - mean) / spread against ``baseline``, the spread the population standard deviation floored,
+    computed as SQL does (the mean of squares less the squared mean)."""
+    mean = sum(baseline) / len(baseline)
+    spread = max(math.sqrt(max(sum(x * x for x in baseline) / len(baseline) - mean**2, 0.0)), floor)
+    return (value - mean) / spread
+
+
+def traffic_features(events, window, heavy_events, baseline_windows, min_baseline):
+    """Each non-empty window's (start, end, events, the five features), in time order: rcf_traffic's
+    definition, from the events."""
+    visits = defaultdict(lambda: [0, 0, 0])
+    for e in events:
+        visit = visits[(bucket(e.ts, window), e.category, e.user)]
+        visit[0] += 1
+        visit[1] += e.type == "cart"
+        visit[2] += e.type == "purchase"
+    windows = defaultdict(lambda: {"events": 0, "heavy": 0, "carts": 0, "purchases": 0, "surge": None})
+    categories = defaultdict(lambda: defaultdict(int))  # category -> window -> events
+    for (key, category, _), (n, carts, purchases) in visits.items():
+        w = windows[key]
+        w["events"] += n
+        w["heavy"] += n if n > heavy_events else 0
+        w["carts"] += carts
+        w["purchases"] += purchases
+        categories[category][key] += n
+    for per_window in categories.values():  # a category against its own last windows (those it appeared in)
+        ordered = sorted(per_window.items())
+        for index, (key, n) in enumerate(ordered):
+            baseline = [c for _, c in ordered[max(0, index - baseline_windows) : index]]
+            surge = _z(n, baseline, 1.0) if len(baseline) >= min_baseline else 0.0
+            windows[key]["surge"] = surge if windows[key]["surge"] is None else max(windows[key]["surge"], surge)
+    out = []
+    for (s, t), w in sorted(windows.items()):
+        n = w["events"]
+        out.append((s, t, n, (float(n), w["heavy"] / n, w["carts"] / n, w["purchases"] / n, w["surge"])))
+    return out
+
+
+def standardised(features, baseline_windows, min_baseline):
+    """Each window's features as (x - mean) / spread against the windows before it (population standard
+    deviation, floored), where at least ``min_baseline`` windows come before it."""
+    out = []
+    for index, (s, t, n, values) in enumerate(features):
+        baseline = [f[3] for f in features[max(0, index - baseline_windows) : index]]
+        if len(baseline) < min_baseline:
+            continue
+        z = [_z(values[d], [b[d] for b in baseline], floor) for d, floor in enumerate(FLOORS)]
+        out.append((s, t, n, z))
+    return out
+
+
+def forest_scores(points, trees, sample, decay, shingle, seed, restore_every=0):
+    """Scores and per-dimension (high, low) attributions of AWS's Random Cut Forest over ``points`` in
+    order: a direct call of the library (tests/java/ForestReference.java); ``restore_every`` n: the forest
+    saved and rebuilt from its state every n points."""
+    import subprocess
+
+    from connectors.kinesis_connector import build
+
+    source = Path(__file__).resolve().parent / "java" / "ForestReference.java"
+    text = "\n".join(",".join(repr(float(x)) for x in p) for p in points) + "\n"
+    done = subprocess.run(
+        ["java", "-cp", str(build()), str(source), *map(str, (trees, sample, decay, shingle, seed, restore_every))],
+        input=text,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    out = []
+    for line in done.stdout.splitlines():
+        score, *dims = line.split(",")
+        out.append((float(score), [tuple(float(v) for v in d.split(":")) for d in dims]))
+    return out
+
+
+def rcf_traffic(events, config):
+    a = config.analytics
+    rcf = a.rcf_traffic
+    windows = standardised(
+        traffic_features(
+            events, rcf.window, a.bot_burst.threshold // 2, rcf.baseline_windows, rcf.min_baseline_windows
+        ),
+        rcf.baseline_windows,
+        rcf.min_baseline_windows,
+    )
+    scored = forest_scores([w[3] for w in windows], rcf.trees, rcf.sample_size, rcf.time_decay, 1, rcf.seed)
+    out = []
+    for (s, t, n, _), (score, attribution) in zip(windows, scored, strict=True):
+        if score <= rcf.threshold:
+            continue
+        totals = [high + low for high, low in attribution]
+        top = max(range(len(FEATURES)), key=lambda d: (totals[d], -d))  # the first of equals, as SQL's CASE
+        high, low = attribution[top]
+        out.append(
+            {
+                "analytic": "anomalies",
+                "anomaly_type": "rcf_traffic",
+                "entity": f"{FEATURES[top]} {'high' if high >= low else 'low'}",
+                "window_start": show(s),
+                "window_end": show(t),
+                "observed": n,
+                "expected": float(rcf.threshold),
+                "score": round(score, 3),
+            }
+        )
+    return out
+
+
 def all_analytics(events, config) -> dict[str, list[dict]]:
     a = config.analytics
     return {
@@ -236,5 +351,6 @@ def all_analytics(events, config) -> dict[str, list[dict]]:
             a.traffic_spike.baseline_windows,
             a.traffic_spike.min_baseline_windows,
             a.traffic_spike.stddevs,
-        ),
+        )
+        + rcf_traffic(events, config),
     }

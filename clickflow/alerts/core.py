@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 SEVERITIES = ("info", "warning", "critical")
-ANOMALY_TYPES = ("bot_burst", "traffic_spike")
+ANOMALY_TYPES = ("bot_burst", "traffic_spike", "rcf_traffic")
 
 
 class MalformedRecord(ValueError):
@@ -38,7 +38,11 @@ class AlertSettings:
     namespace: str = "clickflow"
     min_severity: str = "warning"
     thresholds: dict[str, Thresholds] = field(
-        default_factory=lambda: {"bot_burst": Thresholds(1.5, 3.0), "traffic_spike": Thresholds(3.0, 6.0)}
+        default_factory=lambda: {
+            "bot_burst": Thresholds(1.5, 3.0),
+            "traffic_spike": Thresholds(3.0, 6.0),
+            "rcf_traffic": Thresholds(2.0, 3.0),
+        }
     )
     rate_limit_max: int = 3  # notifications per (type, entity) ...
     rate_limit_period: float = 3600.0  # ... per this many seconds of event time
@@ -173,6 +177,15 @@ def message(anomaly: Anomaly, level: str, settings: AlertSettings) -> tuple[str,
             f"({anomaly.score:.2f}x the threshold)"
             if anomaly.expected is not None
             else f"{anomaly.observed} events in the window (score {anomaly.score:.2f})"
+        )
+    elif anomaly.anomaly_type == "rcf_traffic":
+        feature, _, direction = anomaly.entity.partition(" ")
+        what, who = "unusual traffic", f"{feature.replace('_', ' ')} {direction}".strip()
+        how = (
+            f"{anomaly.observed} events; the Random Cut Forest scored the window {anomaly.score:.2f} (flagged above "
+            f"{anomaly.expected:g}), most of it for its {feature.replace('_', ' ')} being unusually {direction}"
+            if anomaly.expected is not None
+            else f"{anomaly.observed} events; anomaly score {anomaly.score:.2f}"
         )
     else:
         what, who = "traffic spike", "all traffic" if anomaly.entity == "all" else anomaly.entity

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from botocore.exceptions import ClientError
 
-from clickflow.alerts.core import AlertSettings, Thresholds, format_time
+from clickflow.alerts.core import ANOMALY_TYPES, AlertSettings, Thresholds, format_time
 from clickflow.alerts.handler import Clients, Report, handle, post_json
 from connectors import aws
 from connectors.config import Config, ConfigError
@@ -47,7 +47,7 @@ def settings_from_config(config: Config, topic_arn: str) -> AlertSettings:
         min_severity=alerts.min_severity,
         thresholds={
             kind: Thresholds(getattr(alerts.severity, kind).warning, getattr(alerts.severity, kind).critical)
-            for kind in ("bot_burst", "traffic_spike")
+            for kind in ANOMALY_TYPES
         },
         rate_limit_max=alerts.rate_limit.max_per_entity,
         rate_limit_period=float(alerts.rate_limit.period),

@@ -120,6 +120,9 @@ def cmd_generate(args) -> int:
         bots=args.bots,
         spikes=args.spikes,
         abandoned=args.abandoned,
+        bot_waves=args.bot_waves,
+        surges=args.surges,
+        purchase_drops=args.purchase_drops,
     )
     try:
         options.validate()
@@ -320,6 +323,7 @@ def parser_generate(add) -> None:
         "to --stream through the replay's delivery (batches, lanes, retries, --rate, progress, Ctrl-C and resume). "
         "An error names the template, line and column.\n\nexamples:\n"
         "  clickflow generate sample.csv --events 50000 --bots 3 --spikes 2 --abandoned 5 --seed 42\n"
+        "  clickflow generate learned.csv --events 60000 --rate 20 --bot-waves 2 --surges 2 --purchase-drops 2\n"
         "  clickflow generate films.jsonl --template templates/film-streaming.json.tpl --count 100000\n"
         "  clickflow generate --template templates/web-engagement.yaml --stream web-events --count 1000000",
     )
@@ -344,6 +348,21 @@ def parser_generate(add) -> None:
     p.add_argument("--bots", type=count(0), default=0, help="bot bursts to inject (default: 0)")
     p.add_argument("--spikes", type=count(0), default=0, help="traffic spikes to inject (default: 0)")
     p.add_argument("--abandoned", type=count(0), default=0, help="abandoned-cart sessions to inject (default: 0)")
+    p.add_argument(
+        "--bot-waves",
+        type=count(0),
+        default=0,
+        help="waves of bots, each below the bot threshold, to inject in the second half (default: 0)",
+    )
+    p.add_argument(
+        "--surges", type=count(0), default=0, help="one-category surges to inject in the second half (default: 0)"
+    )
+    p.add_argument(
+        "--purchase-drops",
+        type=count(0),
+        default=0,
+        help="60 s without carts or purchases to inject in the second half (default: 0)",
+    )
     p.add_argument("--labels", metavar="FILE", help="labels file (default: OUTPUT.labels.json)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     tpl = p.add_argument_group("records of any schema, from a template (Kinesis Data Generator syntax)")

@@ -40,9 +40,33 @@ SCALARS = {
     "REPLACE", "LPAD", "RPAD",
 }  # fmt: skip
 AGGREGATES = {"COUNT", "SUM", "AVG", "MIN", "MAX", "STDDEV_POP", "STDDEV_SAMP", "VAR_POP", "VAR_SAMP"}
-LATER = {  # KDA functions of the machine-learning and log-parsing issue
-    "RANDOM_CUT_FOREST", "RANDOM_CUT_FOREST_WITH_EXPLANATION", "HOTSPOTS", "REGEX_LOG_PARSE", "W3C_LOG_PARSE",
-    "VARIABLE_COLUMN_LOG_PARSE", "FAST_REGEX_LOG_PARSER", "SYS_LOG_PARSE", "FIXED_COLUMN_LOG_PARSE",
+UNTRANSLATED = {"SYS_LOG_PARSE", "FIXED_COLUMN_LOG_PARSE"}  # KDA parsers clickflow does not offer
+LOG_PARSERS = {  # KDA's log parsers: clickflow's functions of the same name, arguments and columns
+    "REGEX_LOG_PARSE": "io.clickflow.udf.RegexLogParse",
+    "FAST_REGEX_LOG_PARSER": "io.clickflow.udf.FastRegexLogParser",
+    "W3C_LOG_PARSE": "io.clickflow.udf.W3cLogParse",
+    "VARIABLE_COLUMN_LOG_PARSE": "io.clickflow.udf.VariableColumnLogParse",
+}
+# KDA's learned functions: (clickflow's function, its parameters as (name, low, high, default), the columns added)
+LEARNED: dict[str, tuple[str, list[tuple[str, float, float, float | None]], dict[str, str]]] = {
+    "RANDOM_CUT_FOREST": (
+        "io.clickflow.udf.RandomCutForestScore",
+        [("numberOfTrees", 1, 1000, 100), ("subSampleSize", 10, 1000, 256), ("timeDecay", 1, 2**31 - 1, 100_000),
+         ("shingleSize", 1, 30, 1)],
+        {"ANOMALY_SCORE": "DOUBLE"},
+    ),
+    "RANDOM_CUT_FOREST_WITH_EXPLANATION": (
+        "io.clickflow.udf.RandomCutForestWithExplanation",
+        [("numberOfTrees", 1, 1000, 100), ("subSampleSize", 10, 1000, 256), ("timeDecay", 1, 2**31 - 1, 100_000),
+         ("shingleSize", 1, 30, 1), ("withDirectionality", 0, 1, 0)],
+        {"ANOMALY_SCORE": "DOUBLE", "ANOMALY_EXPLANATION": "STRING"},
+    ),
+    "HOTSPOTS": (
+        "io.clickflow.udf.Hotspots",
+        [("windowSize", 2, 10_000, None), ("scanRadius", 0, float("inf"), None),
+         ("minimumNumberOfPointsInAHotspot", 2, 10_000, None)],
+        {"HOTSPOTS_RESULT": "STRING"},
+    ),
 }  # fmt: skip
 UNIT_SECONDS = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400}
 UDFS = {
@@ -572,16 +596,13 @@ class Translator:
         function = name(call.children[0]) if isinstance(call.children[0], Tree) else str(call.children[0]).upper()
         args_node = next((c for c in call.children if isinstance(c, Tree) and c.data == "arg_list"), None)
         args = [a for a in (args_node.children if args_node else []) if isinstance(a, Tree)]
-        if function in LATER:
-            raise self.refuse(
-                call,
-                f"{function} is not translated yet (KDA's machine-learning and log-parsing functions come in a "
-                "later release)",
-            )
+        if function in LEARNED:
+            return self.learned(function, call, args)
         if function not in ("COUNT_DISTINCT_ITEMS_TUMBLING", "TOP_K_ITEMS_TUMBLING"):
             raise self.refuse(
                 call,
-                f"TABLE({function}(...)): clickflow translates COUNT_DISTINCT_ITEMS_TUMBLING and TOP_K_ITEMS_TUMBLING",
+                f"TABLE({function}(...)): clickflow translates COUNT_DISTINCT_ITEMS_TUMBLING, TOP_K_ITEMS_TUMBLING, "
+                f"{', '.join(LEARNED)}",
             )
         expected = 3 if function == "COUNT_DISTINCT_ITEMS_TUMBLING" else 4
         usage = (
@@ -654,6 +675,68 @@ class Translator:
             call,
         )
         return self.helper(ranked, "topk"), {column: "", "MOST_FREQUENT_VALUES": "BIGINT"}
+
+    def learned(self, function: str, call: Tree, args: list[Tree]) -> tuple[str, dict[str, str]]:
+        """``TABLE(RANDOM_CUT_FOREST(CURSOR(...), ...))`` and its kin: clickflow's function of the same name
+        over the cursor's rows in ROWTIME order (as a KDA stream is), every column passed through and the
+        function's columns added; one model for the whole stream, as KDA had."""
+        udf, parameters, added = LEARNED[function]
+        required = sum(1 for *_, default in parameters if default is None)
+        usage = f"{function}(CURSOR(SELECT STREAM ...){''.join(', ' + p[0] for p in parameters)})"
+        if not args or args[0].data != "cursor" or not required <= len(args) - 1 <= len(parameters):
+            raise self.refuse(call, f"expected {usage}" + ("" if required else " (the numbers may be left out)"))
+        values: list[str] = []
+        for arg, (label, low, high, _) in zip(args[1:], parameters, strict=False):
+            if label == "withDirectionality":
+                if arg.data not in ("true", "false"):
+                    raise self.refuse(arg, f"{function}: withDirectionality is TRUE or FALSE ({usage})")
+                values.append(f"{label} => {arg.data.upper()}")
+                continue
+            number = str(arg.children[0]) if arg.data == "number" else ""
+            whole = label != "scanRadius"
+            if not number or whole and not number.isdigit():
+                kind = "a whole number" if whole else "a number"
+                raise self.refuse(arg, f"{function}: {label} must be {kind} ({usage})")
+            value = float(number)
+            if not (low <= value <= high) or value == low == 0:
+                bound = f"more than {low:g}" if high == float("inf") else f"{low:g} to {high:g}"
+                raise self.refuse(arg, f"{function}: {label} {number} is out of range ({bound})")
+            values.append(f"{label} => {int(value)}" if whole else f"{label} => CAST({number} AS DOUBLE)")
+        given = dict(zip([p[0] for p in parameters], args[1:], strict=False))
+        if function.startswith("RANDOM_CUT_FOREST"):
+            chosen = {label: float(str(node.children[0])) for label, node in given.items() if node.data == "number"}
+            sample, decay = chosen.get("subSampleSize", 256), chosen.get("timeDecay", 100_000)
+            if decay <= sample:
+                raise self.refuse(
+                    given.get("timeDecay", call),
+                    f"{function}: timeDecay ({decay:g}) must be more than subSampleSize ({sample:g})",
+                )
+        if function == "HOTSPOTS":
+            size, least = (float(str(given[k].children[0])) for k in ("windowSize", "minimumNumberOfPointsInAHotspot"))
+            if least > size:
+                raise self.refuse(
+                    given["minimumNumberOfPointsInAHotspot"],
+                    f"HOTSPOTS: minimumNumberOfPointsInAHotspot ({least:g}) is more than windowSize ({size:g})",
+                )
+        cursor_sql, columns = self.query(args[0].children[1], None, None)
+        ordered = self.helper(f"SELECT * FROM (\n{cursor_sql}\n) ORDER BY `ROWTIME`", "cursor")
+        self.functions[function] = udf
+        named = "".join(f", {v}" for v in values)
+        sql = f"SELECT * FROM {function}(input => TABLE {q(ordered)}{named})"
+        what = {
+            "RANDOM_CUT_FOREST": "ANOMALY_SCORE per row, from AWS's Random Cut Forest library",
+            "RANDOM_CUT_FOREST_WITH_EXPLANATION": "ANOMALY_SCORE and ANOMALY_EXPLANATION per row, from AWS's Random "
+            "Cut Forest library",
+            "HOTSPOTS": "HOTSPOTS_RESULT per row over the last windowSize rows",
+        }[function]
+        self.found(
+            function,
+            f"clickflow's {function} (same parameters): {what}; the cursor's rows in ROWTIME order, one model for the "
+            "stream (state, checkpointed)",
+            call,
+        )
+        passed = {c: "" for c in columns if c != "ROWTIME"}
+        return self.helper(sql, function.lower().split("_with")[0]), passed | added
 
     def select(self, node: Tree, names: list[str] | None, types: list[str] | None) -> tuple[str, list[str]]:
         """One SELECT [STREAM]: plain, grouped by a tumbling window, with OVER windows, or ordered by time."""
@@ -1150,8 +1233,13 @@ class Translator:
         """A column reference, resolved to the relation that has it."""
         parts = [name(i) for i in node.children]
         line, col = where(node)
-        if len(parts) > 2:
-            raise MigrateError(f"{'.'.join(parts)}: a column is named STREAM.COLUMN at most", line, col)
+        if len(parts) > 3:
+            raise MigrateError(f"{'.'.join(parts)}: a column is named STREAM.COLUMN.FIELD at most", line, col)
+        if len(parts) == 3 or len(parts) == 2 and not any(parts[0] in (r.alias, r.stream) for r in scope.relations):
+            # a field of a ROW column (a log parser's result): [STREAM.]COLUMN.FIELD
+            *head, field_name = parts
+            holder = Tree("column", node.children[:-1], node.meta)
+            return f"{self.column(holder, scope, '')}.{q(field_name)}"
         if len(parts) == 1:
             column = parts[0]
             if column in ("CURRENT_ROW_TIMESTAMP", "CURRENT_TIMESTAMP", "LOCALTIMESTAMP", "CURRENT_DATE"):
@@ -1228,13 +1316,17 @@ class Translator:
         args = [a for a in args_node.children if isinstance(a, Tree)] if args_node is not None else []
         star = args_node is not None and args_node.data == "star_arg"
         line, col = where(node)
-        if function in LATER:
+        if function in LEARNED:
+            raise MigrateError(f"{function} is a table function: FROM TABLE({function}(CURSOR(...), ...))", line, col)
+        if function in UNTRANSLATED:
             raise MigrateError(
-                f"{function} is not translated yet (KDA's machine-learning and log-parsing functions come in a "
-                "later release)",
+                f"{function} is not translated: write it as REGEX_LOG_PARSE(line, pattern) (clickflow translates "
+                f"{', '.join(LOG_PARSERS)})",
                 line,
                 col,
             )
+        if function in LOG_PARSERS:
+            return self.log_parser(function, node, args, scope)
         if function in AGGREGATES:
             if star and function != "COUNT":
                 raise MigrateError(f"{function}(*): only COUNT takes *", line, col)
@@ -1284,6 +1376,33 @@ class Translator:
             line,
             col,
         )
+
+    def log_parser(self, function: str, node: Tree, args: list[Tree], scope: Scope) -> str:
+        """One of KDA's log parsers: clickflow's function of the same name, a ROW of its columns
+        (``parsed.COLUMN1``); every argument after the line is a literal, as KDA required."""
+        usage = {
+            "REGEX_LOG_PARSE": "REGEX_LOG_PARSE(line, 'pattern')",
+            "FAST_REGEX_LOG_PARSER": "FAST_REGEX_LOG_PARSER(line, 'pattern')",
+            "W3C_LOG_PARSE": "W3C_LOG_PARSE(line, 'COMMON' | 'COMMON WITH VHOST' | 'NCSA EXTENDED' | 'REFERER' | "
+            "'AGENT' | 'a %-format')",
+            "VARIABLE_COLUMN_LOG_PARSE": "VARIABLE_COLUMN_LOG_PARSE(line, columns, 'delimiter' [, 'escape'])",
+        }[function]
+        counts = (3, 4) if function == "VARIABLE_COLUMN_LOG_PARSE" else (2,)
+        if len(args) not in counts:
+            raise self.refuse(node, f"expected {usage}")
+        literals = []  # a pattern's mistakes are Java's to find: `clickflow migrate --check` plans the job
+        for arg in args[1:]:
+            if arg.data == "string" or arg.data == "number" and str(arg.children[0]).isdigit():
+                literals.append(str(arg.children[0]))
+            else:
+                raise self.refuse(arg, f"{function}: every argument after the line is a literal ({usage})")
+        self.functions[function] = LOG_PARSERS[function]
+        self.found(
+            f"{function}(...)",
+            f"clickflow's {function}: a ROW of its columns (COLUMN1 ...), NULL when the line does not parse",
+            node,
+        )
+        return f"{function}({self.expr(args[0], scope)}, {', '.join(literals)})"
 
     def over(self, node: Tree, scope: Scope) -> str:
         """An OVER window (named, or inline), ordered by ROWTIME as KDA's are."""

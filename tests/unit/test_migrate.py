@@ -167,10 +167,40 @@ def test_records_the_schema_cannot_read_are_errors_with_kdas_columns():
         (
             "CREATE OR REPLACE STREAM D (s DOUBLE);\nCREATE OR REPLACE PUMP P AS INSERT INTO D\n"
             "SELECT STREAM ANOMALY_SCORE FROM TABLE(RANDOM_CUT_FOREST("
-            "CURSOR(SELECT STREAM * FROM SOURCE_SQL_STREAM_001)));",
+            "CURSOR(SELECT STREAM * FROM SOURCE_SQL_STREAM_001), 2000));",
             3,
-            40,
-            "RANDOM_CUT_FOREST is not translated yet",
+            110,
+            "RANDOM_CUT_FOREST: numberOfTrees 2000 is out of range (1 to 1000)",
+        ),
+        (
+            "CREATE OR REPLACE STREAM D (s DOUBLE);\nCREATE OR REPLACE PUMP P AS INSERT INTO D\n"
+            "SELECT STREAM ANOMALY_SCORE FROM TABLE(RANDOM_CUT_FOREST("
+            "CURSOR(SELECT STREAM * FROM SOURCE_SQL_STREAM_001), 100, 512, 500));",
+            3,
+            120,
+            "timeDecay (500) must be more than subSampleSize (512)",
+        ),
+        (
+            "CREATE OR REPLACE STREAM D (h VARCHAR(100));\nCREATE OR REPLACE PUMP P AS INSERT INTO D\n"
+            "SELECT STREAM HOTSPOTS_RESULT FROM TABLE(HOTSPOTS("
+            "CURSOR(SELECT STREAM * FROM SOURCE_SQL_STREAM_001), 100, 0.5));",
+            3,
+            42,
+            "expected HOTSPOTS(CURSOR(SELECT STREAM ...), windowSize, scanRadius, minimumNumberOfPointsInAHotspot)",
+        ),
+        (
+            "CREATE OR REPLACE STREAM D (h VARCHAR(100));\nCREATE OR REPLACE PUMP P AS INSERT INTO D\n"
+            "SELECT STREAM REGEX_LOG_PARSE(TICKER, TICKER) FROM SOURCE_SQL_STREAM_001;",
+            3,
+            39,
+            "REGEX_LOG_PARSE: every argument after the line is a literal",
+        ),
+        (
+            "CREATE OR REPLACE STREAM D (h VARCHAR(100));\nCREATE OR REPLACE PUMP P AS INSERT INTO D\n"
+            "SELECT STREAM SYS_LOG_PARSE(TICKER) FROM SOURCE_SQL_STREAM_001;",
+            3,
+            15,
+            "SYS_LOG_PARSE is not translated: write it as REGEX_LOG_PARSE(line, pattern)",
         ),
         (
             "CREATE OR REPLACE STREAM D (n BIGINT);\nCREATE OR REPLACE PUMP P AS INSERT INTO D\n"
@@ -336,6 +366,63 @@ def test_a_schema_is_inferred_from_samples_as_kdas_discovery_did(tmp_path):
     assert any("inferred from 2 sample records" in n for n in notes) and any("$.tags" in n for n in notes)
 
 
+RCF_PROGRAM = """CREATE OR REPLACE STREAM "TEMP_STREAM" ("TICKER" VARCHAR(4), "PRICE" REAL, "ANOMALY_SCORE" DOUBLE);
+CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" ("TICKER" VARCHAR(4), "PRICE" REAL, "ANOMALY_SCORE" DOUBLE);
+CREATE OR REPLACE PUMP "STREAM_PUMP" AS INSERT INTO "TEMP_STREAM"
+SELECT STREAM "TICKER", "PRICE", ANOMALY_SCORE FROM
+  TABLE(RANDOM_CUT_FOREST(CURSOR(SELECT STREAM "TICKER", "PRICE" FROM "SOURCE_SQL_STREAM_001"), 50, 64, 1000, 1));
+CREATE OR REPLACE PUMP "OUTPUT_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
+SELECT STREAM * FROM "TEMP_STREAM" ORDER BY FLOOR("TEMP_STREAM".ROWTIME TO SECOND), ANOMALY_SCORE DESC;
+"""
+
+
+def test_random_cut_forest_becomes_the_function_over_the_cursor_in_rowtime_order():
+    translation = translate(app(RCF_PROGRAM))
+    sql = "\n".join(translation.statements())
+    assert translation.functions["RANDOM_CUT_FOREST"] == "io.clickflow.udf.RandomCutForestScore"
+    assert "CREATE TEMPORARY FUNCTION RANDOM_CUT_FOREST AS 'io.clickflow.udf.RandomCutForestScore'" in sql
+    # the cursor, sorted by ROWTIME as a KDA stream is, then the function with KDA's parameters by name
+    assert ") ORDER BY `ROWTIME`" in sql
+    assert (
+        "RANDOM_CUT_FOREST(input => TABLE `TEMP_STREAM__STREAM_PUMP__cursor1`, numberOfTrees => 50, "
+        "subSampleSize => 64, timeDecay => 1000, shingleSize => 1)"
+    ) in sql
+    # the next pump reads the first one's stream, ANOMALY_SCORE a column of it
+    assert "ORDER BY `window_time`, `TEMP_STREAM`.`ANOMALY_SCORE` DESC" in sql
+    defaults = "\n".join(translate(app(RCF_PROGRAM.replace(", 50, 64, 1000, 1)", ")"))).statements())
+    assert "RANDOM_CUT_FOREST(input => TABLE `TEMP_STREAM__STREAM_PUMP__cursor1`)" in defaults  # KDA's defaults
+
+
+def test_the_explanation_hotspots_and_log_parsers_translate():
+    code = """CREATE OR REPLACE STREAM E (TICKER VARCHAR(4), ANOMALY_SCORE DOUBLE, ANOMALY_EXPLANATION VARCHAR(512));
+CREATE OR REPLACE PUMP P1 AS INSERT INTO E
+SELECT STREAM TICKER, ANOMALY_SCORE, ANOMALY_EXPLANATION FROM TABLE(RANDOM_CUT_FOREST_WITH_EXPLANATION(
+  CURSOR(SELECT STREAM TICKER, PRICE FROM SOURCE_SQL_STREAM_001), 100, 256, 100000, 1, true));
+CREATE OR REPLACE STREAM H (PRICE REAL, HOTSPOTS_RESULT VARCHAR(10000));
+CREATE OR REPLACE PUMP P2 AS INSERT INTO H
+SELECT STREAM PRICE, HOTSPOTS_RESULT FROM TABLE(HOTSPOTS(CURSOR(SELECT STREAM PRICE FROM SOURCE_SQL_STREAM_001),
+  1000, 0.2, 17));
+CREATE OR REPLACE STREAM L (HOST VARCHAR(64), FIELD2 VARCHAR(16));
+CREATE OR REPLACE PUMP P3 AS INSERT INTO L
+SELECT STREAM t.r.COLUMN1, t.r.COLUMN2 FROM (
+  SELECT STREAM W3C_LOG_PARSE(TICKER, 'COMMON') AS r FROM SOURCE_SQL_STREAM_001) AS t;
+CREATE OR REPLACE STREAM V (A VARCHAR(16));
+CREATE OR REPLACE PUMP P4 AS INSERT INTO V
+SELECT STREAM VARIABLE_COLUMN_LOG_PARSE(TICKER, 'A, B', ',').A FROM SOURCE_SQL_STREAM_001;
+"""
+    translation = translate(app(code.replace(".A FROM", " FROM")))
+    sql = "\n".join(translation.statements())
+    assert "withDirectionality => TRUE" in sql and "timeDecay => 100000" in sql
+    assert "HOTSPOTS(input => TABLE `H__P2__cursor" in sql
+    assert "windowSize => 1000, scanRadius => CAST(0.2 AS DOUBLE), minimumNumberOfPointsInAHotspot => 17" in sql
+    assert "W3C_LOG_PARSE(`SOURCE_SQL_STREAM_001`.`TICKER`, 'COMMON') AS `R`" in sql
+    assert "CAST(`T`.`R`.`COLUMN1` AS STRING) AS `HOST`" in sql  # t.r.COLUMN1: a field of the parsed row
+    assert "VARIABLE_COLUMN_LOG_PARSE(`SOURCE_SQL_STREAM_001`.`TICKER`, 'A, B', ',')" in sql
+    assert set(translation.functions) >= {
+        "RANDOM_CUT_FOREST_WITH_EXPLANATION", "HOTSPOTS", "W3C_LOG_PARSE", "VARIABLE_COLUMN_LOG_PARSE"
+    }  # fmt: skip
+
+
 def test_statements_split_outside_quotes_and_comments():
     text = "CREATE VIEW a AS SELECT ';' AS x; -- a comment; still\nINSERT INTO `b;c` SELECT 1;\n"
     assert jobdir.split_statements(text) == ["CREATE VIEW a AS SELECT ';' AS x", "INSERT INTO `b;c` SELECT 1"]
@@ -354,7 +441,9 @@ def test_a_refusal_is_one_line_and_nothing_is_written(tmp_path):
     )  # fmt: skip
     assert result.returncode == 1
     assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
-    assert f"{program}:line 3, column 15: HOTSPOTS is not translated yet" in result.stderr
+    assert f"{program}:line 3, column 15: HOTSPOTS is a table function: FROM TABLE(HOTSPOTS(CURSOR(...), ...))" in (
+        result.stderr
+    )
     assert not out.exists() and list(tmp_path.iterdir()) == [program]
 
 
