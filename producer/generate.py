@@ -10,10 +10,10 @@ generator can inject, at known times:
 - abandoned carts: sessions that cart products and never buy;
 - and three that change the traffic's make-up, not its volume, which the fixed rules do not catch
   (rcf_traffic, the learned anomaly, is for them), placed in the second half of the file so that a
-  forest has learned the usual traffic first: bot waves (a few bots, each below the bot threshold:
-  8 views in every 10 seconds, for 60 seconds), category surges (one category's views up by a fifth
-  of all traffic, from new visitors, for 60 seconds) and purchase drops (no cart or purchase for 60
-  seconds: a broken checkout).
+  forest has learned the usual traffic first, each for 60 seconds: bot waves (bots adding 8% to the
+  traffic, each below the bot threshold: 8 views in every 10 seconds), category surges (one category's
+  views up by 12% of all traffic, from new visitors) and purchase drops (no cart or purchase goes
+  through: a broken checkout).
 
 Everything injected is written to a labels file. The same seed and options give the same file,
 byte for byte: every session draws from its own random generator, seeded in arrival order.

@@ -51,7 +51,8 @@ def parser_alerts(add) -> None:
     p = add(
         "alerts",
         "act on anomalies: DynamoDB record, SNS notification, CloudWatch metrics (locally or as a Lambda)",
-        "The anomalies the streaming job writes (bot bursts, traffic spikes), acted on: each distinct anomaly "
+        "The anomalies the streaming job writes (bot bursts, traffic spikes, rcf_traffic), acted on: each distinct "
+        "anomaly "
         "is recorded once in a DynamoDB table (keyed by type + entity and window start, written conditionally, "
         "so retries and duplicate records change nothing), notified once on an SNS topic (subject, readable "
         "body, attributes anomaly_type/severity/entity/score for filter policies; at most "

@@ -27,7 +27,8 @@ def parser_demo(add) -> None:
     p = add(
         "demo",
         "the whole pipeline on the embedded local stack, start to finish",
-        "Bring up the local stack, generate a sample with injected bots, spikes and abandoned carts, upload "
+        "Bring up the local stack, generate a sample with injected bots, spikes, abandoned carts, a wave of "
+        "quiet bots and a purchase drop (for the learned rcf_traffic), upload "
         "it to the local S3 bucket, replay it from s3:// into the events stream (plus three malformed records), "
         "run the streaming job over the stream until its end, and print what it found next to what was "
         "injected, the dead letters, and a check that the streamed results equal the same SQL over the file. "

@@ -313,7 +313,9 @@ def parser_generate(add) -> None:
         "template, to a file or a stream",
         "Write a deterministic synthetic clickstream (same --seed and options, same bytes) in the REES46 "
         "schema: shopping sessions that browse, cart and sometimes buy, with skewed category and brand "
-        "popularity. Optionally inject bot bursts, traffic spikes and abandoned carts; a labels file "
+        "popularity. Optionally inject bot bursts, traffic spikes and abandoned carts, and, in the second half, "
+        "bot waves, category surges and purchase drops (changes of make-up the fixed rules miss, for the "
+        "learned rcf_traffic); a labels file "
         "(OUTPUT.labels.json) says exactly what was injected and when.\n\n"
         "With --template, records of any schema instead, from a template in the Kinesis Data Generator's syntax "
         "({{random.number(...)}}, {{random.arrayElement([...])}}, {{random.weightedArrayElement({...})}}, "

@@ -186,3 +186,20 @@ def test_one_alert_threshold_can_be_set_alone():
 def test_checkpoint_settings_are_checked_at_load_time(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config("local", overrides=[override])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("analytics.rcf_traffic.trees=0", r"analytics\.rcf_traffic\.trees: must be 1\.\.1000 \(KDA's numberOfTrees\)"),
+        ("analytics.rcf_traffic.sample_size=5", r"analytics\.rcf_traffic\.sample_size: must be 10\.\.1000"),
+        ("analytics.rcf_traffic.time_decay=64", r"analytics\.rcf_traffic\.time_decay: must be more than sample_size"),
+        ("analytics.rcf_traffic.threshold=0", r"analytics\.rcf_traffic\.threshold: must be more than 0"),
+        ("analytics.rcf_traffic.min_baseline_windows=40", r"min_baseline_windows: must be 1\.\.baseline_windows"),
+        ("analytics.rcf_traffic.window=0s", r"analytics\.rcf_traffic\.window: must be more than 0"),
+        ("alerts.severity.rcf_traffic.critical=1", r"alerts\.severity\.rcf_traffic: expected 0 <= warning <= critical"),
+    ],
+)
+def test_rcf_traffic_settings_are_checked_at_load_time(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config("local", overrides=[override])

@@ -75,3 +75,38 @@ def test_start_time_option(tmp_path):
     options = GenerateOptions(events=100, start=datetime(2024, 5, 1, 12, tzinfo=UTC), seed=3)
     _, rows, _ = generate(tmp_path, options)
     assert rows[1][0].startswith("2024-05-01 12:")
+
+
+def test_learned_kinds_change_the_make_up_in_the_second_half(tmp_path):
+    options = GenerateOptions(events=60_000, rate=50.0, seed=4, bot_waves=1, surges=1, purchase_drops=1)
+    _, rows, labels = generate(tmp_path, options)
+    data = rows[1:]
+    first, last = parse_event_time(labels["first_event"]), parse_event_time(labels["last_event"])
+    kinds = {label["kind"]: label for label in labels["injected"]}
+    assert set(kinds) == {"bot_wave", "category_surge", "purchase_drop"}
+    for label in kinds.values():
+        start, end = parse_event_time(label["start"]), parse_event_time(label["end"])
+        assert (end - start).total_seconds() == 60
+        assert (start - first) >= 0.45 * (last - first)  # the second half: after a forest has learned
+    times = [parse_event_time(r[0]) for r in data]
+
+    def inside(label, row_time):
+        return parse_event_time(label["start"]) <= row_time < parse_event_time(label["end"])
+
+    drop = kinds["purchase_drop"]
+    assert not [r for r, t in zip(data, times, strict=True) if inside(drop, t) and r[1] != "view"]
+    assert sum(r[1] != "view" for r in data) > 1000  # carts and purchases elsewhere
+    wave = kinds["bot_wave"]
+    bots = Counter(r[7] for r in data if 700_000_000 <= int(r[7]) < 700_500_000)
+    assert len(bots) == wave["bots"] == 5 and sum(bots.values()) == wave["events"]
+    per_window = Counter((r[7], int(t.timestamp()) // 10) for r, t in zip(data, times, strict=True) if r[7] in bots)
+    assert max(per_window.values()) <= 10  # each below the bot threshold (10 events in 10 s)
+    surge = kinds["category_surge"]
+    surged = [r for r, t in zip(data, times, strict=True) if inside(surge, t) and int(r[7]) >= 700_500_000]
+    assert len(surged) == surge["events"] and {r[3] for r in surged} == {str(surge["category_id"])}
+
+
+def test_learned_kinds_leave_the_rest_as_it_was(tmp_path):
+    a, _, _ = generate(tmp_path, name="a.csv")
+    b, _, _ = generate(tmp_path, GenerateOptions(**{**OPTIONS.__dict__, "bot_waves": 0}), "b.csv")
+    assert a.read_bytes() == b.read_bytes()

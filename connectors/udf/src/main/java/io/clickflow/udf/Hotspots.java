@@ -16,6 +16,7 @@ import org.apache.flink.table.annotation.ArgumentHint;
 import org.apache.flink.table.annotation.ArgumentTrait;
 import org.apache.flink.table.annotation.DataTypeHint;
 import org.apache.flink.table.annotation.StateHint;
+import org.apache.flink.table.api.dataview.MapView;
 import org.apache.flink.table.functions.ProcessTableFunction;
 import org.apache.flink.table.functions.TableSemantics;
 import org.apache.flink.table.types.logical.LogicalTypeFamily;
@@ -75,7 +76,7 @@ public class Hotspots extends ProcessTableFunction<Row> {
         }
     }
 
-    /** A partition key's window. */
+    /** A partition key's window (in a map state, not a value state: see {@link RandomCutForestScore.Model}). */
     public static class State {
         @DataTypeHint(value = "RAW", bridgedTo = Window.class, rawSerializer = WindowSerializer.class)
         public Window window;
@@ -85,7 +86,7 @@ public class Hotspots extends ProcessTableFunction<Row> {
 
     public void eval(
             Context ctx,
-            @StateHint State state,
+            @StateHint MapView<Integer, State> state,
             @ArgumentHint(
                             value = {
                                 ArgumentTrait.SET_SEMANTIC_TABLE,
@@ -96,7 +97,8 @@ public class Hotspots extends ProcessTableFunction<Row> {
                     Row input,
             @ArgumentHint(name = "windowSize") Integer windowSize,
             @ArgumentHint(name = "scanRadius") Double scanRadius,
-            @ArgumentHint(name = "minimumNumberOfPointsInAHotspot") Integer minimumPoints) {
+            @ArgumentHint(name = "minimumNumberOfPointsInAHotspot") Integer minimumPoints)
+            throws Exception {
         if (columns == null) {
             columns = numericColumns(ctx.tableSemanticsFor("input"));
             check(windowSize != null && windowSize >= 2 && windowSize <= 10_000,
@@ -116,11 +118,14 @@ public class Hotspots extends ProcessTableFunction<Row> {
             }
             point[i] = ((Number) value).doubleValue();
         }
-        if (state.window == null) {
-            state.window = new Window(windowSize, columns.length);
+        State held = state.get(0);
+        if (held == null) {
+            held = new State();
+            held.window = new Window(windowSize, columns.length);
         }
-        state.window.add(point);
-        collect(Row.of(result(state.window.points(), scanRadius, minimumPoints)));
+        held.window.add(point);
+        state.put(0, held);
+        collect(Row.of(result(held.window.points(), scanRadius, minimumPoints)));
     }
 
     private static void check(boolean ok, String message) {

@@ -5,6 +5,7 @@ import org.apache.flink.table.annotation.ArgumentHint;
 import org.apache.flink.table.annotation.ArgumentTrait;
 import org.apache.flink.table.annotation.DataTypeHint;
 import org.apache.flink.table.annotation.StateHint;
+import org.apache.flink.table.api.dataview.MapView;
 import org.apache.flink.table.functions.ProcessTableFunction;
 import org.apache.flink.types.ColumnList;
 import org.apache.flink.types.Row;
@@ -20,17 +21,23 @@ import org.apache.flink.types.Row;
 public class RandomCutForestScore extends ProcessTableFunction<Row> {
     static final String NAME = "RANDOM_CUT_FOREST";
 
-    /** A partition key's forest. */
+    /**
+     * A partition key's forest. It is held in a map state under one key ({@link #FOREST}), not in a value
+     * state: Flink compares a value state before and after each call to see whether to write it, which for
+     * a RAW value means serializing the whole forest on every row; a map entry is only written when put.
+     */
     public static class Model {
         @DataTypeHint(value = "RAW", bridgedTo = RandomCutForest.class, rawSerializer = ForestSerializer.class)
         public RandomCutForest forest;
     }
 
+    static final Integer FOREST = 0;
+
     private transient ForestModel model;
 
     public void eval(
             Context ctx,
-            @StateHint Model state,
+            @StateHint MapView<Integer, RandomCutForestScore.Model> state,
             @ArgumentHint(
                             value = {
                                 ArgumentTrait.SET_SEMANTIC_TABLE,
@@ -44,21 +51,25 @@ public class RandomCutForestScore extends ProcessTableFunction<Row> {
             @ArgumentHint(name = "timeDecay", isOptional = true) Integer timeDecay,
             @ArgumentHint(name = "shingleSize", isOptional = true) Integer shingleSize,
             @ArgumentHint(name = "seed", isOptional = true) Integer seed,
-            @ArgumentHint(name = "columns", isOptional = true) ColumnList columns) {
+            @ArgumentHint(name = "columns", isOptional = true) ColumnList columns)
+            throws Exception {
         if (model == null) {
             model = new ForestModel(trees, subSampleSize, timeDecay, shingleSize, seed, columns,
                     ctx.tableSemanticsFor("input"), NAME);
         }
-        if (state.forest == null) {
-            state.forest = model.newForest();
+        RandomCutForestScore.Model held = state.get(RandomCutForestScore.FOREST);
+        if (held == null) {
+            held = new RandomCutForestScore.Model();
+            held.forest = model.newForest();
         }
         double[] point = model.point(input);
         if (point == null) {
             collect(Row.of((Double) null));
             return;
         }
-        double score = state.forest.getAnomalyScore(point);
-        state.forest.update(point);
+        double score = held.forest.getAnomalyScore(point);
+        held.forest.update(point);
+        state.put(RandomCutForestScore.FOREST, held); // a reference on the heap backend; serialized on RocksDB
         collect(Row.of(score));
     }
 }

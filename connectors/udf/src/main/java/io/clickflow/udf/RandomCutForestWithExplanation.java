@@ -7,6 +7,7 @@ import org.apache.flink.table.annotation.ArgumentHint;
 import org.apache.flink.table.annotation.ArgumentTrait;
 import org.apache.flink.table.annotation.DataTypeHint;
 import org.apache.flink.table.annotation.StateHint;
+import org.apache.flink.table.api.dataview.MapView;
 import org.apache.flink.table.functions.ProcessTableFunction;
 import org.apache.flink.types.ColumnList;
 import org.apache.flink.types.Row;
@@ -28,7 +29,7 @@ public class RandomCutForestWithExplanation extends ProcessTableFunction<Row> {
 
     public void eval(
             Context ctx,
-            @StateHint RandomCutForestScore.Model state,
+            @StateHint MapView<Integer, RandomCutForestScore.Model> state,
             @ArgumentHint(
                             value = {
                                 ArgumentTrait.SET_SEMANTIC_TABLE,
@@ -43,23 +44,27 @@ public class RandomCutForestWithExplanation extends ProcessTableFunction<Row> {
             @ArgumentHint(name = "shingleSize", isOptional = true) Integer shingleSize,
             @ArgumentHint(name = "withDirectionality", isOptional = true) Boolean directionality,
             @ArgumentHint(name = "seed", isOptional = true) Integer seed,
-            @ArgumentHint(name = "columns", isOptional = true) ColumnList columns) {
+            @ArgumentHint(name = "columns", isOptional = true) ColumnList columns)
+            throws Exception {
         if (model == null) {
             model = new ForestModel(trees, subSampleSize, timeDecay, shingleSize, seed, columns,
                     ctx.tableSemanticsFor("input"), NAME);
         }
-        if (state.forest == null) {
-            state.forest = model.newForest();
+        RandomCutForestScore.Model held = state.get(RandomCutForestScore.FOREST);
+        if (held == null) {
+            held = new RandomCutForestScore.Model();
+            held.forest = model.newForest();
         }
         double[] point = model.point(input);
         if (point == null) {
             collect(Row.of(null, null));
             return;
         }
-        RandomCutForest forest = state.forest;
+        RandomCutForest forest = held.forest;
         double score = forest.getAnomalyScore(point);
         DiVector attribution = forest.getAnomalyAttribution(point);
         forest.update(point);
+        state.put(RandomCutForestScore.FOREST, held); // a reference on the heap backend; serialized on RocksDB
         collect(Row.of(score, explanation(model, attribution, directionality != null && directionality)));
     }
 
