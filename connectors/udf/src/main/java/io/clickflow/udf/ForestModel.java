@@ -5,8 +5,8 @@ import java.util.Arrays;
 import java.util.List;
 
 import com.amazon.randomcutforest.RandomCutForest;
+import org.apache.flink.table.api.dataview.MapView;
 import org.apache.flink.table.functions.TableSemantics;
-import org.apache.flink.table.types.logical.LogicalType;
 import org.apache.flink.table.types.logical.LogicalTypeFamily;
 import org.apache.flink.table.types.logical.RowType;
 import org.apache.flink.types.ColumnList;
@@ -49,14 +49,21 @@ final class ForestModel {
                 + " records) must be more than subSampleSize (" + this.subSampleSize + ")");
         check(this.shingleSize >= 1 && this.shingleSize <= 30, function,
                 "shingleSize must be 1 to 30, got " + this.shingleSize);
+        columns = numericColumns(semantics, chosen, function);
+        List<String> fieldNames = ((RowType) semantics.dataType().getLogicalType()).getFieldNames();
+        names = Arrays.stream(columns).mapToObj(fieldNames::get).toArray(String[]::new);
+        check(columns.length <= MAX_COLUMNS, function, "at most " + MAX_COLUMNS
+                + " numeric columns, the input has " + columns.length + ": " + Arrays.toString(names));
+    }
+
+    /**
+     * The input's columns a function reads as numbers: those of {@code chosen} (each checked to be
+     * numeric), else every numeric one but the partition keys.
+     */
+    static int[] numericColumns(TableSemantics semantics, ColumnList chosen, String function) {
         RowType row = (RowType) semantics.dataType().getLogicalType();
-        List<Integer> keys = new ArrayList<>();
-        for (int key : semantics.partitionByColumns()) {
-            keys.add(key);
-        }
-        List<Integer> numeric = new ArrayList<>();
-        List<String> numericNames = new ArrayList<>();
         List<String> fieldNames = row.getFieldNames();
+        List<Integer> numeric = new ArrayList<>();
         if (chosen != null) {
             for (String wanted : chosen.getNames()) {
                 int i = fieldNames.indexOf(wanted);
@@ -65,23 +72,20 @@ final class ForestModel {
                 check(row.getTypeAt(i).is(LogicalTypeFamily.NUMERIC), function, "column " + wanted + " is "
                         + row.getTypeAt(i) + ", not a number");
                 numeric.add(i);
-                numericNames.add(wanted);
             }
         } else {
+            List<Integer> keys = new ArrayList<>();
+            for (int key : semantics.partitionByColumns()) {
+                keys.add(key);
+            }
             for (int i = 0; i < row.getFieldCount(); i++) {
-                LogicalType type = row.getTypeAt(i);
-                if (!keys.contains(i) && type.is(LogicalTypeFamily.NUMERIC)) {
+                if (!keys.contains(i) && row.getTypeAt(i).is(LogicalTypeFamily.NUMERIC)) {
                     numeric.add(i);
-                    numericNames.add(fieldNames.get(i));
                 }
             }
         }
-        check(!numeric.isEmpty(), function, "the input has no numeric column to score (columns: "
-                + row.getFieldNames() + ")");
-        check(numeric.size() <= MAX_COLUMNS, function, "at most " + MAX_COLUMNS
-                + " numeric columns, the input has " + numeric.size() + ": " + numericNames);
-        columns = numeric.stream().mapToInt(Integer::intValue).toArray();
-        names = numericNames.toArray(new String[0]);
+        check(!numeric.isEmpty(), function, "the input has no numeric column to score (columns: " + fieldNames + ")");
+        return numeric.stream().mapToInt(Integer::intValue).toArray();
     }
 
     private static int orDefault(Integer value, int otherwise) {
@@ -92,6 +96,16 @@ final class ForestModel {
         if (!ok) {
             throw new IllegalArgumentException(function + ": " + message);
         }
+    }
+
+    /** The partition key's forest from its state, or a new one for a key not seen yet. */
+    RandomCutForestScore.Model held(MapView<Integer, RandomCutForestScore.Model> state) throws Exception {
+        RandomCutForestScore.Model held = state.get(RandomCutForestScore.FOREST);
+        if (held == null) {
+            held = new RandomCutForestScore.Model();
+            held.forest = newForest();
+        }
+        return held;
     }
 
     /** A new forest for a partition key, the same for every key (the seed is the query's). */

@@ -18,9 +18,6 @@ import org.apache.flink.table.annotation.DataTypeHint;
 import org.apache.flink.table.annotation.StateHint;
 import org.apache.flink.table.api.dataview.MapView;
 import org.apache.flink.table.functions.ProcessTableFunction;
-import org.apache.flink.table.functions.TableSemantics;
-import org.apache.flink.table.types.logical.LogicalTypeFamily;
-import org.apache.flink.table.types.logical.RowType;
 import org.apache.flink.types.Row;
 
 /**
@@ -100,7 +97,7 @@ public class Hotspots extends ProcessTableFunction<Row> {
             @ArgumentHint(name = "minimumNumberOfPointsInAHotspot") Integer minimumPoints)
             throws Exception {
         if (columns == null) {
-            columns = numericColumns(ctx.tableSemanticsFor("input"));
+            columns = ForestModel.numericColumns(ctx.tableSemanticsFor("input"), null, NAME);
             check(windowSize != null && windowSize >= 2 && windowSize <= 10_000,
                     "windowSize must be 2 to 10,000 records, got " + windowSize);
             check(scanRadius != null && scanRadius > 0 && Double.isFinite(scanRadius),
@@ -132,22 +129,6 @@ public class Hotspots extends ProcessTableFunction<Row> {
         if (!ok) {
             throw new IllegalArgumentException(NAME + ": " + message);
         }
-    }
-
-    static int[] numericColumns(TableSemantics semantics) {
-        RowType row = (RowType) semantics.dataType().getLogicalType();
-        List<Integer> keys = new ArrayList<>();
-        for (int key : semantics.partitionByColumns()) {
-            keys.add(key);
-        }
-        List<Integer> numeric = new ArrayList<>();
-        for (int i = 0; i < row.getFieldCount(); i++) {
-            if (!keys.contains(i) && row.getTypeAt(i).is(LogicalTypeFamily.NUMERIC)) {
-                numeric.add(i);
-            }
-        }
-        check(!numeric.isEmpty(), "the input has no numeric column (columns: " + row.getFieldNames() + ")");
-        return numeric.stream().mapToInt(Integer::intValue).toArray();
     }
 
     /** The hotspots among {@code points}, as HOTSPOTS_RESULT's JSON. */

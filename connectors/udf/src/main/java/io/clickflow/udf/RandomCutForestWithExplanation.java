@@ -50,11 +50,7 @@ public class RandomCutForestWithExplanation extends ProcessTableFunction<Row> {
             model = new ForestModel(trees, subSampleSize, timeDecay, shingleSize, seed, columns,
                     ctx.tableSemanticsFor("input"), NAME);
         }
-        RandomCutForestScore.Model held = state.get(RandomCutForestScore.FOREST);
-        if (held == null) {
-            held = new RandomCutForestScore.Model();
-            held.forest = model.newForest();
-        }
+        RandomCutForestScore.Model held = model.held(state);
         double[] point = model.point(input);
         if (point == null) {
             collect(Row.of(null, null));
