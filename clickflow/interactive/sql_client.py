@@ -32,10 +32,22 @@ class _Recorder:
     def __init__(self, env) -> None:
         self._env = env
         self.statements: list[str] = []
+        self._queries: dict[int, str] = {}
 
     def execute_sql(self, sql: str):
         self.statements.append(sql.strip().rstrip(";"))
         return self._env.execute_sql(sql)
+
+    def sql_query(self, sql: str):
+        table = self._env.sql_query(sql)
+        self._queries[id(table)] = sql.strip().rstrip(";")
+        return table
+
+    def create_temporary_view(self, name: str, table) -> None:
+        """A view registered from a query (``jobs.analytics.execute_script``'s views over a process
+        table function) is kept as the CREATE VIEW statement of that query's text."""
+        self.statements.append(f"CREATE TEMPORARY VIEW {name} AS\n{self._queries[id(table)]}")
+        self._env.create_temporary_view(name, table)
 
     def __getattr__(self, name: str):
         return getattr(self._env, name)

@@ -83,7 +83,7 @@ public class Hotspots extends ProcessTableFunction<Row> {
 
     public void eval(
             Context ctx,
-            @StateHint MapView<Integer, State> state,
+            @StateHint(ttl = StateTtl.NONE) MapView<Integer, State> state,
             @ArgumentHint(
                             value = {
                                 ArgumentTrait.SET_SEMANTIC_TABLE,

@@ -37,7 +37,7 @@ public class RandomCutForestScore extends ProcessTableFunction<Row> {
 
     public void eval(
             Context ctx,
-            @StateHint MapView<Integer, RandomCutForestScore.Model> state,
+            @StateHint(ttl = StateTtl.NONE) MapView<Integer, RandomCutForestScore.Model> state,
             @ArgumentHint(
                             value = {
                                 ArgumentTrait.SET_SEMANTIC_TABLE,

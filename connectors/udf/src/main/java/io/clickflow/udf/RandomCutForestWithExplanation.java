@@ -29,7 +29,7 @@ public class RandomCutForestWithExplanation extends ProcessTableFunction<Row> {
 
     public void eval(
             Context ctx,
-            @StateHint MapView<Integer, RandomCutForestScore.Model> state,
+            @StateHint(ttl = StateTtl.NONE) MapView<Integer, RandomCutForestScore.Model> state,
             @ArgumentHint(
                             value = {
                                 ArgumentTrait.SET_SEMANTIC_TABLE,

@@ -43,9 +43,9 @@ public class StaggerWindow extends ProcessTableFunction<Row> {
 
     public void eval(
             Context ctx,
-            @StateHint Window window,
-            @StateHint @DataTypeHint("MAP<BIGINT, ARRAY<STRING>>") MapView<Long, String[]> pending,
-            @StateHint @DataTypeHint("ARRAY<STRING>") ListView<String> rows,
+            @StateHint(ttl = StateTtl.NONE) Window window,
+            @StateHint(ttl = StateTtl.NONE) @DataTypeHint("MAP<BIGINT, ARRAY<STRING>>") MapView<Long, String[]> pending,
+            @StateHint(ttl = StateTtl.NONE) @DataTypeHint("ARRAY<STRING>") ListView<String> rows,
             @ArgumentHint(
                             value = {ArgumentTrait.SET_SEMANTIC_TABLE, ArgumentTrait.REQUIRE_ON_TIME},
                             name = "input")
