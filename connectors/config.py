@@ -22,7 +22,19 @@ import yaml
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 PROFILES = ("local", "cluster", "compose", "aws")
 MSF_PROPERTIES_FILE = Path("/etc/flink/application_properties.json")
+# Names another file of property groups in MSF_PROPERTIES_FILE's place: how `clickflow deploy --local`
+# hands a package's groups to its entry point without changing the zip.
+PROPERTIES_OVERRIDE_ENV = "CLICKFLOW_APPLICATION_PROPERTIES"
 TOP_LEVEL_GROUP = "clickflow"  # the MSF property group whose keys are top-level config keys
+
+
+def msf_properties_file(default: Path = MSF_PROPERTIES_FILE) -> Path:
+    """Where the application's property groups are: where Managed Flink writes them (``default``), or
+    the file ``$CLICKFLOW_APPLICATION_PROPERTIES`` names (a rehearsal on this machine)."""
+    import os
+
+    override = os.environ.get(PROPERTIES_OVERRIDE_ENV)
+    return Path(override) if override else default
 
 
 class ConfigError(ValueError):

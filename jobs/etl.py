@@ -380,9 +380,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point on Managed Flink (a package built with ``clickflow package --etl``): the config from
     the application's property groups, the ETL from the zip's etl.yaml; the job is submitted and
     Managed Flink supervises it (delivery to S3 is Firehose's there)."""
-    from connectors.config import MSF_PROPERTIES_FILE, load_config
+    from connectors.config import load_config, msf_properties_file
 
     here = Path(__file__).resolve().parents[1]
-    config = load_config("aws", properties_file=MSF_PROPERTIES_FILE)
+    config = load_config("aws", properties_file=msf_properties_file())
     start_job(load_etl(here / "etl.yaml"), config, EtlRunOptions(), on_msf=True)
     return 0

@@ -187,9 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     from pathlib import Path
 
     from clickflow.migrate.jobdir import load
-    from connectors.config import MSF_PROPERTIES_FILE, load_config
+    from connectors.config import load_config, msf_properties_file
 
     here = Path(__file__).resolve().parents[1]
-    config = load_config("aws", properties_file=MSF_PROPERTIES_FILE)
+    config = load_config("aws", properties_file=msf_properties_file())
     start_job(load(here / "migrated"), config, MigratedRunOptions(), on_msf=True)
     return 0

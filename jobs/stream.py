@@ -16,6 +16,7 @@ Outputs:
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from collections.abc import Callable, Mapping
@@ -23,12 +24,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from connectors import environment
-from connectors.config import MSF_PROPERTIES_FILE, Config, ConfigError, load_config, parse_start_time
+from connectors.config import (
+    MSF_PROPERTIES_FILE,
+    Config,
+    ConfigError,
+    load_config,
+    msf_properties_file,
+    parse_start_time,
+)
 from connectors.tables import archive_options, kinesis_options, local_uri
 from jobs import analytics
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MSF_PROPERTIES = MSF_PROPERTIES_FILE
+REHEARSAL_BOUNDED_ENV = "CLICKFLOW_BOUNDED"  # set by `clickflow deploy --local --bounded`, never by the service
 ARCHIVED = ("events", "dead_letters", *analytics.ANALYTICS)
 ARCHIVE_PARTITIONS = ("dt", "hour")  # the UTC day and hour of each row's time
 
@@ -338,9 +347,11 @@ def run(config: Config, options: RunOptions, say=print, resume: Callable[[str], 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point on Managed Flink (no arguments there) and for ``python -m jobs.stream``."""
-    if MSF_PROPERTIES.is_file():
-        config = load_config("aws", properties_file=MSF_PROPERTIES)
-        start(config, RunOptions(), on_msf=True)  # Managed Flink supervises the job: do not wait
+    properties = msf_properties_file(MSF_PROPERTIES)
+    if properties.is_file():
+        config = load_config("aws", properties_file=properties)
+        # Managed Flink supervises the job: do not wait. (A bounded run is a rehearsal's: deploy --local.)
+        start(config, RunOptions(bounded=os.environ.get(REHEARSAL_BOUNDED_ENV) == "1"), on_msf=True)
         return 0
     parser = argparse.ArgumentParser(prog="python -m jobs.stream", description="Run the streaming job.")
     parser.add_argument("--profile", default="local")

@@ -46,6 +46,8 @@ def cmd_deploy(args) -> int:
     from clickflow.msf.deploy import Clients, DeployOptions, deploy
     from clickflow.msf.package import read_package
 
+    if args.local:
+        return cmd_rehearse(args)
     config = load(args, "aws")
     if args.package:
         package = read_package(Path(args.package))
@@ -65,6 +67,38 @@ def cmd_deploy(args) -> int:
         policy_out=Path(args.policy_out),
     )
     deploy(config, package, options, Clients.for_config(config), say=say)
+    return 0
+
+
+def cmd_rehearse(args) -> int:
+    """``clickflow deploy --local``: the package run as Managed Flink runs it, on the local cluster."""
+    from clickflow.msf.rehearse import RehearsalError, RehearsalOptions, rehearse
+    from connectors.config import load_config
+
+    local = load(args, "cluster")  # where the rehearsal runs: the local cluster and stack
+    if args.package:
+        package = Path(args.package)
+    else:  # what `clickflow package --profile aws` (with these --set) would write
+        package = _package(args, load_config("aws", args.config, args.overrides)).path
+        say(f"packaged {package}")
+    options = RehearsalOptions(package, bounded=args.bounded, start=args.start, timeout=args.timeout)
+    try:
+        result = rehearse(local, options, say=say)
+    except RehearsalError as exc:
+        say(f"clickflow deploy --local: {exc}")
+        return 1
+    say(f"job {result.job_id} is {result.state} on the local cluster: {result.web_ui}")
+    say(f"run directory (the unpacked zip, its property groups, flink run's output): {result.run_dir}")
+    if args.bounded:
+        say("written to the output streams by this run:")
+        for name, records in result.written.items():
+            say(f"  {name:<20} {records:>8,} records")
+        if result.archived:
+            say("in the archive now (part files):")
+            for name, files in result.archived.items():
+                say(f"  {name:<20} {files:>8,}")
+    else:
+        say(f"stop it with: clickflow cluster stop {result.job_id} --profile {local.profile}")
     return 0
 
 
@@ -134,7 +168,9 @@ def parser_deploy(add) -> None:
         "examples:\n"
         "  clickflow deploy --dry-run                      # read, print the plan and the policy, change nothing\n"
         "  clickflow deploy --application clickflow-prod --parallelism 4\n"
-        "  clickflow deploy --package out/msf/clickflow-msf.zip --role-arn arn:aws:iam::123456789012:role/mine",
+        "  clickflow deploy --package out/msf/clickflow-msf.zip --role-arn arn:aws:iam::123456789012:role/mine\n"
+        "  clickflow deploy --local --package out/msf/clickflow-msf.zip --bounded --from trim_horizon\n"
+        "                                                  # rehearse it on the local cluster first",
     )
     add_package_options(p)
     p.add_argument("--package", metavar="ZIP", help="deploy this zip from `clickflow package` instead of building one")
@@ -149,5 +185,22 @@ def parser_deploy(add) -> None:
         "--timeout", type=positive_number, default=900.0, metavar="SECONDS", help="how long to wait (default: 900)"
     )
     p.add_argument("--dry-run", action="store_true", help="print what would be done; change nothing")
+    rehearsal = p.add_argument_group("rehearsal on this machine (--local)")
+    rehearsal.add_argument(
+        "--local",
+        action="store_true",
+        help="run the package as Managed Flink runs it (unpacked, its run options' python and jarfile as written, "
+        "its property groups, Python 3.12 with only apache-flink), on the local cluster (`clickflow cluster up`; "
+        "default profile: cluster) against the local stack; nothing on AWS",
+    )
+    rehearsal.add_argument(
+        "--bounded", action="store_true", help="with --local: read the events stream to its end as of now, "
+        "wait for the job to finish and report what it wrote",
+    )  # fmt: skip
+    rehearsal.add_argument(
+        "--from", dest="start", metavar="POSITION",
+        help="with --local: job.start_position for this run (trim_horizon, latest or a UTC time; default: the "
+        "package's)",
+    )  # fmt: skip
     p.add_argument("--policy-out", default="out/msf/iam-policy.json", metavar="FILE", help="where to write the policy")
     p.set_defaults(func=cmd_deploy)

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import time
 import uuid
+import zipfile
 from collections import Counter
 from pathlib import Path
 
@@ -308,3 +309,54 @@ def test_the_embedded_job_archives_to_s3_too(local_stack, tmp_path):
     for name in ("unique_visitors", "top_categories"):
         expected = read_output(tmp_path / "expected", name)
         assert expected and canonical(read_output(tmp_path / "archive", name)) == canonical(expected), name
+
+
+def test_the_package_runs_as_managed_flink_runs_it_on_python_312_and_writes_what_analyze_computes(
+    running_cluster, tmp_path
+):
+    """`clickflow deploy --local`: the zip unpacked, its run options' python and jarfile as written, its
+    property groups where the entry point reads them, Python 3.12 with only apache-flink, on the cluster."""
+    config, overrides, prefix, _ = running_cluster
+    sample = tmp_path / "sample.csv"
+    write_generated(GenerateOptions(events=3000, seed=11, bots=1, abandoned=2), sample)
+    run_cli("replay", str(sample), "--profile", "cluster", "--quiet", overrides=overrides)
+    # the package of the aws profile, with this test's streams and archive (what a user sets in the groups)
+    packaged = [o for o in overrides if o.startswith(("streams.", "job.archive=", "job.checkpoint_interval="))]
+    package = tmp_path / "app.zip"
+    run_cli("package", "--profile", "aws", "--output", str(package), overrides=packaged)
+
+    local = ["deploy", "--local", "--package", str(package), "--profile", "cluster"]
+    done = run_cli(*local, "--bounded", "--from", "trim_horizon", overrides=overrides, timeout=1200)
+    assert "as Managed Flink runs it: python main.py, jarfile lib/clickflow-msf.jar, Python 3.12" in done.stdout
+    assert re.search(r"job \w{32} is FINISHED on the local cluster", done.stdout), done.stdout + done.stderr
+    run_dir = Path(re.search(r"run directory \(.*\): (\S+)", done.stdout).group(1))
+    submitted = (run_dir / "flink-run.log").read_text()
+    assert "Traceback" not in submitted, submitted  # the entry point ended cleanly on 3.12
+    groups = json.loads((run_dir / "application_properties.json").read_text())
+    assert {"python": "main.py", "jarfile": "lib/clickflow-msf.jar"} in [g["PropertyMap"] for g in groups]
+
+    expected_dir = tmp_path / "expected"
+    analyze(load_config("aws", overrides=packaged), str(sample), expected_dir)
+    s3, kinesis = aws.client(config, "s3"), aws.client(config, "kinesis")
+    download(s3, config.bucket, f"{prefix}/archive", tmp_path / "archive")
+    for name in ANALYTICS:
+        expected = canonical(read_output(expected_dir, name))
+        assert expected, f"{name}: the sample should produce rows"
+        assert canonical(r["row"] for r in read_stream(kinesis, config.output_stream(name).name)) == expected, name
+        assert canonical(read_output(tmp_path / "archive", name)) == expected, f"{name} (archive)"
+        assert re.search(rf"^  {name}\s+{len(expected):,} records$", done.stdout, re.M), done.stdout
+    assert len(read_output(tmp_path / "archive", "events")) == 3000
+
+    # a package Managed Flink would refuse: its jar left out of the zip
+    broken = tmp_path / "broken.zip"
+    with zipfile.ZipFile(package) as whole, zipfile.ZipFile(broken, "w") as part:
+        for item in whole.infolist():
+            if item.filename != "lib/clickflow-msf.jar":
+                part.writestr(item, whole.read(item))
+    refused = run_cli(
+        "deploy", "--local", "--package", str(broken), "--profile", "cluster", overrides=overrides, check=False
+    )
+    assert refused.returncode == 1
+    assert "kinesis.analytics.flink.run.options.jarfile is 'lib/clickflow-msf.jar', which is not in the zip" in (
+        refused.stdout
+    )

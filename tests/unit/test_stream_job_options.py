@@ -112,3 +112,12 @@ def test_a_continuation_drops_flags_and_valued_options_in_both_spellings():
 
     argv = ["alerts", "run", "--reset", "--from=latest", "--profile", "dev", "--from", "trim_horizon"]
     assert command_without(argv, ("--from",), ("--reset",)) == "clickflow alerts run --profile dev"
+
+
+def test_the_property_groups_file_can_be_named_by_the_environment(monkeypatch, tmp_path):
+    from connectors.config import MSF_PROPERTIES_FILE, PROPERTIES_OVERRIDE_ENV, msf_properties_file
+
+    monkeypatch.delenv(PROPERTIES_OVERRIDE_ENV, raising=False)
+    assert msf_properties_file() == MSF_PROPERTIES_FILE  # where Managed Flink writes them
+    monkeypatch.setenv(PROPERTIES_OVERRIDE_ENV, str(tmp_path / "groups.json"))  # a rehearsal's copy
+    assert msf_properties_file() == tmp_path / "groups.json"
