@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     from clickflow.migrate.parse import MigrateError
     from clickflow.msf.deploy import DeployError
     from clickflow.msf.package import PackageError
+    from clickflow.msf.rehearse import RehearsalError
     from connectors.cluster import ClusterError
     from connectors.config import ConfigError, OptionError
     from connectors.kinesis_connector import ConnectorBuildError
@@ -109,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         DeployError,
         ExploreError,
         PackageError,
+        RehearsalError,
         AlertsError,
         AlertsDeployError,
         CatalogError,
@@ -138,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     except EndpointConnectionError as exc:
-        hint = " Is the local stack up? Run `clickflow stack up`." if args.profile in (None, "local") else ""
+        hint = " Is the local stack up? Run `clickflow stack up`." if args.profile in (None, "local", "cluster") else ""
         print(
             f"clickflow {args.command}: error: cannot connect to {exc.kwargs.get('endpoint_url')}.{hint}",
             file=sys.stderr,

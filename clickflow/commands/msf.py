@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from clickflow.commands.common import (
+    CliError,
     count,
     load,
     positive_number,
@@ -48,6 +49,8 @@ def cmd_deploy(args) -> int:
 
     if args.local:
         return cmd_rehearse(args)
+    if args.bounded or args.start:
+        raise CliError("--bounded and --from are for a rehearsal on this machine: add --local")
     config = load(args, "aws")
     if args.package:
         package = read_package(Path(args.package))
@@ -72,7 +75,7 @@ def cmd_deploy(args) -> int:
 
 def cmd_rehearse(args) -> int:
     """``clickflow deploy --local``: the package run as Managed Flink runs it, on the local cluster."""
-    from clickflow.msf.rehearse import RehearsalError, RehearsalOptions, rehearse
+    from clickflow.msf.rehearse import RehearsalOptions, rehearse
     from connectors.config import load_config
 
     local = load(args, "cluster")  # where the rehearsal runs: the local cluster and stack
@@ -82,11 +85,7 @@ def cmd_rehearse(args) -> int:
         package = _package(args, load_config("aws", args.config, args.overrides)).path
         say(f"packaged {package}")
     options = RehearsalOptions(package, bounded=args.bounded, start=args.start, timeout=args.timeout)
-    try:
-        result = rehearse(local, options, say=say)
-    except RehearsalError as exc:
-        say(f"clickflow deploy --local: {exc}")
-        return 1
+    result = rehearse(local, options, say=say)  # a RehearsalError: what the service would fail on, one line
     say(f"job {result.job_id} is {result.state} on the local cluster: {result.web_ui}")
     say(f"run directory (the unpacked zip, its property groups, flink run's output): {result.run_dir}")
     if args.bounded:

@@ -46,7 +46,7 @@ class _Recorder:
     def create_temporary_view(self, name: str, table) -> None:
         """A view registered from a query (``jobs.analytics.execute_script``'s views over a process
         table function) is kept as the CREATE VIEW statement of that query's text."""
-        self.statements.append(f"CREATE TEMPORARY VIEW {name} AS\n{self._queries[id(table)]}")
+        self.statements.append(f"CREATE TEMPORARY VIEW {name} AS\n{self._queries.pop(id(table))}")
         self._env.create_temporary_view(name, table)
 
     def __getattr__(self, name: str):

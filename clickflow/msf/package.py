@@ -268,8 +268,10 @@ def read_package(path: Path) -> Package:
             }
     except FileNotFoundError:
         raise PackageError(f"--package {path}: no such file (build it with `clickflow package`)") from None
-    except (zipfile.BadZipFile, KeyError):
+    except (zipfile.BadZipFile, KeyError, ValueError):  # not a zip, no manifest, a manifest that is not JSON
         raise PackageError(f"--package {path}: not a zip built by `clickflow package`") from None
+    if not isinstance(manifest, dict) or not {"connector", "property_groups"} <= manifest.keys():
+        raise PackageError(f"--package {path}: its {MANIFEST} is not one `clickflow package` wrote")
     connector = manifest["connector"]
     etl = None
     if etl_text is not None:

@@ -358,5 +358,5 @@ def test_the_package_runs_as_managed_flink_runs_it_on_python_312_and_writes_what
     )
     assert refused.returncode == 1
     assert "kinesis.analytics.flink.run.options.jarfile is 'lib/clickflow-msf.jar', which is not in the zip" in (
-        refused.stdout
+        refused.stderr
     )

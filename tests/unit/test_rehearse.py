@@ -88,3 +88,18 @@ def test_no_python_312_says_how_to_get_one(monkeypatch, tmp_path):
     monkeypatch.delenv(rehearse.PYTHON_ENV, raising=False)
     with pytest.raises(rehearse.RehearsalError, match=r"Python 3\.12.*set CLICKFLOW_MSF_PYTHON="):
         rehearse.find_python312()
+
+
+def test_the_rehearsals_options_without_local_are_refused(capsys):
+    from clickflow.cli import main
+
+    assert main(["deploy", "--bounded"]) == 1
+    assert "--bounded and --from are for a rehearsal on this machine: add --local" in capsys.readouterr().err
+
+
+def test_a_broken_package_is_refused_before_anything_runs(tmp_path, capsys):
+    from clickflow.cli import main
+
+    package = make_zip(tmp_path / "app.zip", [JOB])  # no run options, and not `clickflow package`'s either
+    assert main(["deploy", "--local", "--package", str(package), "--set", f"stack.state_dir={tmp_path}"]) == 1
+    assert "clickflow deploy: error: --package" in capsys.readouterr().err
