@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -172,11 +173,14 @@ def build_package(
     etl_file: Path | None = None,
     connector: str = "clickflow",
     job_dir: Path | None = None,
+    plan: bool = True,
 ) -> Package:
     """The zip of the analytics job — or, with ``etl_file``, of that ETL, or with ``job_dir``, of that migrated
     KDA application (each a second application).
     ``connector``: ``clickflow`` (the tested jar) or ``official`` (``connector_jar``, merged with
-    the functions)."""
+    the functions). Before the zip is in place its entry point is imported from it alone
+    (:func:`check_imports`) and, for the analytics job on clickflow's connector unless not ``plan``, the
+    job is planned from it (:func:`check_plan`)."""
     from connectors.kinesis_connector import build, build_udfs
 
     etl = None
@@ -250,8 +254,112 @@ def build_package(
             archive.write(jar, JAR_IN_ZIP)  # the tested jar, byte for byte
         archive.writestr(MANIFEST, json.dumps(manifest, indent=2) + "\n")
         entries = archive.namelist()
+    try:
+        check_imports(partial, module)
+        if plan and connector == "clickflow" and etl is None and job is None:
+            say("planning the job from the zip, with its property groups and its jar (no AWS call) ...")
+            check_plan(partial)
+    except PackageError:
+        partial.unlink()
+        raise
     partial.replace(output)
     return Package(output, entries, groups, sha256, source, etl, job)
+
+
+PROJECT_PACKAGES = ("jobs", "connectors", "clickflow", "producer")
+
+_IMPORT_PROBE = """
+import json, sys
+from pathlib import Path
+root = Path(sys.argv[1]).resolve()
+sys.path[:0] = [str(root), str(root / "deps")]  # as main.py does
+import importlib
+importlib.import_module(sys.argv[2])
+from connectors.config import load_config
+load_config("aws", properties_file=root / "application_properties.json")
+outside = sorted(
+    name for name, module in sys.modules.items()
+    if name.split(".")[0] in sys.argv[3].split(",") and getattr(module, "__file__", None)
+    and not Path(module.__file__).resolve().is_relative_to(root)
+)
+print(json.dumps(outside))
+"""
+
+
+def check_imports(package: Path, module: str) -> None:
+    """Unpack ``package`` and import its entry point's ``module`` from it (as ``main.py`` does, then the
+    config from its property groups, as on the service): every clickflow module imported must come from
+    the zip, or the service would fail with an ImportError (a PackageError names them). Modules imported
+    later, inside functions, are run only by a rehearsal (``clickflow deploy --local``)."""
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as work:
+        with zipfile.ZipFile(package) as archive:
+            archive.extractall(work)
+            groups = json.loads(archive.read(MANIFEST))["property_groups"]
+        (Path(work) / "application_properties.json").write_text(json.dumps(groups), encoding="utf-8")
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        probe = [sys.executable, "-c", _IMPORT_PROBE, work, module, ",".join(PROJECT_PACKAGES)]
+        done = subprocess.run(probe, capture_output=True, text=True, timeout=120, env=env, cwd=work)
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-8:])
+        raise PackageError(f"the package's entry point ({module}) does not import from the zip alone:\n{tail}")
+    outside = json.loads(done.stdout.strip().splitlines()[-1])
+    if outside:
+        raise PackageError(
+            f"the package's entry point ({module}) imports {', '.join(outside)}, which the zip lacks: "
+            "Managed Flink would fail with an ImportError (add them to clickflow/msf/package.py's module lists)"
+        )
+
+
+_PLAN_PROBE = """
+import sys
+from pathlib import Path
+root = Path(sys.argv[1]).resolve()
+sys.path[:0] = [str(root), str(root / "deps")]  # as main.py does
+from connectors import environment
+from connectors.config import load_config
+from jobs import stream
+config = load_config("aws", properties_file=root / "application_properties.json")
+where = environment.decide(config, on_msf=True)  # the service's path: the jar comes from the package
+env = environment.table_env(where)
+env.get_config().set("pipeline.jars", (root / sys.argv[2]).as_uri())
+stream.configure(env, where.config, stream.RunOptions(), on_msf=True)
+stream.build(env, where.config, stream.RunOptions()).explain()
+print("planned")
+"""
+
+
+def check_plan(package: Path) -> None:
+    """Plan the analytics job from the unpacked ``package`` as its entry point would on the service — the
+    config from its property groups, the functions and the connector from its ``jarfile`` (the table
+    factories the SQL names, the options they validate) — and EXPLAIN it instead of running it: nothing
+    is called on AWS. A PackageError gives the planner's reason."""
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as work:
+        with zipfile.ZipFile(package) as archive:
+            archive.extractall(work)
+            groups = json.loads(archive.read(MANIFEST))["property_groups"]
+        (Path(work) / "application_properties.json").write_text(json.dumps(groups), encoding="utf-8")
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        probe = [sys.executable, "-c", _PLAN_PROBE, work, JAR_IN_ZIP]
+        done = subprocess.run(probe, capture_output=True, text=True, timeout=600, env=env, cwd=work)
+    if done.returncode != 0 or "planned" not in done.stdout:
+        lines = [  # the errors, not the JVM's warnings nor its stack frames
+            line
+            for line in done.stderr.splitlines()
+            if line.strip() and not line.startswith("WARNING") and not line.lstrip().startswith(("at ", "... "))
+        ]
+        reason = next((line for line in reversed(lines) if "Exception:" in line or "Error:" in line), "")
+        tail = "\n".join(lines[-6:])
+        raise PackageError(
+            f"the job does not plan from the package (as the service would start it): {reason.strip()}\n{tail}"
+        )
 
 
 def read_package(path: Path) -> Package:

@@ -236,3 +236,17 @@ def test_when_maven_cannot_fetch_the_error_says_what_and_how(tmp_path, cache, mo
     message = str(error.value)
     assert "Could not find artifact" in message and "settings.xml" in message
     assert official.S3_FILESYSTEM.file_name in message  # where to put it by hand
+
+
+@pytest.mark.integration  # builds the jar and plans in a JVM: not a unit test
+def test_a_package_whose_jar_lacks_the_functions_and_the_connector_does_not_plan(tmp_path):
+    built = pkg.build_package(aws_config(), tmp_path / "app.zip", say=lambda _: None)  # planned, so written
+    broken = tmp_path / "broken.zip"
+    with zipfile.ZipFile(built.path) as whole, zipfile.ZipFile(broken, "w") as part:
+        for item in whole.infolist():
+            if item.filename != pkg.JAR_IN_ZIP:
+                part.writestr(item, whole.read(item))
+        part.writestr(pkg.JAR_IN_ZIP, make_connector_jar(tmp_path / "empty.jar", "org.example.NoFactory").read_bytes())
+    with pytest.raises(pkg.PackageError, match="the job does not plan from the package") as error:
+        pkg.check_plan(broken)
+    assert "io.clickflow" in str(error.value), error.value  # the planner's reason: a class of the jar missing

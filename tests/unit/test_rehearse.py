@@ -103,3 +103,24 @@ def test_a_broken_package_is_refused_before_anything_runs(tmp_path, capsys):
     package = make_zip(tmp_path / "app.zip", [JOB])  # no run options, and not `clickflow package`'s either
     assert main(["deploy", "--local", "--package", str(package), "--set", f"stack.state_dir={tmp_path}"]) == 1
     assert "clickflow deploy: error: --package" in capsys.readouterr().err
+
+
+def test_a_package_whose_entry_point_imports_a_module_it_lacks_is_not_written(tmp_path):
+    """check_imports, which build_package runs before the zip is in place: the entry point's module
+    imported from the zip alone, every clickflow module it pulls in found there."""
+    from clickflow.msf.package import PROJECT_ROOT, PackageError, check_imports
+
+    package = tmp_path / "app.zip"
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr(MANIFEST, json.dumps({"property_groups": [RUN_OPTIONS]}))
+        for name in ("connectors/__init__.py", "connectors/config.py", "connectors/profiles/__init__.py"):
+            archive.write(PROJECT_ROOT / name, name)
+        archive.write(PROJECT_ROOT / "connectors/profiles/aws.yaml", "connectors/profiles/aws.yaml")
+        archive.writestr("jobs/__init__.py", "")
+        archive.writestr("jobs/whole.py", "from connectors import config\n")
+        archive.writestr("jobs/partial.py", "from producer import records\n")  # producer/ is not in the zip
+    check_imports(package, "jobs.whole")
+    with pytest.raises(
+        PackageError, match=r"\(jobs\.partial\) imports producer, .*producer\.records, which the zip lacks"
+    ):
+        check_imports(package, "jobs.partial")
