@@ -65,6 +65,40 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run ``clickflow`` with ``argv``; return its exit status. Errors the user can mend (bad input, options, config,
     an unreachable service) print one line; anything else is a bug and keeps its traceback."""
+    as_program = argv is None  # the clickflow command itself (tests call main with a list, in their process)
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    args.argv = argv
+    try:
+        return _run(args)
+    finally:
+        if as_program:
+            _exit_at_once_on_interrupt()
+
+
+def _exit_at_once_on_interrupt() -> None:
+    """Once the command has returned, a Ctrl-C (typically the second of two, sent to stop at once) ends the
+    process with status 130 at once and quietly: Python 3.12 raises it from its shutdown, while it waits for
+    threads, and prints a traceback."""
+    import os
+    import signal
+    import threading
+
+    def stop_now(signum, frame) -> None:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(130)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, stop_now)
+
+
+def _run(args) -> int:
+    """Run the parsed command; errors the user can mend print one line (see :func:`main`)."""
     from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 
     from clickflow.alerts.deploy import AlertsDeployError
@@ -90,10 +124,6 @@ def main(argv: list[str] | None = None) -> int:
     from producer.source import SourceError
     from producer.templates import TemplateError
 
-    parser = build_parser()
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(argv)
-    args.argv = argv
     try:
         return args.func(args)
     except (

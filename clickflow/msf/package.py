@@ -321,7 +321,8 @@ root = Path(sys.argv[1]).resolve()
 sys.path[:0] = [str(root), str(root / "deps")]  # as main.py does
 from connectors import environment
 from connectors.config import load_config
-from jobs import stream
+from jobs import analytics, stream
+analytics._python_worker_pool_on_loopback()  # planned here, in a local Flink: its worker pool stopped quietly
 config = load_config("aws", properties_file=root / "application_properties.json")
 where = environment.decide(config, on_msf=True)  # the service's path: the jar comes from the package
 env = environment.table_env(where)
@@ -355,7 +356,8 @@ def check_plan(package: Path) -> None:
             for line in done.stderr.splitlines()
             if line.strip() and not line.startswith("WARNING") and not line.lstrip().startswith(("at ", "... "))
         ]
-        reason = next((line for line in reversed(lines) if "Exception:" in line or "Error:" in line), "")
+        reason = next((line for line in reversed(lines) if "Exception:" in line), "")  # the planner's (Java's)
+        reason = reason or next((line for line in reversed(lines) if "Error:" in line), "")
         tail = "\n".join(lines[-6:])
         raise PackageError(
             f"the job does not plan from the package (as the service would start it): {reason.strip()}\n{tail}"
