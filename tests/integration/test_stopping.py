@@ -74,14 +74,18 @@ def clickflow(*words: str, ignore_sigint: bool = False):
 
 
 def read_until(process: subprocess.Popen, marker: str, timeout: float) -> bool:
-    """Read the process's output until a line holds ``marker`` (True), it ends, or ``timeout`` passes."""
+    """Read the process's output until a line holds ``marker`` (True), it ends, or ``timeout`` passes (False,
+    and what it printed goes to stderr: pytest shows it with the failure)."""
     deadline = time.monotonic() + timeout
+    seen = []
     while time.monotonic() < deadline:
         line = process.stdout.readline()
         if marker in line:
             return True
+        seen.append(line)
         if not line and process.poll() is not None:
             break
+    print(f"no line with {marker!r}; exit status {process.poll()}; it printed:\n{''.join(seen[-60:])}", file=sys.stderr)
     return False
 
 
