@@ -286,11 +286,9 @@ print(json.dumps(outside))
 """
 
 
-def check_imports(package: Path, module: str) -> None:
-    """Unpack ``package`` and import its entry point's ``module`` from it (as ``main.py`` does, then the
-    config from its property groups, as on the service): every clickflow module imported must come from
-    the zip, or the service would fail with an ImportError (a PackageError names them). Modules imported
-    later, inside functions, are run only by a rehearsal (``clickflow deploy --local``)."""
+def _probe(package: Path, script: str, args: list[str], timeout: float):
+    """Run ``script`` (argv: the unpacked zip's directory, then ``args``) in a fresh Python over ``package``
+    unpacked, with its property groups in ``application_properties.json`` there, as on the service."""
     import subprocess
     import sys
     import tempfile
@@ -301,8 +299,16 @@ def check_imports(package: Path, module: str) -> None:
             groups = json.loads(archive.read(MANIFEST))["property_groups"]
         (Path(work) / "application_properties.json").write_text(json.dumps(groups), encoding="utf-8")
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-        probe = [sys.executable, "-c", _IMPORT_PROBE, work, module, ",".join(PROJECT_PACKAGES)]
-        done = subprocess.run(probe, capture_output=True, text=True, timeout=120, env=env, cwd=work)
+        command = [sys.executable, "-c", script, work, *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=work)
+
+
+def check_imports(package: Path, module: str) -> None:
+    """Unpack ``package`` and import its entry point's ``module`` from it (as ``main.py`` does, then the
+    config from its property groups, as on the service): every clickflow module imported must come from
+    the zip, or the service would fail with an ImportError (a PackageError names them). Modules imported
+    later, inside functions, are run only by a rehearsal (``clickflow deploy --local``)."""
+    done = _probe(package, _IMPORT_PROBE, [module, ",".join(PROJECT_PACKAGES)], timeout=120)
     if done.returncode != 0:
         tail = "\n".join(done.stderr.strip().splitlines()[-8:])
         raise PackageError(f"the package's entry point ({module}) does not import from the zip alone:\n{tail}")
@@ -338,18 +344,7 @@ def check_plan(package: Path) -> None:
     config from its property groups, the functions and the connector from its ``jarfile`` (the table
     factories the SQL names, the options they validate) — and EXPLAIN it instead of running it: nothing
     is called on AWS. A PackageError gives the planner's reason."""
-    import subprocess
-    import sys
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as work:
-        with zipfile.ZipFile(package) as archive:
-            archive.extractall(work)
-            groups = json.loads(archive.read(MANIFEST))["property_groups"]
-        (Path(work) / "application_properties.json").write_text(json.dumps(groups), encoding="utf-8")
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-        probe = [sys.executable, "-c", _PLAN_PROBE, work, JAR_IN_ZIP]
-        done = subprocess.run(probe, capture_output=True, text=True, timeout=600, env=env, cwd=work)
+    done = _probe(package, _PLAN_PROBE, [JAR_IN_ZIP], timeout=600)
     if done.returncode != 0 or "planned" not in done.stdout:
         lines = [  # the errors, not the JVM's warnings nor its stack frames
             line
