@@ -259,11 +259,12 @@ class JobConfig:
 
 @dataclass(frozen=True)
 class InsightsConfig:
-    """Batch insights over the archive (``clickflow insights``, ``sql/batch/``)."""
+    """Batch insights (``clickflow insights``: ``sql/athena/`` on DuckDB; the same SQL on Athena)."""
 
     top_n: int = 10  # category_weekday: categories per weekday
     min_views: int = 100  # brand_marketing: brands with fewer views are left out
     factor: float = 0.5  # brand_marketing: flagged below factor x the overall view-to-purchase ratio
+    memory_limit: str = "2GB"  # DuckDB's memory for a run (beyond it, spilled to a temporary folder)
 
 
 @dataclass(frozen=True)

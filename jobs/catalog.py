@@ -14,7 +14,6 @@ Least privilege for the caller: ``glue:GetDatabase``, ``glue:CreateDatabase``, `
 from __future__ import annotations
 
 import re
-import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlparse
@@ -137,20 +136,11 @@ class CatalogResult:
 
 
 def athena_queries(config: Config) -> dict[str, str]:
-    """Each insight of ``sql/batch/`` as an Athena (Trino) query over the catalogued ``events``."""
-    from jobs.insights import INSIGHTS
+    """Each insight of ``sql/athena/`` rendered for Athena over the catalogued ``events``: the very
+    text ``clickflow insights`` runs on DuckDB (``jobs.insights.render``)."""
+    from jobs.insights import INSIGHTS, render
 
-    values = {
-        "database": config.catalog.database,
-        "top_n": str(config.insights.top_n),
-        "min_views": str(config.insights.min_views),
-        "factor": repr(float(config.insights.factor)),
-    }
-    out = {}
-    for name in INSIGHTS:
-        text = (ATHENA_SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
-        out[name] = string.Template(text).substitute(values)
-    return out
+    return {name: render(config, name) for name in INSIGHTS}
 
 
 def register(

@@ -25,15 +25,19 @@ class SourceError(OSError):
 class _CountingReader(io.RawIOBase):
     def __init__(self, raw):
         self._raw = raw
+        self._direct = isinstance(raw, io.BufferedIOBase | io.RawIOBase)
         self.consumed = 0
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
-        data = self._raw.read(len(buffer))
-        count = len(data)
-        buffer[:count] = data
+        if self._direct:
+            count = self._raw.readinto(buffer)  # a file: no copy in between
+        else:
+            data = self._raw.read(len(buffer))
+            count = len(data)
+            buffer[:count] = data
         self.consumed += count
         return count
 

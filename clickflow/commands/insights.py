@@ -73,15 +73,18 @@ def parser_insights(add) -> None:
     p = add(
         "insights",
         "batch insights over the archive or a file: weekday tops, brands to market, funnel, daily visitors",
-        "Run the batch questions of sql/batch/ in Flink's batch mode over SOURCE: the streaming job's archive (a "
-        "directory or s3:// prefix holding events/dt=YYYY-MM-DD/hour=HH/; --from/--to prune the dt= partitions, "
-        "and only those are downloaded from S3) or a clickstream file as `analyze` takes (CSV or JSON lines, "
-        "plain or .gz, local or s3://; the same row parser and rejects). Writes DIR/<insight>/part-* JSON lines:\n\n"
+        "Run the batch questions of sql/athena/ — the SQL Athena runs, one file per insight — on DuckDB, locally, "
+        "over SOURCE: the streaming job's archive (a directory or s3:// prefix holding "
+        "events/dt=YYYY-MM-DD/hour=HH/; --from/--to prune the dt= partitions, and only those are downloaded from "
+        "S3) or a clickstream file as `analyze` takes (CSV or JSON lines, plain or .gz, local or s3://), judged by "
+        "clickflow's row rule: the rows `replay` rejects are rejected for the same reasons, counted and written to "
+        "DIR/_rejects.jsonl, and the exit status is then 3. Writes DIR/<insight>/part-0.json JSON lines:\n\n"
         "  category_weekday  the insights.top_n categories of each ISO weekday (1 = Monday) by views\n"
         "  brand_marketing   brands with >= insights.min_views views, their conversion, and whether it is below\n"
         "                    insights.factor x the overall view-to-purchase ratio (needs_marketing)\n"
         "  funnel            sessions with a view, a cart, a purchase per category and over all ('all')\n"
         "  daily_visitors    per UTC day: users, sessions, events, purchases, revenue\n\n"
+        "The same files, rendered with the same parameters, are what `clickflow catalog` prints for Athena.\n\n"
         "examples:\n"
         "  clickflow insights .clickflow/archive --output out/insights --report\n"
         "  clickflow insights s3://clickflow-data/archive --from 2019-10-01 --to 2019-10-07 --output out/week1\n"
@@ -94,7 +97,7 @@ def parser_insights(add) -> None:
     p.add_argument("--only", metavar="A,B", help="run only these insights (comma-separated)")
     p.add_argument("--overwrite", action="store_true", help="replace results already in DIR")
     p.add_argument("--report", action="store_true", help="also write DIR/report.html (clickflow report)")
-    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument("--quiet", action="store_true", help="no progress line while a file is read")
     p.set_defaults(func=cmd_insights)
 
 

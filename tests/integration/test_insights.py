@@ -1,5 +1,5 @@
-"""`clickflow insights` runs the real sql/batch/ files in Flink's batch mode; every insight is compared
-with an independent computation in plain Python (tests/reference_insights.py) over the same input —
+"""`clickflow insights` runs the real sql/athena/ files on DuckDB (sqlglot's Trino-to-DuckDB step); every
+insight is compared with an independent computation in plain Python (tests/reference_insights.py) over the same input —
 a generated week and hand-made edge cases — and an archive laid out as the job writes it gives the
 same answers as the file, with --from/--to reading only the chosen partitions (locally and on S3).
 The report is rendered in headless Chromium when it is installed."""
@@ -7,6 +7,7 @@ The report is rendered in headless Chromium when it is installed."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from collections import defaultdict
@@ -223,6 +224,85 @@ def test_the_report_is_one_offline_page_with_every_chart(week, tmp_path):
         check=True,
     )
     assert (tmp_path / "report.png").stat().st_size > 20_000  # a drawn page, kept as the test's artefact
+
+
+BAD_ROWS = [
+    "2019-02-30 10:00:00 UTC,view,1,5,,alpha,1.00,7,s1",  # no such day
+    "2019-10-02 10:00:00 UTC,click,1,5,,alpha,1.00,7,s1",  # no such event type
+    "2019-10-02 10:00:00 UTC,view,1,9223372036854775808,,alpha,1.00,7,s1",  # id past 2**63 - 1
+    "2019-10-02 10:00:00 UTC,purchase,1,5,,alpha,-3,7,s1",  # a negative price
+    "2019-10-02 10:00:00 UTC,view,1,5,,alpha",  # too few fields
+    '2019-10-02 10:00:00 UTC,view,1,5,"a, b",alpha,1.00,7,s1,extra',  # too many
+    "2999-10-02 10:00:00 UTC,view,1,5,,alpha,1.00,7,s1",  # far in the future
+]
+
+
+def test_a_file_with_bad_rows_rejects_what_replay_rejects_and_exits_3(week, tmp_path):
+    """The week's rows with bad ones among them (CRLF line ends, quoted fields, a truncated last
+    line): the same rejects as `analyze` writes — line, field and reason — and the same insights as
+    the clean week's reference."""
+    config, path, _, _ = week
+    good = path.read_text().splitlines()
+    header, rows = good[0], good[1:]
+    # every 997th row with its event type quoted ("view"): the same row to the csv module
+    rows = [f'{r.split(",", 1)[0]},"{r.split(",", 1)[1].replace(",", chr(34) + ",", 1)}' if i % 997 == 0 else r
+            for i, r in enumerate(rows)]  # fmt: skip
+    mixed = list(rows)
+    for i, bad in enumerate(BAD_ROWS):
+        mixed.insert(1 + i * 3001, bad)
+    messy = tmp_path / "messy.csv"
+    messy.write_bytes(("\r\n".join([header, *mixed]) + "\r\n" + BAD_ROWS[4]).encode())  # ends truncated
+    result = run_cli("insights", str(messy), "--output", str(tmp_path / "out"), "--quiet", check=False,
+                     overrides=["insights.top_n=5", "insights.min_views=40", "insights.factor=0.6"])  # fmt: skip
+    assert result.returncode == 3, result.stderr
+    assert f"rows rejected    {len(BAD_ROWS) + 1:>10,}" in result.stdout
+
+    def read_rejects(file: Path) -> list[dict]:  # "now" in a future-time reason is the run's own
+        return [json.loads(re.sub(r"\(after [^)]*\)", "(after now)", x)) for x in file.read_text().splitlines()]
+
+    rejects = read_rejects(tmp_path / "out" / "_rejects.jsonl")
+
+    from jobs.analyze import AnalyzeSummary, prepare_events
+    from producer.rejects import RejectsFile
+
+    by_rows = RejectsFile(tmp_path / "analyze-rejects.jsonl", str(messy))
+    prepare_events(config, str(messy), tmp_path / "events.jsonl", by_rows, AnalyzeSummary(str(messy), tmp_path))
+    by_rows.close()
+    assert rejects == read_rejects(tmp_path / "analyze-rejects.jsonl")
+    assert [r["line"] for r in rejects][:2] == [3, 3004]  # physical lines, the header being line 1
+    expected = reference_insights.all_insights(reference_insights.load(path), config)
+    for name in INSIGHTS:
+        assert_same(name, read_output(tmp_path / "out", name), expected[name])
+
+
+def test_json_lines_gzipped_and_a_day_range_give_the_reference_answers(week, tmp_path):
+    import gzip
+
+    config, path, _, work = week
+    rows = reference_insights.load(path)
+    records = [
+        {"event_time": r.ts.strftime("%Y-%m-%dT%H:%M:%SZ"), "event_type": r.type, "product_id": 1,
+         "category_id": r.category, "category_code": r.code, "brand": r.brand, "price": float(r.price),
+         "user_id": r.user, "user_session": r.session}
+        for r in rows
+    ]  # fmt: skip
+    source = tmp_path / "week.jsonl.gz"
+    with gzip.open(source, "wt") as out:
+        out.writelines(json.dumps(r) + "\n" for r in records)
+        out.write('{"event_type": "view"}\n')  # no event time: rejected
+    summary = insights(config, str(source), tmp_path / "json")
+    assert (summary.events, summary.rows_rejected) == (len(rows), 1)
+    for name in INSIGHTS:
+        assert canonical(read_output(tmp_path / "json", name)) == canonical(read_output(work / "out", name)), name
+
+    from datetime import date
+
+    ranged = insights(config, str(path), tmp_path / "ranged", date(2019, 10, 1), date(2019, 10, 2))
+    inside = [r for r in rows if r.ts.strftime("%Y-%m-%d") in ("2019-10-01", "2019-10-02")]
+    assert (ranged.events, ranged.outside_range) == (len(inside), len(rows) - len(inside))
+    expected = reference_insights.all_insights(inside, config)
+    for name in INSIGHTS:
+        assert_same(name, read_output(tmp_path / "ranged", name), expected[name])
 
 
 def test_insights_refuses_what_it_cannot_read(tmp_path):
