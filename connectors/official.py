@@ -78,10 +78,15 @@ SQL_GATEWAY = Artifact(
 SETUP_JARS = (S3_FILESYSTEM, SQL_GATEWAY)  # what `make setup` fetches
 
 
-def cache_dir() -> Path:
-    """Where fetched jars are cached (under ``XDG_CACHE_HOME``)."""
+def cache_root() -> Path:
+    """clickflow's cache (under ``XDG_CACHE_HOME``): fetched jars, the Managed Flink rehearsal's Python."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "clickflow" / "maven"
+    return Path(base) / "clickflow"
+
+
+def cache_dir() -> Path:
+    """Where fetched jars are cached."""
+    return cache_root() / "maven"
 
 
 def sha256_of(path: Path, algorithm: str = "sha256") -> str:

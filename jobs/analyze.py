@@ -128,36 +128,42 @@ def _outside(day: date, day_range: tuple[date | None, date | None]) -> bool:
 
 
 def _prepare_json_lines(opened, source: str, out, rejects: RejectsFile, summary: AnalyzeSummary, bounds, day_range):
-    """JSON lines, each judged by the valid-event rule (``producer.valid_event``, the rule the
-    streaming job's CHECK_EVENT applies) and the producer's time bounds; valid lines go to Flink as
-    they are."""
-
-    def lines():
-        for number, text in enumerate(opened.text, start=1):
-            yield number, text, None
-
-    for number, text, _ in guarded(lines(), source):
-        body = text.rstrip("\r\n")
-        if not body.strip():
-            continue
-        summary.rows_read += 1
-        payload = body.encode("utf-8", "surrogateescape")  # the line's own bytes, UTF-8 or not
-        verdict = valid_event.check(payload)
-        reason = verdict.reason
-        if verdict.event_time is not None and verdict.record is not None:
-            problem = bounds.problem(verdict.event_time.replace(tzinfo=UTC))
-            reason = problem and f"implausible event time {verdict.record['event_time']!r}: {problem}"
-        if reason is not None or verdict.event_time is None:
-            reason = reason or "no event time"  # (a valid event always has one)
-            summary.rows_rejected += 1
-            rejects.write("rejected", number, reason, row=payload.decode("utf-8", "replace"))
-            continue
+    """JSON lines judged by :func:`judged_json_lines`; valid lines go to Flink as they are."""
+    for body, verdict in judged_json_lines(opened.text, source, rejects, summary, bounds):
         if _outside(verdict.event_time.date(), day_range):  # valid: it has a time
             summary.outside_range += 1
             continue
         out.write(body)
         out.write("\n")
         summary.events += 1
+
+
+def judged_json_lines(text, source: str, rejects: RejectsFile, counts, bounds):
+    """The valid lines of a JSON-lines text, each judged by the valid-event rule (``producer.valid_event``,
+    the rule the streaming job's CHECK_EVENT applies) and the producer's time bounds: ``(line, verdict)``
+    for each valid one; each other is counted in ``counts.rows_rejected`` and written to ``rejects``."""
+
+    def lines():
+        for number, line in enumerate(text, start=1):
+            yield number, line, None
+
+    for number, line, _ in guarded(lines(), source):
+        body = line.rstrip("\r\n")
+        if not body.strip():
+            continue
+        counts.rows_read += 1
+        payload = body.encode("utf-8", "surrogateescape")  # the line's own bytes, UTF-8 or not
+        verdict = valid_event.check(payload)
+        reason = verdict.reason
+        if verdict.event_time is not None and verdict.record is not None:
+            problem = bounds.problem(verdict.event_time.replace(tzinfo=UTC))
+            reason = problem and f"implausible event time {verdict.record['event_time']!r}: {problem}"
+        if reason is not None or verdict.event_time is None or verdict.record is None:
+            reason = reason or "no event time"  # (a valid event always has one)
+            counts.rows_rejected += 1
+            rejects.write("rejected", number, reason, row=payload.decode("utf-8", "replace"))
+            continue
+        yield body, verdict
 
 
 def check_output(output_dir: Path, names: Iterable[str], overwrite: bool) -> None:

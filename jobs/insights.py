@@ -29,15 +29,15 @@ import time
 import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from pathlib import Path
 
 from connectors import aws
 from connectors.config import Config, InsightsConfig
 from jobs import analytics
-from jobs.analyze import AnalyzeError, check_output
-from producer import bulk, valid_event
+from jobs.analyze import AnalyzeError, check_output, judged_json_lines
+from producer import bulk
 from producer.progress import ProgressLine
 from producer.rejects import RejectsFile
 from producer.rows import SchemaError, TimeBounds
@@ -203,23 +203,40 @@ def _events_dir(root: Path) -> Path:
     )
 
 
-def fetch_archive(config: Config, prefix: str, target: Path, first: date | None, last: date | None, say) -> int:
-    """Download the events partitions of an ``s3://`` archive within the range; returns files fetched."""
+def fetch_archive(
+    config: Config,
+    prefix: str,
+    target: Path,
+    first: date | None,
+    last: date | None,
+    say,
+    progress: bool = False,
+) -> int:
+    """Download the events partitions of an ``s3://`` archive within the range; returns files fetched.
+    With both ends of the range given only those days' prefixes are listed; otherwise the listing is
+    pruned by its ``dt=`` folder names."""
     bucket, key = split_s3_uri(prefix.rstrip("/") + "/")
     key = key.rstrip("/") + "/events/"
     s3 = aws.client(config, "s3")
-    fetched = 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
-        for item in page.get("Contents", []):
-            relative = item["Key"][len(key) :]
-            match = _PARTITION.match(relative) or _PARTITION.search("/" + relative)
-            name = relative.rsplit("/", 1)[-1]
-            if not match or not name.startswith("part-") or not _in_range(match.group(1), first, last):
-                continue  # partition pruning: other days are never downloaded
-            local = target / relative
-            local.parent.mkdir(parents=True, exist_ok=True)
-            s3.download_file(bucket, item["Key"], str(local))
-            fetched += 1
+    if first and last:
+        prefixes = [f"{key}dt={(first + timedelta(days=n)).isoformat()}/" for n in range((last - first).days + 1)]
+    else:
+        prefixes = [key]
+    fetched, size = 0, 0
+    with ProgressLine(lambda: f"downloaded {fetched:,} archive files ({size / 1e6:,.1f} MB)", enabled=progress):
+        for listed in prefixes:
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=listed):
+                for item in page.get("Contents", []):
+                    relative = item["Key"][len(key) :]
+                    match = _PARTITION.match(relative) or _PARTITION.search("/" + relative)
+                    name = relative.rsplit("/", 1)[-1]
+                    if not match or not name.startswith("part-") or not _in_range(match.group(1), first, last):
+                        continue  # partition pruning: other days are never downloaded
+                    local = target / relative
+                    local.parent.mkdir(parents=True, exist_ok=True)
+                    s3.download_file(bucket, item["Key"], str(local))
+                    fetched += 1
+                    size += item.get("Size", 0)
     if not fetched:
         raise InsightsError(f"{prefix}: no archived events under s3://{bucket}/{key} for the chosen days")
     say(f"downloaded {fetched:,} archive files from s3://{bucket}/{key}")
@@ -307,23 +324,9 @@ def judge_file(config: Config, source: str, out, rejects: RejectsFile, summary: 
 
 
 def _judge_json_lines(text, source: str, out, rejects: RejectsFile, bounds: TimeBounds, counts) -> None:
-    """JSON lines, each judged by the valid-event rule (``producer.valid_event``, the rule the
-    streaming job's CHECK_EVENT applies) and the producer's time bounds, as ``analyze`` judges them."""
-    for number, body in enumerate(text, start=1):
-        body = body.rstrip("\r\n")
-        if not body.strip():
-            continue
-        counts.rows_read += 1
-        payload = body.encode("utf-8", "surrogateescape")
-        verdict = valid_event.check(payload)
-        reason = verdict.reason
-        if verdict.event_time is not None and verdict.record is not None:
-            problem = bounds.problem(verdict.event_time.replace(tzinfo=UTC))
-            reason = problem and f"implausible event time {verdict.record['event_time']!r}: {problem}"
-        if reason is not None or verdict.event_time is None or verdict.record is None:
-            counts.rows_rejected += 1
-            rejects.write("rejected", number, reason or "no event time", row=payload.decode("utf-8", "replace"))
-            continue
+    """JSON lines judged as ``analyze`` judges them (:func:`jobs.analyze.judged_json_lines`), the valid
+    events written in :mod:`producer.bulk`'s plain CSV."""
+    for _, verdict in judged_json_lines(text, source, rejects, counts, bounds):
         out.write(bulk.plain_record_line(verdict.record, verdict.event_time).encode("utf-8"))
         counts.valid += 1
 
@@ -517,7 +520,7 @@ def insights(
         if summary.kind == "archive":  # the partitions first: a bad source fails before DuckDB starts
             events_dir = work / "archive" / "events"
             if source.startswith("s3://"):
-                fetch_archive(config, source, events_dir, first, last, say)
+                fetch_archive(config, source, events_dir, first, last, say, progress)
             else:
                 events_dir = _events_dir(Path(source))
             files, summary.partitions = _archive_files(events_dir, first, last)

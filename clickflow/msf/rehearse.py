@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from clickflow.msf.package import ENTRY_POINT, MANIFEST, RUN_OPTIONS_GROUP, PackageError, read_package
-from connectors import cluster, environment
+from connectors import cluster, environment, official
 from connectors.config import PROPERTIES_OVERRIDE_ENV, Config, load_config
 
 SERVICE_PYTHON = (3, 12)  # Managed Flink's FLINK-2_2 runtime
@@ -126,12 +126,6 @@ def with_start(groups: list[dict], start: str | None) -> list[dict]:
 # --------------------------------------------------------------------------- the service's Python
 
 
-def cache_root() -> Path:
-    """clickflow's cache (under ``XDG_CACHE_HOME``): the service's Python lives there."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "clickflow"
-
-
 def find_python312() -> str:
     """A Python 3.12 that can make a virtualenv: ``$CLICKFLOW_MSF_PYTHON``, ``python3.12`` on PATH, or pyenv's."""
     pyenv = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
@@ -156,7 +150,7 @@ def service_python(say: Callable[[str], None] = lambda _: None) -> Path:
     """The interpreter of a virtualenv with Python 3.12 and apache-flink (clickflow's version) only, as the
     service has; built once (pip, your pip.conf applies) and reused."""
     flink = importlib.metadata.version("apache-flink")
-    root = cache_root() / f"msf-python{SERVICE_PYTHON[0]}.{SERVICE_PYTHON[1]}-flink-{flink}"
+    root = official.cache_root() / f"msf-python{SERVICE_PYTHON[0]}.{SERVICE_PYTHON[1]}-flink-{flink}"
     python, complete = root / "bin" / "python", root / ".complete"
     root.parent.mkdir(parents=True, exist_ok=True)
     with open(root.parent / f".{root.name}.lock", "w") as lock:

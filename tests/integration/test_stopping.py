@@ -71,6 +71,9 @@ def clickflow(*words: str, ignore_sigint: bool = False):
     finally:
         if process.poll() is None:
             process.kill()
+        process.wait(timeout=60)
+        if process.stdout is not None:
+            process.stdout.close()  # also when the command ended early: no pipe left for the GC to warn about
 
 
 def read_until(process: subprocess.Popen, marker: str, timeout: float) -> bool:
