@@ -335,6 +335,20 @@ class AlertsConfig:
 
 
 @dataclass(frozen=True)
+class MonitoringConfig:
+    """The CloudWatch alarms ``clickflow deploy`` sets on a Managed Flink application (Managed Flink's own
+    application metrics, namespace AWS/KinesisAnalytics, dimension Application)."""
+
+    alarms: bool = True  # create them with the application; `deploy --delete` removes them with it
+    topic: str = ""  # the SNS topic the alarms notify; empty: alerts.topic
+    downtime_minutes: int = 1  # `downtime` above 0 for this many minutes running
+    max_restarts: int = 0  # more restarts than this (`numRestarts`, Flink 2.2) within restart_minutes
+    restart_minutes: int = 5
+    max_failed_checkpoints: int = 0  # more failed checkpoints than this within checkpoint_minutes
+    checkpoint_minutes: int = 15
+
+
+@dataclass(frozen=True)
 class Config:
     """One profile's whole configuration, typed and checked (``load_config`` builds it)."""
 
@@ -351,6 +365,7 @@ class Config:
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     insights: InsightsConfig = field(default_factory=InsightsConfig)
     catalog: CatalogConfig = field(default_factory=CatalogConfig)
+    monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
 
     def output_stream(self, role: str) -> StreamSpec:
         """Where an analytic (or ``dead_letters``) goes: the profile's stream for that role, else

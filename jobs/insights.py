@@ -82,7 +82,7 @@ class InsightsSummary:
     outside_range: int = 0  # a file: events outside --from/--to, left out
     outputs: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
-    progress: bool = field(default=False, repr=False)  # a progress line while a file is read
+    progress: bool = field(default=False, repr=False)  # a progress line while a file is read or an archive fetched
 
     def report(self) -> list[str]:
         """The summary lines printed when it ends."""

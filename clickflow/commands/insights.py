@@ -97,7 +97,7 @@ def parser_insights(add) -> None:
     p.add_argument("--only", metavar="A,B", help="run only these insights (comma-separated)")
     p.add_argument("--overwrite", action="store_true", help="replace results already in DIR")
     p.add_argument("--report", action="store_true", help="also write DIR/report.html (clickflow report)")
-    p.add_argument("--quiet", action="store_true", help="no progress line while a file is read")
+    p.add_argument("--quiet", action="store_true", help="no progress line (reading a file, downloading an archive)")
     p.set_defaults(func=cmd_insights)
 
 

@@ -44,14 +44,19 @@ def cmd_package(args) -> int:
 
 def cmd_deploy(args) -> int:
     """``clickflow deploy``: create or update the Managed Flink application (``--dry-run`` prints the plan)."""
-    from clickflow.msf.deploy import Clients, DeployOptions, deploy
+    from clickflow.msf.deploy import Clients, DeployOptions, delete, deploy
     from clickflow.msf.package import read_package
 
+    if args.delete and (args.local or args.package):
+        raise CliError("--delete removes the application and its alarms: it takes no --local or --package")
     if args.local:
         return cmd_rehearse(args)
     if args.bounded or args.start:
         raise CliError("--bounded and --from are for a rehearsal on this machine: add --local")
     config = load(args, "aws")
+    if args.delete:
+        delete(config, args.application, Clients.for_config(config), dry_run=args.dry_run, say=say)
+        return 0
     if args.package:
         package = read_package(Path(args.package))
     else:
@@ -165,11 +170,15 @@ def parser_deploy(add) -> None:
         "with a least-privilege policy (exactly the profile's streams, archive prefix, code object and log "
         "stream; also written to --policy-out for review), then create the application (runtime FLINK-2_2) or "
         "update it, start it if it is not running, and wait for RUNNING. Property groups come from the profile "
-        "(the account is taken from the credentials); checkpointing from job.checkpoint_interval.\n\n"
+        "(the account is taken from the credentials); checkpointing from job.checkpoint_interval. Then the "
+        "CloudWatch alarms Managed Flink recommends — downtime, restarts, failed checkpoints; thresholds under "
+        "monitoring: — on the SNS topic monitoring.topic (default: alerts.topic). --delete removes the "
+        "application and its alarms.\n\n"
         "examples:\n"
         "  clickflow deploy --dry-run                      # read, print the plan and the policy, change nothing\n"
         "  clickflow deploy --application clickflow-prod --parallelism 4\n"
         "  clickflow deploy --package out/msf/clickflow-msf.zip --role-arn arn:aws:iam::123456789012:role/mine\n"
+        "  clickflow deploy --delete --application clickflow-prod --dry-run\n"
         "  clickflow deploy --local --package out/msf/clickflow-msf.zip --bounded --from trim_horizon\n"
         "                                                  # rehearse it on the local cluster first",
     )
@@ -186,6 +195,9 @@ def parser_deploy(add) -> None:
         "--timeout", type=positive_number, default=900.0, metavar="SECONDS", help="how long to wait (default: 900)"
     )
     p.add_argument("--dry-run", action="store_true", help="print what would be done; change nothing")
+    p.add_argument(
+        "--delete", action="store_true", help="delete the application and its alarms (its role, logs and code stay)"
+    )
     rehearsal = p.add_argument_group("rehearsal on this machine (--local)")
     rehearsal.add_argument(
         "--local",

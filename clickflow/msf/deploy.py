@@ -77,13 +77,16 @@ class Clients:
     logs: Any  # a boto3 client
     msf: Any  # a boto3 client: kinesisanalyticsv2
     sts: Any  # a boto3 client
+    cloudwatch: Any = None  # a boto3 client: the application's alarms (monitoring.alarms)
+    sns: Any = None  # a boto3 client: the alarms' topic
 
     @classmethod
     def for_config(cls, config: Config) -> Clients:
         """Clients for every service the deploy uses, from the profile's endpoints and credentials."""
         from connectors import aws
 
-        return cls(*(aws.client(config, name) for name in ("s3", "iam", "logs", "kinesisanalyticsv2", "sts")))
+        names = ("s3", "iam", "logs", "kinesisanalyticsv2", "sts", "cloudwatch", "sns")
+        return cls(*(aws.client(config, name) for name in names))
 
 
 @dataclass(frozen=True)
@@ -370,6 +373,39 @@ def wait_for_running(msf, name: str, timeout: float, poll: float, say, sleep=tim
         sleep(poll)
 
 
+def _alarms(config: Config, plan: Plan, clients: Clients, dry: bool, say) -> None:
+    """The application's CloudWatch alarms (``monitoring:``), unless ``monitoring.alarms`` is off."""
+    from clickflow.msf.alarms import ensure_alarms, plan_alarms
+
+    if not config.monitoring.alarms:
+        say("monitoring.alarms is off: no CloudWatch alarms")
+        return
+    alarms = plan_alarms(config, plan.application, plan.account)
+    ensure_alarms(clients.cloudwatch, clients.sns, alarms, dry, say)
+    if dry:
+        say(json.dumps(alarms.alarms, indent=2))
+
+
+def delete(
+    config: Config, application: str, clients: Clients, dry_run: bool = False, say: Callable[[str], None] = print
+) -> bool:
+    """``clickflow deploy --delete``: the application and its alarms removed (its role, log group and
+    code in S3 stay: they cost nothing running and hold its history). True when there was one to delete."""
+    from clickflow.msf.alarms import delete_alarms
+
+    current = _find_application(clients.msf, application)
+    if current is None:
+        say(f"no application {application} in {config.aws.region}")
+    else:
+        say(f"{'would delete' if dry_run else 'deleting'} application {application} ({current['ApplicationStatus']})")
+        if not dry_run:
+            clients.msf.delete_application(ApplicationName=application, CreateTimestamp=current["CreateTimestamp"])
+    delete_alarms(clients.cloudwatch, application, dry_run, say)
+    if dry_run:
+        say("dry run: nothing was changed")
+    return current is not None
+
+
 def deploy(
     config: Config,
     package: Package,
@@ -421,6 +457,7 @@ def deploy(
         )
     if dry:
         say(json.dumps(request, indent=2, default=str))
+        _alarms(config, plan, clients, dry, say)
         say("dry run: nothing was changed")
         return None
     if current is None:
@@ -428,6 +465,7 @@ def deploy(
     else:
         detail = clients.msf.update_application(**request)["ApplicationDetail"]
     say(f"application {plan.application}: version {detail['ApplicationVersionId']}, {detail['ApplicationStatus']}")
+    _alarms(config, plan, clients, dry, say)
     if options.start and detail["ApplicationStatus"] == "READY":
         say(f"starting {plan.application}")
         clients.msf.start_application(ApplicationName=plan.application)

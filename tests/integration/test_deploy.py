@@ -80,6 +80,8 @@ def test_dry_run_changes_nothing_then_create_then_update_and_start(tmp_path, aws
         "logGroups"
     ]
     assert json.loads(policy_file.read_text())["Statement"]  # the policy is written for review
+    assert f"would put alarm {app}-downtime" in result.stdout and f"{app}-failed-checkpoints" in result.stdout
+    assert not aws.client(config, "cloudwatch").describe_alarms(AlarmNamePrefix=app)["MetricAlarms"]
 
     # first deployment: create (moto has no start; create only)
     clients = deploy.Clients.for_config(config)
@@ -108,6 +110,11 @@ def test_dry_run_changes_nothing_then_create_then_update_and_start(tmp_path, aws
     assert inline == json.loads(policy_file.read_text())
     streams = clients.logs.describe_log_streams(logGroupName=f"/aws/kinesis-analytics/{app}")["logStreams"]
     assert [s["logStreamName"] for s in streams] == ["kinesis-analytics-log-stream"]
+    held = clients.cloudwatch.describe_alarms(AlarmNamePrefix=app)["MetricAlarms"]
+    assert sorted(a["AlarmName"] for a in held) == [
+        f"{app}-{n}" for n in ("downtime", "failed-checkpoints", "restarts")
+    ]
+    assert {a["AlarmActions"][0] for a in held} == {f"arn:aws:sns:{config.aws.region}:{account}:{config.alerts.topic}"}
 
     # second deployment: update, start, wait — the application calls stubbed over the real model
     msf = botocore.session.get_session().create_client(
@@ -161,6 +168,13 @@ def test_dry_run_changes_nothing_then_create_then_update_and_start(tmp_path, aws
     flink = update["ApplicationConfigurationUpdate"]["FlinkApplicationConfigurationUpdate"]
     assert flink["ParallelismConfigurationUpdate"]["ParallelismUpdate"] == 2
     assert any("is RUNNING" in line for line in said)
+
+    # --delete --dry-run through the real command: names the application and its alarms, deletes nothing
+    gone = run_cli("deploy", "--profile", "aws", "--delete", "--application", app, "--dry-run", overrides=overrides)
+    assert f"would delete application {app}" in gone.stdout and f"would delete alarm {app}-restarts" in gone.stdout
+    assert len(aws.client(config, "cloudwatch").describe_alarms(AlarmNamePrefix=app)["MetricAlarms"]) == 3
+    refused = run_cli("deploy", "--delete", "--local", check=False)
+    assert refused.returncode == 1 and "--delete removes the application" in refused.stderr
 
 
 def _bucket_exists(config) -> bool:
