@@ -67,8 +67,11 @@ class OpenSource:
         return min(1.0, self.consumed / self.size) if self.size else None
 
     def close(self) -> None:
-        """Close the input."""
-        self.text.close()
+        """Close the input (a gzip stream does not close the file under it: that is closed too)."""
+        try:
+            self.text.close()
+        finally:
+            self._counter.close()
 
     def __enter__(self) -> OpenSource:
         return self
