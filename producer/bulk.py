@@ -22,11 +22,11 @@ import csv
 import io
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from producer.rows import COLUMNS, Event, RowError, RowParser, TimeBounds, raw_row, read_rows
+from producer.rows import COLUMNS, Event, RowError, RowParser, TimeBounds, csv_rows, raw_row, read_rows
 
 HEADER = ",".join(COLUMNS)
 BLOCK = 4 << 20  # bytes per block: big enough that the per-block Python is noise, small enough to stream
@@ -134,8 +134,8 @@ def validate(
     counts: BulkCounts,
 ) -> None:
     """Judge the rows of ``binary`` (a REES46 CSV whose header line has been read and is the plain
-    header) and write the valid ones to the text file ``out``; ``reject(line, error, fields)`` is
-    called for each rejected row. ``out`` is binary. Line numbers are physical lines, the header being line 1."""
+    header) and write the valid ones to the binary file ``out``; ``reject(line, error, fields)`` is
+    called for each rejected row. Line numbers are physical lines, the header being line 1."""
     days = _Days(bounds)
     parser = RowParser(bounds=bounds)
     line = 1  # physical lines consumed so far
@@ -185,29 +185,13 @@ def _judge(number: int, fields: list[str], problem: str | None, out, reject, par
     counts.valid += 1
 
 
-def _rows(text, first_line: int) -> Iterator[tuple[int, list[str], str | None]]:
-    """csv rows of ``text`` with their physical line numbers, counting on from ``first_line``
-    (as :func:`producer.rows.read_rows` numbers them; blank lines skipped)."""
-    reader = csv.reader(text)
-    while True:
-        try:
-            fields = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            yield first_line + reader.line_num, [], f"malformed CSV: {exc}"
-            continue
-        if fields:
-            yield first_line + reader.line_num, fields, None
-
-
 def _text(raw) -> io.TextIOWrapper:
     return io.TextIOWrapper(io.BufferedReader(raw), encoding="utf-8", errors="surrogateescape", newline="")
 
 
 def _checked(block: bytes, line: int, out, reject, parser: RowParser, counts) -> int:
     """A block with no quote, row by row; returns the physical lines consumed after it."""
-    for number, fields, problem in _rows(_text(io.BytesIO(block)), line):
+    for number, fields, problem in csv_rows(csv.reader(_text(io.BytesIO(block))), line):
         _judge(number, fields, problem, out, reject, parser, counts)
     return line + text_lines(block)
 
@@ -220,7 +204,7 @@ def text_lines(block: bytes) -> int:
 def _csv_rest(first: bytes, binary, line: int, out, reject, parser: RowParser, counts) -> None:
     """The rest of the file from ``first`` on, read by the csv module as one stream."""
     text = _text(_Chained(first, binary))
-    for number, fields, problem in _rows(text, line):
+    for number, fields, problem in csv_rows(csv.reader(text), line):
         _judge(number, fields, problem, out, reject, parser, counts)
 
 

@@ -262,19 +262,22 @@ def read_rows(
         raise SchemaError(f"{source}, line 1: cannot read the header: {exc}") from None
     parser = RowParser(_column_order(header, source), bounds)
 
-    def rows() -> Iterator[tuple[int, list[str], str | None]]:
-        while True:
-            try:
-                fields = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                yield reader.line_num, [], f"malformed CSV: {exc}"
-                continue
-            if fields:
-                yield reader.line_num, fields, None
+    return parser, csv_rows(reader)
 
-    return parser, rows()
+
+def csv_rows(reader, first_line: int = 0) -> Iterator[tuple[int, list[str], str | None]]:
+    """A csv reader's rows as ``(line, fields, csv_error)``, physical line numbers counted on from
+    ``first_line`` (the lines before the reader's text); blank lines skipped."""
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield first_line + reader.line_num, [], f"malformed CSV: {exc}"
+            continue
+        if fields:
+            yield first_line + reader.line_num, fields, None
 
 
 def raw_row(fields: list[str]) -> str:
