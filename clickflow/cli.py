@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     producer.parser_tail(add)
     jobs.parser_analyze(add)
     jobs.parser_run(add)
+    jobs.parser_status(add)
     msf.parser_package(add)
     msf.parser_deploy(add)
     interactive.parser_explore(add)
@@ -104,6 +105,7 @@ def _run(args) -> int:
     from clickflow.alerts.deploy import AlertsDeployError
     from clickflow.alerts.local import AlertsError
     from clickflow.dashboard.app import DashboardError
+    from clickflow.health import HealthError
     from clickflow.interactive.explore import ExploreError
     from clickflow.migrate.parse import MigrateError
     from clickflow.msf.deploy import DeployError
@@ -151,6 +153,7 @@ def _run(args) -> int:
         TemplateError,
         ConnectorBuildError,
         MigrateError,
+        HealthError,
     ) as exc:  # what the user can mend; anything else is a bug and keeps its traceback
         print(f"clickflow {args.command}: error: {exc}", file=sys.stderr)
         return 1

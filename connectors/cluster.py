@@ -86,13 +86,14 @@ def prepare_layout(config: Config, conf: Mapping[str, str] | None = None, conf_n
     """Lay the distribution out under ``home(config)`` (links into the wheel and the jar cache; the
     connector and functions are built if needed); write ``<conf_name>/config.yaml`` when ``conf`` is
     given (``conf`` is the cluster's; the embedded SQL client has its own)."""
-    from connectors.kinesis_connector import build
+    from connectors.kinesis_connector import build, build_prometheus
 
     wheel, root = wheel_home(), home(config)
     lib, opt, plugins = root / "lib", root / "opt", root / "plugins" / "s3-fs-hadoop"
-    for directory in (lib, opt, plugins, root / conf_name, root / "log"):
+    prometheus = root / "plugins" / "clickflow-prometheus"  # reporters load from plugins on a cluster
+    for directory in (lib, opt, plugins, prometheus, root / conf_name, root / "log"):
         directory.mkdir(parents=True, exist_ok=True)
-    for directory in (lib, opt, plugins):
+    for directory in (lib, opt, plugins, prometheus):
         for stale in directory.iterdir():
             stale.unlink()
     for jar in (*sorted((wheel / "lib").glob("*.jar")), *sorted((wheel / "opt").glob("flink-python-*.jar"))):
@@ -107,6 +108,8 @@ def prepare_layout(config: Config, conf: Mapping[str, str] | None = None, conf_n
         raise ClusterError(f"{exc} (`make setup` fetches it)") from None
     _link(gateway, opt / gateway.name)
     _link(s3, plugins / s3.name)
+    reporter = build_prometheus()  # Flink's Prometheus reporter, bound to 127.0.0.1
+    _link(reporter, prometheus / reporter.name)
     for name in os.listdir(wheel / "conf"):
         if name.startswith(("log4j", "logback")):
             shutil.copyfile(wheel / "conf" / name, root / conf_name / name)
@@ -213,6 +216,7 @@ def render_conf(config: Config) -> dict[str, str]:
     from connectors.config import is_loopback_url
     from connectors.environment import as_seen_by_cluster
     from connectors.environment import java_options as sdk_java_options
+    from connectors.environment import prometheus_settings
 
     rest = rest_address(config)
     c = config.cluster
@@ -243,6 +247,7 @@ def render_conf(config: Config) -> dict[str, str]:
     if endpoint and config.aws.credentials == "local" and not is_loopback_url(endpoint):
         raise ClusterError(f"the S3 endpoint {endpoint} is not on loopback; the local profile's keys stay local")
     conf.update(settings)
+    conf.update(prometheus_settings(config))
     return conf
 
 

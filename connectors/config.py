@@ -336,9 +336,17 @@ class AlertsConfig:
 
 @dataclass(frozen=True)
 class MonitoringConfig:
-    """The CloudWatch alarms ``clickflow deploy`` sets on a Managed Flink application (Managed Flink's own
-    application metrics, namespace AWS/KinesisAnalytics, dimension Application)."""
+    """How the job is watched: the Prometheus endpoint of local runs, what ``clickflow status`` calls
+    unhealthy, and the CloudWatch alarms ``clickflow deploy`` sets on a Managed Flink application (namespace
+    AWS/KinesisAnalytics, dimension Application). One threshold serves ``status`` and its alarm."""
 
+    # local runs (embedded, the local cluster): Flink's Prometheus reporter on 127.0.0.1, a port or a range
+    # (each Flink process takes the first free one); empty: off
+    prometheus: str = "9249-9259"
+    max_lag: Duration = Duration(60.0)  # a shard further behind the stream's tip than this is unhealthy
+    lag_minutes: int = 5  # ... for this many minutes in a row, on Managed Flink (alarm <app>-lag)
+    checkpoint_intervals: int = 3  # no checkpoint completed for this many job.checkpoint_interval: unhealthy
+    max_dead_letters_per_minute: float = 100.0  # more dead letters than this per minute: unhealthy
     alarms: bool = True  # create them with the application; `deploy --delete` removes them with it
     topic: str = ""  # the SNS topic the alarms notify; empty: alerts.topic
     downtime_minutes: int = 1  # `downtime` above 0 for this many minutes running
@@ -696,6 +704,7 @@ def _check(config: Config, origins: _Origins) -> None:
     _check_job(config.job, origins)
     _check_alerts(config.alerts, origins)
     _check_insights(config, origins)
+    _check_monitoring(config.monitoring, origins)
     if config.flink.parallelism < 1:
         raise _fail(origins, ("flink", "parallelism"), f"must be at least 1, got {config.flink.parallelism}")
 
@@ -748,6 +757,37 @@ def _check_insights(config: Config, origins: _Origins) -> None:
     if not re.match(r"^\d{4}-\d{2}-\d{2}$", config.catalog.first_day):
         raise _fail(
             origins, ("catalog", "first_day"), f"expected a day like 2019-10-01, got {config.catalog.first_day!r}"
+        )
+
+
+def prometheus_ports(text: str) -> range:
+    """The ports of ``monitoring.prometheus``: ``9249`` or ``9249-9259`` (empty: none)."""
+    match = re.match(r"^\s*(\d{1,5})\s*(?:-\s*(\d{1,5}))?\s*$", text)
+    if not match:
+        raise ValueError(f"expected a port or a range like 9249-9259 (empty: off), got {text!r}")
+    first, last = int(match.group(1)), int(match.group(2) or match.group(1))
+    if not 1 <= first <= last <= 65535:
+        raise ValueError(f"expected ports from 1 to 65535, the first not above the last, got {text!r}")
+    return range(first, last + 1)
+
+
+def _check_monitoring(monitoring: MonitoringConfig, origins: _Origins) -> None:
+    if monitoring.prometheus:
+        try:
+            prometheus_ports(monitoring.prometheus)
+        except ValueError as exc:
+            raise _fail(origins, ("monitoring", "prometheus"), str(exc)) from None
+    if monitoring.checkpoint_intervals < 1:
+        raise _fail(
+            origins,
+            ("monitoring", "checkpoint_intervals"),
+            f"must be at least 1, got {monitoring.checkpoint_intervals}",
+        )
+    if not monitoring.max_dead_letters_per_minute >= 0:
+        raise _fail(
+            origins,
+            ("monitoring", "max_dead_letters_per_minute"),
+            f"must be 0 or more, got {monitoring.max_dead_letters_per_minute}",
         )
 
 

@@ -129,6 +129,21 @@ def pipeline_jars(config: Config) -> list[Path]:
     return [build_udfs(), jar]
 
 
+PROMETHEUS_FACTORY = "io.clickflow.metrics.LoopbackPrometheusReporterFactory"
+
+
+def prometheus_settings(config: Config) -> dict[str, str]:
+    """Flink settings for its Prometheus reporter on 127.0.0.1 (``monitoring.prometheus``: a port or a range,
+    each Flink process taking the first free one); none when it is empty. clickflow's reporter, not Flink's
+    own: Flink 2.2's binds every interface (connectors/metrics/)."""
+    if not config.monitoring.prometheus:
+        return {}
+    return {
+        "metrics.reporter.prom.factory.class": PROMETHEUS_FACTORY,
+        "metrics.reporter.prom.port": config.monitoring.prometheus.replace(" ", ""),
+    }
+
+
 def uses_s3(config: Config) -> bool:
     """Whether the job's archive or checkpoints are on ``s3://`` (then Flink needs the S3 plugin)."""
     return any(path.startswith(("s3://", "s3a://")) for path in (config.job.archive, config.job.checkpoint_dir))
@@ -159,9 +174,13 @@ def table_env(
         from connectors import cluster  # the local Flink layout: never needed on Managed Flink
 
         cluster.enable_embedded_s3(config)
-    env = analytics.create_table_env(
-        config, [] if environment.managed else pipeline_jars(config), embedded=environment.kind == "embedded"
-    )
+    jars = [] if environment.managed else pipeline_jars(config)
+    reporter = prometheus_settings(config) if environment.kind == "embedded" else {}
+    if reporter:
+        from connectors.kinesis_connector import build_prometheus
+
+        jars.append(build_prometheus())  # an embedded Flink finds reporters on pipeline.jars, not in plugins
+    env = analytics.create_table_env(config, jars, embedded=environment.kind == "embedded")
     if embedded_s3:
         cluster.initialize_embedded_s3(config)
     conf = env.get_config()
@@ -170,4 +189,7 @@ def table_env(
             conf.set(key, value)
     elif environment.kind == "embedded":
         conf.set("rest.port", str(config.job.rest_port if rest_port is None else rest_port))
+        conf.set("metrics.fetcher.update-interval", "1 s")  # `clickflow status` reads metrics through REST
+    for key, value in reporter.items():
+        conf.set(key, value)
     return env

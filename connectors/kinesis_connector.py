@@ -48,7 +48,9 @@ class JavaBuild:
 CONNECTOR = Target("bundle", "clickflow-flink", ROOT / "build" / "clickflow-flink.jar")
 # The job's Java functions (the valid-event rule, the dead-letter counter, ...): everywhere the job runs
 UDFS = Target("udf", "clickflow-udfs", ROOT / "udf" / "build" / "clickflow-udfs.jar")
-BUILD = JavaBuild(ROOT, (CONNECTOR, UDFS))
+# Flink's Prometheus reporter bound to 127.0.0.1 (metrics/): the embedded Flink's pipeline.jars, the cluster's plugins
+PROMETHEUS = Target("metrics", "clickflow-prometheus", ROOT / "build" / "clickflow-prometheus.jar")
+BUILD = JavaBuild(ROOT, (CONNECTOR, UDFS, PROMETHEUS))
 
 
 class ConnectorBuildError(RuntimeError):
@@ -143,6 +145,11 @@ def build(force: bool = False) -> Path:
 def build_udfs(force: bool = False) -> Path:
     """The job's Java functions, built if anything they depend on changed."""
     return build_all(force=force)[1]
+
+
+def build_prometheus(force: bool = False) -> Path:
+    """Flink's Prometheus reporter bound to 127.0.0.1, built if anything it depends on changed."""
+    return build_all(force=force)[2]
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """A loopback HTTP proxy in front of kinesalite that injects the failures real Kinesis produces:
 PutRecords answers in which some entries failed (ProvisionedThroughputExceededException), throttled
-GetRecords calls, and an expired shard iterator. It forwards everything else untouched."""
+GetRecords calls, an expired shard iterator, and a stalled shard (every GetRecords on it throttled while
+``stalled`` names it: the proxy follows which shard each iterator reads). It forwards everything else
+untouched."""
 
 from __future__ import annotations
 
@@ -33,6 +35,9 @@ class FaultyKinesis:
         self.failed_entries = 0
         self.throttled = 0
         self.expired = 0
+        self.stalled: str | None = None  # a shard id whose every GetRecords is throttled
+        self.stalled_gets = 0
+        self._shard_of: dict[str, str] = {}  # shard iterator -> the shard it reads
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -65,6 +70,9 @@ class FaultyKinesis:
         with self.lock:
             if action == "GetRecords":
                 self.gets += 1
+                if self.stalled and self._shard_of.get(json.loads(body).get("ShardIterator")) == self.stalled:
+                    self.stalled_gets += 1
+                    return 400, _error("ProvisionedThroughputExceededException", "Rate exceeded for shard")
                 if self.throttled < self.throttled_gets:
                     self.throttled += 1
                     return 400, _error("ProvisionedThroughputExceededException", "Rate exceeded for shard")
@@ -72,6 +80,15 @@ class FaultyKinesis:
                     self.expired += 1
                     return 400, _error("ExpiredIteratorException", "Iterator expired")
         return None
+
+    def _follow(self, action: str, body: bytes, answer: bytes) -> None:
+        """Remember which shard the iterator in ``answer`` reads."""
+        request, response = json.loads(body), json.loads(answer)
+        with self.lock:
+            if action == "GetShardIterator":
+                self._shard_of[response["ShardIterator"]] = request["ShardId"]
+            elif response.get("NextShardIterator") and request["ShardIterator"] in self._shard_of:
+                self._shard_of[response["NextShardIterator"]] = self._shard_of.pop(request["ShardIterator"])
 
     def _put_records(self, headers, body: bytes) -> tuple[int, bytes]:
         request = json.loads(body)
@@ -110,6 +127,8 @@ class FaultyKinesis:
                     status, answer = proxy._put_records(self.headers, body)
                 else:
                     status, answer = proxy._fault(action, body) or proxy._forward(self.headers, body)
+                    if status == 200 and action in ("GetShardIterator", "GetRecords"):
+                        proxy._follow(action, body, answer)
                 self.send_response(status)
                 self.send_header("Content-Type", "application/x-amz-json-1.1")
                 self.send_header("Content-Length", str(len(answer)))

@@ -164,3 +164,53 @@ def parser_etl(add) -> None:
         help="a savepoint or checkpoint to resume from, or 'latest' (deliveries continue after what they wrote)",
     )
     p.set_defaults(func=cmd_etl)
+
+
+def cmd_status(args) -> int:
+    """``clickflow status``: the running job's health on one screen; the exit status says healthy or not."""
+    import json
+    import time
+
+    from clickflow.health import read_health, render
+
+    config = load(args)
+    while True:
+        health = read_health(config, job_id=args.job)
+        text = json.dumps(health.to_json(), indent=2) if args.format == "json" else render(health)
+        if args.watch is None:
+            print(text)
+            return health.status
+        print("\033[H\033[2J" + time.strftime("%H:%M:%S  ") + text, flush=True)  # the screen, redrawn
+        time.sleep(args.watch)
+
+
+def parser_status(add) -> None:
+    """The arguments of `clickflow status`."""
+    p = add(
+        "status",
+        "is the job keeping up? per-shard lag, checkpoints, throughput, dead letters and late events",
+        "Read the running job's health from Flink's REST API where the profile runs it (the embedded Flink on "
+        "job.rest_port, or the cluster at job.cluster) and show it on one screen: where and how long it runs, "
+        "restarts, each shard's lag behind the stream's tip, records in and out per second, the last checkpoint "
+        "and its age, dead letters and late events in the last minute and in all. A job is unhealthy when it is "
+        "not RUNNING, a shard is more than monitoring.max_lag behind, no checkpoint completed for "
+        "monitoring.checkpoint_intervals intervals, or more than monitoring.max_dead_letters_per_minute dead "
+        "letters came in the last minute. Prometheus: the same metrics on http://127.0.0.1:9249/metrics "
+        "(monitoring.prometheus).\n\n"
+        "exit status: 0 healthy, 4 unhealthy, 3 no job running (so it can be scripted)\n\n"
+        "examples:\n"
+        "  clickflow status                      # beside `clickflow run`\n"
+        "  clickflow status --watch 2            # redraw every 2 s until Ctrl-C\n"
+        "  clickflow status --profile cluster --format json | jq '.jobs[0].shards'",
+    )
+    p.add_argument("--format", choices=("text", "json"), default="text", help="plain text (default) or JSON")
+    p.add_argument(
+        "--watch",
+        type=float,
+        nargs="?",
+        const=2.0,
+        metavar="SECONDS",
+        help="redraw every SECONDS (default 2) until Ctrl-C",
+    )
+    p.add_argument("--job", metavar="JOB_ID", help="only this job (default: every job that has not ended)")
+    p.set_defaults(func=cmd_status)

@@ -58,6 +58,16 @@ public final class KinesisApi implements AutoCloseable {
         return new KinesisApi(settings, false, 8);
     }
 
+    /**
+     * Synchronous calls for a shard reader, without the SDK's retries: the reader backs off per shard itself,
+     * and the SDK retrying one throttled shard's call would hold every other shard of the reader behind it.
+     */
+    public static KinesisApi forShardReading(AwsSettings settings) {
+        AwsSettings.RetrySettings retry = settings.retry();
+        return forReading(new AwsSettings(settings.endpoint(), settings.region(), settings.credentials(),
+                new AwsSettings.RetrySettings(retry.minDelayMillis(), retry.maxDelayMillis(), 1)));
+    }
+
     /** Asynchronous PutRecords for the sink, with up to {@code maxInFlight} calls at once. */
     public static KinesisApi forWriting(AwsSettings settings, int maxInFlight) {
         return new KinesisApi(settings, true, Math.max(2, maxInFlight));

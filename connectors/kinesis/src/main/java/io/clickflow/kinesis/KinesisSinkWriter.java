@@ -14,6 +14,8 @@ import org.apache.flink.connector.base.sink.writer.ElementConverter;
 import org.apache.flink.connector.base.sink.writer.ResultHandler;
 import org.apache.flink.connector.base.sink.writer.config.AsyncSinkWriterConfiguration;
 import org.apache.flink.metrics.Counter;
+import org.apache.flink.metrics.MeterView;
+import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.table.data.RowData;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -32,6 +34,7 @@ final class KinesisSinkWriter extends AsyncSinkWriter<RowData, PutEntry> {
     private static final int MAX_CONSECUTIVE_FAILED_CALLS = 30;
 
     private final Counter retriedRecords;
+    private final Counter recordsWritten; // acknowledged by Kinesis
     private final AtomicInteger failedCalls = new AtomicInteger();
     private final UnansweredTime unanswered;
 
@@ -48,6 +51,9 @@ final class KinesisSinkWriter extends AsyncSinkWriter<RowData, PutEntry> {
         this.settings = settings;
         this.api = KinesisApi.forWriting(settings.aws(), settings.maxInFlightRequests());
         this.retriedRecords = context.metricGroup().counter("kinesisRetriedRecords");
+        MetricGroup stream = JobMetrics.forStream(context.metricGroup(), settings.stream());
+        this.recordsWritten = stream.counter("recordsWritten");
+        stream.meter("recordsWrittenPerSecond", new MeterView(recordsWritten, ShardReader.RATE_SECONDS));
         this.unanswered = new UnansweredTime(context.metricGroup(), "Writing to " + settings.stream());
     }
 
@@ -78,6 +84,7 @@ final class KinesisSinkWriter extends AsyncSinkWriter<RowData, PutEntry> {
             }
             failedCalls.set(0);
             unanswered.answered();
+            recordsWritten.inc(entries.size() - answer.failedRecordCount());
             if (answer.failedRecordCount() == 0) {
                 result.complete();
                 return;

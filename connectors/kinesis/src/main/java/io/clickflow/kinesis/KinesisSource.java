@@ -57,7 +57,9 @@ public final class KinesisSource implements Source<RowData, ShardSplit, Enumerat
                 return context.getUserCodeClassLoader();
             }
         });
-        return new KinesisSourceReader(() -> new ShardReader(settings, metrics), format, metadata, context);
+        MetricGroup stream = JobMetrics.forStream(context.metricGroup(), settings.stream());
+        return new KinesisSourceReader(() -> new ShardReader(settings, metrics, stream), format, metadata, context,
+                stream);
     }
 
     @Override

@@ -9,6 +9,7 @@ import org.apache.flink.api.common.serialization.DeserializationSchema;
 import org.apache.flink.api.connector.source.ReaderOutput;
 import org.apache.flink.api.connector.source.SourceOutput;
 import org.apache.flink.api.connector.source.SourceReaderContext;
+import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.connector.base.source.reader.RecordEmitter;
 import org.apache.flink.connector.base.source.reader.SingleThreadMultiplexSourceReaderBase;
 import org.apache.flink.connector.base.source.reader.splitreader.SplitReader;
@@ -44,16 +45,22 @@ final class KinesisSourceReader
     private final List<String> toAnnounce = new ArrayList<>();
     private final Map<String, ShardIdleness.Switch> idleness;
     private boolean started;
+    // when a checkpoint last completed (at first: when the reader started); read by the metric reporters
+    private volatile long checkpointedAt = System.currentTimeMillis();
 
     KinesisSourceReader(Supplier<SplitReader<KinesisRecord, ShardSplit>> splitReaders,
-            DeserializationSchema<RowData> format, List<RecordMetadata> metadata, SourceReaderContext context) {
-        this(splitReaders, new Emitter(format, metadata), context);
+            DeserializationSchema<RowData> format, List<RecordMetadata> metadata, SourceReaderContext context,
+            MetricGroup streamMetrics) {
+        this(splitReaders, new Emitter(format, metadata), context, streamMetrics);
     }
 
     private KinesisSourceReader(Supplier<SplitReader<KinesisRecord, ShardSplit>> splitReaders, Emitter emitter,
-            SourceReaderContext context) {
+            SourceReaderContext context, MetricGroup streamMetrics) {
         super(splitReaders, emitter, context.getConfiguration(), context);
         this.idleness = emitter.idleness;
+        // the age of the job's last completed checkpoint as this reader was told of it: Managed Flink forwards
+        // no such figure of its own, and an alarm on "no checkpoint for N intervals" needs one
+        streamMetrics.gauge("millisSinceLastCheckpoint", () -> System.currentTimeMillis() - checkpointedAt);
     }
 
     @Override
@@ -133,6 +140,7 @@ final class KinesisSourceReader
     @Override
     public void notifyCheckpointComplete(long checkpointId) throws Exception {
         super.notifyCheckpointComplete(checkpointId);
+        checkpointedAt = System.currentTimeMillis();
         finishedMarkers.values().removeIf(marker -> marker.firstCheckpoint < checkpointId);
     }
 

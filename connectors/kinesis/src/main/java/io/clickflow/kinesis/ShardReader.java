@@ -13,7 +13,10 @@ import org.apache.flink.connector.base.source.reader.RecordsWithSplitIds;
 import org.apache.flink.connector.base.source.reader.splitreader.SplitReader;
 import org.apache.flink.connector.base.source.reader.splitreader.SplitsAddition;
 import org.apache.flink.connector.base.source.reader.splitreader.SplitsChange;
+import org.apache.flink.metrics.Counter;
+import org.apache.flink.metrics.MeterView;
 import org.apache.flink.metrics.MetricGroup;
+import org.apache.flink.metrics.SimpleCounter;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -26,17 +29,39 @@ import org.slf4j.LoggerFactory;
 final class ShardReader implements SplitReader<KinesisRecord, ShardSplit> {
     private static final Logger LOG = LoggerFactory.getLogger(ShardReader.class);
     private static final int MAX_CONSECUTIVE_ERRORS = 12;
+    private static final long STALE_GRACE_MILLIS = 2_000;
+    static final int RATE_SECONDS = 60;
 
     private static final class Cursor {
         final ShardSplit split;
         String iterator;
         String lastSequenceNumber;
         long dueAt;
-        int errors;
+        int errors; // failed calls in a row, throttling aside: past MAX_CONSECUTIVE_ERRORS the job fails
+        int throttles; // throttled calls in a row: backed off, never failed (Kinesis answers)
+        // read by the metric reporters' threads
+        volatile long reportedLag; // Kinesis' MillisBehindLatest in the last answer
+        volatile long answeredAt; // when that answer came (at first: when the shard was assigned)
+        volatile boolean finished;
+        Counter recordsRead;
 
         Cursor(ShardSplit split) {
             this.split = split;
             this.lastSequenceNumber = split.lastSequenceNumber();
+            this.answeredAt = System.currentTimeMillis();
+        }
+
+        /**
+         * The shard's lag: what Kinesis said in its last answer, plus — once the shard has gone without an
+         * answer for longer than its polling allows ({@code staleAfter}: throttled, failing, or a reader held
+         * up by back-pressure) — the time since, so a stalled shard's lag grows with the clock.
+         */
+        long lagMillis(long now, long staleAfter) {
+            if (finished) {
+                return 0L;
+            }
+            long silent = now - answeredAt;
+            return reportedLag + (silent > staleAfter ? silent : 0L);
         }
     }
 
@@ -48,10 +73,18 @@ final class ShardReader implements SplitReader<KinesisRecord, ShardSplit> {
     private boolean woken;
 
     private final UnansweredTime unanswered;
+    private final MetricGroup streamMetrics;
+    private final Counter streamRecordsRead = new SimpleCounter(); // all shards: the stream's rate
+    private final long staleAfterMillis;
 
-    ShardReader(SourceSettings settings, MetricGroup metrics) {
+    ShardReader(SourceSettings settings, MetricGroup metrics, MetricGroup streamMetrics) {
         this.settings = settings;
-        this.api = KinesisApi.forReading(settings.aws());
+        this.api = KinesisApi.forShardReading(settings.aws());
+        this.streamMetrics = streamMetrics;
+        // a shard polled on time answers within its fetch interval; 2 s more allows for a slow answer
+        this.staleAfterMillis = Math.max(settings.emptyFetchIntervalMillis(), settings.nonEmptyFetchIntervalMillis())
+                + STALE_GRACE_MILLIS;
+        streamMetrics.meter("recordsReadPerSecond", new MeterView(streamRecordsRead, RATE_SECONDS));
         metrics.gauge("millisBehindLatest", () -> lagByShard.values().stream().mapToLong(Long::longValue).max().orElse(0L));
         this.unanswered = new UnansweredTime(metrics, "Reading " + settings.stream());
     }
@@ -96,11 +129,13 @@ final class ShardReader implements SplitReader<KinesisRecord, ShardSplit> {
                 cursor.iterator = null;
                 return nothing();
             }
-            if (!e.isRetriable() || ++cursor.errors > MAX_CONSECUTIVE_ERRORS) {
+            boolean throttled = e.isThrottling();
+            int attempt = throttled ? ++cursor.throttles : ++cursor.errors;
+            if (!e.isRetriable() || (!throttled && cursor.errors > MAX_CONSECUTIVE_ERRORS)) {
                 throw new IOException("reading shard " + shard + " of Kinesis stream " + settings.stream()
                         + " failed: " + e.getMessage(), e);
             }
-            long delay = KinesisApi.backoffMillis(cursor.errors, 200, 10_000);
+            long delay = KinesisApi.backoffMillis(attempt, 200, 10_000);
             if (e.isUnanswered()) {
                 unanswered.unanswered(started);
             }
@@ -109,7 +144,10 @@ final class ShardReader implements SplitReader<KinesisRecord, ShardSplit> {
             return nothing();
         }
         cursor.errors = 0;
+        cursor.throttles = 0;
         unanswered.answered();
+        cursor.reportedLag = page.millisBehindLatest();
+        cursor.answeredAt = System.currentTimeMillis();
         List<KinesisRecord> records = new ArrayList<>(page.records().size());
         String done = null;
         for (KinesisRecord record : page.records()) {
@@ -121,6 +159,8 @@ final class ShardReader implements SplitReader<KinesisRecord, ShardSplit> {
             records.add(record);
             cursor.lastSequenceNumber = record.sequenceNumber();
         }
+        cursor.recordsRead.inc(records.size());
+        streamRecordsRead.inc(records.size());
         if (page.nextShardIterator() == null) {
             done = "closed and read to its end";
         }
@@ -137,6 +177,7 @@ final class ShardReader implements SplitReader<KinesisRecord, ShardSplit> {
                     cursor.lastSequenceNumber);
             cursors.remove(shard);
             lagByShard.remove(shard);
+            cursor.finished = true;
             finished = Set.of(shard);
         }
         if (done == null && page.records().isEmpty() && page.millisBehindLatest() == 0) {
@@ -182,7 +223,12 @@ final class ShardReader implements SplitReader<KinesisRecord, ShardSplit> {
             throw new UnsupportedOperationException("unsupported splits change: " + change);
         }
         for (ShardSplit split : change.splits()) {
-            cursors.put(split.shardId(), new Cursor(split));
+            Cursor cursor = new Cursor(split);
+            // kinesisanalytics.stream.<stream>.shard.<id>.{millisBehindLatest,recordsRead}
+            MetricGroup shard = streamMetrics.addGroup("shard", split.shardId());
+            shard.gauge("millisBehindLatest", () -> cursor.lagMillis(System.currentTimeMillis(), staleAfterMillis));
+            cursor.recordsRead = shard.counter("recordsRead");
+            cursors.put(split.shardId(), cursor);
         }
     }
 
