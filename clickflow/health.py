@@ -175,7 +175,9 @@ def read_job(get: Fetch, job: dict[str, Any]) -> JobHealth:
     """One job's health from its overview entry and its REST resources."""
     jid = job["jid"]
     values = {m["id"]: m.get("value") for m in get(f"/jobs/{jid}/metrics?get=numRestarts")}
-    interval, counts, latest = 0, {}, {}
+    interval = 0
+    counts: dict[str, Any] = {}
+    latest: dict[str, Any] = {}
     try:  # the checkpoint statistics themselves: the job's checkpoint metrics can be a fetch behind
         interval = int(get(f"/jobs/{jid}/checkpoints/config").get("interval") or 0)
         statistics = get(f"/jobs/{jid}/checkpoints")

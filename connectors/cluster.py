@@ -214,9 +214,8 @@ def java_options() -> str:
 def render_conf(config: Config) -> dict[str, str]:
     """The cluster's config.yaml (flat keys): every server bound to 127.0.0.1, sizes from the profile."""
     from connectors.config import is_loopback_url
-    from connectors.environment import as_seen_by_cluster
+    from connectors.environment import as_seen_by_cluster, prometheus_settings
     from connectors.environment import java_options as sdk_java_options
-    from connectors.environment import prometheus_settings
 
     rest = rest_address(config)
     c = config.cluster

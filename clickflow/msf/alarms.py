@@ -12,6 +12,18 @@ favour of ``numRestarts``), so each alarm watches a metric that is there from th
 * ``<app>-failed-checkpoints``: more than ``monitoring.max_failed_checkpoints`` failed checkpoints
   within ``monitoring.checkpoint_minutes`` (``numberOfFailedCheckpoints``, likewise).
 
+And on the job's own metrics, which Managed Flink forwards because clickflow registers them under the metric
+group ``kinesisanalytics`` (with ``MetricsLevel`` OPERATOR, which ``clickflow deploy`` sets; each is published
+with the dimension ``Application`` and its own key-value groups — ``stream``, ``shard``, ``reason``,
+``analytic`` — so each alarm reads it through a CloudWatch Metrics Insights query over every such series):
+
+* ``<app>-lag``: a shard more than ``monitoring.max_lag`` behind its stream's tip (``millisBehindLatest``, its
+  largest) for ``monitoring.lag_minutes`` minutes in a row;
+* ``<app>-checkpoint-age``: no checkpoint completed for ``monitoring.checkpoint_intervals`` checkpoint
+  intervals (``millisSinceLastCheckpoint``, the connector's: Managed Flink forwards no age of its own);
+* ``<app>-dead-letters``: more than ``monitoring.max_dead_letters_per_minute`` dead letters a minute
+  (``deadLettersPerSecond``, summed over the operators that make them).
+
 Each notifies the SNS topic ``monitoring.topic`` (default: the alerts' topic) when it fires and when it
 clears. A stopped application publishes nothing: missing data is not a breach.
 """
@@ -68,6 +80,15 @@ def _growth(application: str, metric: str, minutes: int, label: str) -> list[dic
     ]
 
 
+def _insights(application: str, aggregate: str, metric: str, label: str) -> list[dict]:
+    """One series: ``aggregate`` of ``metric`` over every series the application publishes under that name."""
+    query = f"SELECT {aggregate}({metric}) FROM \"{NAMESPACE}\" WHERE Application = '{application}'"
+    return [{"Id": "job", "Expression": query, "Label": label, "Period": 60, "ReturnData": True}]
+
+
+SUFFIXES = ("downtime", "restarts", "failed-checkpoints", "lag", "checkpoint-age", "dead-letters")
+
+
 def plan_alarms(config: Config, application: str, account: str) -> AlarmPlan:
     """The alarms for ``application`` in ``account`` from the profile's ``monitoring:`` section."""
     m = config.monitoring
@@ -120,6 +141,42 @@ def plan_alarms(config: Config, application: str, account: str) -> AlarmPlan:
             **common,
         },
     ]
+    lag_minutes = _minutes(config, "lag_minutes")
+    max_lag_ms = round(m.max_lag * 1000)
+    age_ms = round(m.checkpoint_intervals * config.job.checkpoint_interval * 1000)
+    alarms += [
+        {
+            "AlarmName": f"{application}-lag",
+            "AlarmDescription": f"clickflow: a shard {application} reads is more than {max_lag_ms} ms behind its "
+            f"stream's tip for {lag_minutes} minute(s) (millisBehindLatest): the job is not keeping up, or a "
+            "shard is not being read; `clickflow status` shows which.",
+            "Metrics": _insights(application, "MAX", "millisBehindLatest", "ms behind, the furthest shard"),
+            "EvaluationPeriods": lag_minutes,
+            "DatapointsToAlarm": lag_minutes,
+            "Threshold": float(max_lag_ms),
+            **common,
+        },
+        {
+            "AlarmName": f"{application}-checkpoint-age",
+            "AlarmDescription": f"clickflow: no checkpoint of {application} completed for {age_ms} ms "
+            f"({m.checkpoint_intervals} checkpoint intervals; millisSinceLastCheckpoint): a restart would go "
+            "back that far.",
+            "Metrics": _insights(application, "MAX", "millisSinceLastCheckpoint", "ms since the last checkpoint"),
+            "EvaluationPeriods": 1,
+            "Threshold": float(age_ms),
+            **common,
+        },
+        {
+            "AlarmName": f"{application}-dead-letters",
+            "AlarmDescription": f"clickflow: {application} sends more than {m.max_dead_letters_per_minute:g} "
+            "records a minute to the dead letters (deadLettersPerSecond): read them with "
+            "`clickflow tail --stream` on the dead-letters stream.",
+            "Metrics": _insights(application, "SUM", "deadLettersPerSecond", "dead letters per second"),
+            "EvaluationPeriods": 1,
+            "Threshold": m.max_dead_letters_per_minute / 60,
+            **common,
+        },
+    ]
     return AlarmPlan(topic, topic_arn, alarms)
 
 
@@ -136,7 +193,7 @@ def ensure_alarms(cloudwatch, sns, plan: AlarmPlan, dry_run: bool, say: Callable
 
 def delete_alarms(cloudwatch, application: str, dry_run: bool, say: Callable[[str], None]) -> list[str]:
     """Delete the alarms ``clickflow deploy`` made for ``application`` (the ones that exist); their names."""
-    names = [f"{application}-{suffix}" for suffix in ("downtime", "restarts", "failed-checkpoints")]
+    names = [f"{application}-{suffix}" for suffix in SUFFIXES]
     found = [a["AlarmName"] for a in cloudwatch.describe_alarms(AlarmNames=names)["MetricAlarms"]]
     for name in found:
         say(f"{'would delete' if dry_run else 'deleting'} alarm {name}")

@@ -59,7 +59,9 @@ class DeployOptions:
     parallelism: int | None = None  # default: the profile's flink.parallelism
     parallelism_per_kpu: int = 1
     log_level: str = "INFO"  # INFO | WARN | ERROR | DEBUG
-    metrics_level: str = "APPLICATION"  # APPLICATION | OPERATOR | PARALLELISM | TASK
+    # APPLICATION | OPERATOR | PARALLELISM | TASK. OPERATOR: clickflow's own metrics (per shard, per stream, dead
+    # letters) are operator metrics, and the alarms on lag, checkpoint age and dead letters read them
+    metrics_level: str = "OPERATOR"
     start: bool = True
     wait: bool = True
     timeout: float = 900.0

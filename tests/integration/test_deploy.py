@@ -112,7 +112,7 @@ def test_dry_run_changes_nothing_then_create_then_update_and_start(tmp_path, aws
     assert [s["logStreamName"] for s in streams] == ["kinesis-analytics-log-stream"]
     held = clients.cloudwatch.describe_alarms(AlarmNamePrefix=app)["MetricAlarms"]
     assert sorted(a["AlarmName"] for a in held) == [
-        f"{app}-{n}" for n in ("downtime", "failed-checkpoints", "restarts")
+        f"{app}-{n}" for n in ("checkpoint-age", "dead-letters", "downtime", "failed-checkpoints", "lag", "restarts")
     ]
     assert {a["AlarmActions"][0] for a in held} == {f"arn:aws:sns:{config.aws.region}:{account}:{config.alerts.topic}"}
 

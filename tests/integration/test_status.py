@@ -117,10 +117,12 @@ def test_status_and_prometheus_show_what_was_injected_and_a_stalled_shard(local_
             assert sum(per_shard.values()) == EVENTS + len(MALFORMED)
             job_health = wait_for(
                 lambda: reading(
-                    lambda code, j: j
-                    if {s["shard"]: s["records_read"] for s in j["shards"]} == dict(per_shard)
-                    and j["dead_letters"] == len(MALFORMED)
-                    else None
+                    lambda code, j: (
+                        j
+                        if {s["shard"]: s["records_read"] for s in j["shards"]} == dict(per_shard)
+                        and j["dead_letters"] == len(MALFORMED)
+                        else None
+                    )
                 ),
                 180,
                 "status to show every record read and the malformed ones as dead letters",
@@ -185,7 +187,9 @@ def test_status_and_prometheus_show_what_was_injected_and_a_stalled_shard(local_
             assert text.returncode == 4 and f"{STALLED} of events-{suffix} is" in text.stdout, text.stdout
             stalled_lag = [
                 s.value
-                for s in prometheus(prom)["flink_taskmanager_job_task_operator_kinesisanalytics_stream_shard_millisBehindLatest"]
+                for s in prometheus(prom)[
+                    "flink_taskmanager_job_task_operator_kinesisanalytics_stream_shard_millisBehindLatest"
+                ]
                 if s.labels["shard"] == STALLED.replace("-", "_")
             ]
             assert stalled_lag and stalled_lag[0] >= later[STALLED], (stalled_lag, later)

@@ -37,7 +37,16 @@ def shop(*extra: str):
 
 def test_every_alarm_is_held_by_cloudwatch_exactly_as_defined(cloud):
     cloudwatch, sns, account = cloud
-    config = shop("monitoring.downtime_minutes=2", "monitoring.max_restarts=1", "monitoring.checkpoint_minutes=10")
+    config = shop(
+        "monitoring.downtime_minutes=2",
+        "monitoring.max_restarts=1",
+        "monitoring.checkpoint_minutes=10",
+        "monitoring.max_lag=90s",
+        "monitoring.lag_minutes=3",
+        "monitoring.checkpoint_intervals=4",
+        "job.checkpoint_interval=30s",
+        "monitoring.max_dead_letters_per_minute=120",
+    )
     plan = alarms.plan_alarms(config, "shop", account)
     said = []
     alarms.ensure_alarms(cloudwatch, sns, plan, dry_run=False, say=said.append)
@@ -46,7 +55,14 @@ def test_every_alarm_is_held_by_cloudwatch_exactly_as_defined(cloud):
     assert plan.topic_arn == topic
     assert topic in [t["TopicArn"] for t in sns.list_topics()["Topics"]]
     held = {a["AlarmName"]: a for a in cloudwatch.describe_alarms()["MetricAlarms"]}
-    assert sorted(held) == ["shop-downtime", "shop-failed-checkpoints", "shop-restarts"]
+    assert sorted(held) == [
+        "shop-checkpoint-age",
+        "shop-dead-letters",
+        "shop-downtime",
+        "shop-failed-checkpoints",
+        "shop-lag",
+        "shop-restarts",
+    ]
     for alarm in held.values():
         assert (alarm["AlarmActions"], alarm["OKActions"]) == ([topic], [topic])
         assert (alarm["ComparisonOperator"], alarm["TreatMissingData"]) == ("GreaterThanThreshold", "notBreaching")
@@ -65,11 +81,29 @@ def test_every_alarm_is_held_by_cloudwatch_exactly_as_defined(cloud):
 
     assert growth(held["shop-restarts"]) == ("numRestarts", 300, 1.0, 1)  # Flink 2.2: fullRestarts is gone
     assert growth(held["shop-failed-checkpoints"]) == ("numberOfFailedCheckpoints", 600, 0.0, 1)
-    assert sum("putting alarm" in line for line in said) == 3
 
-    # a second deploy puts them again in place: still three
+    def insights(alarm):
+        """The job's own metric (group kinesisanalytics), read over every series the application publishes."""
+        (query,) = alarm["Metrics"]
+        assert (query["Id"], query["Period"], query["ReturnData"]) == ("job", 60, True)
+        return query["Expression"], alarm["Threshold"], alarm["EvaluationPeriods"], alarm.get("DatapointsToAlarm")
+
+    where = "FROM \"AWS/KinesisAnalytics\" WHERE Application = 'shop'"
+    assert insights(held["shop-lag"]) == (f"SELECT MAX(millisBehindLatest) {where}", 90_000.0, 3, 3)
+    # 4 intervals of 30 s
+    assert insights(held["shop-checkpoint-age"]) == (
+        f"SELECT MAX(millisSinceLastCheckpoint) {where}",
+        120_000.0,
+        1,
+        None,
+    )
+    # 120 a minute, as the per-second rate the meter gives
+    assert insights(held["shop-dead-letters"]) == (f"SELECT SUM(deadLettersPerSecond) {where}", 2.0, 1, None)
+    assert sum("putting alarm" in line for line in said) == 6
+
+    # a second deploy puts them again in place: still six
     alarms.ensure_alarms(cloudwatch, sns, plan, dry_run=False, say=said.append)
-    assert len(cloudwatch.describe_alarms()["MetricAlarms"]) == 3
+    assert len(cloudwatch.describe_alarms()["MetricAlarms"]) == 6
 
 
 def test_the_dry_run_and_a_named_topic(cloud):
@@ -83,6 +117,9 @@ def test_the_dry_run_and_a_named_topic(cloud):
         "would put alarm shop-downtime",
         "would put alarm shop-restarts",
         "would put alarm shop-failed-checkpoints",
+        "would put alarm shop-lag",
+        "would put alarm shop-checkpoint-age",
+        "would put alarm shop-dead-letters",
     ]
 
 
@@ -118,7 +155,7 @@ def test_delete_removes_the_application_and_its_alarms(cloud):
         said = []
         assert delete(shop(), "shop", clients, dry_run=True, say=said.append)
         assert "would delete application shop (RUNNING)" in said and "would delete alarm shop-downtime" in said
-        assert len(cloudwatch.describe_alarms()["MetricAlarms"]) == 6
+        assert len(cloudwatch.describe_alarms()["MetricAlarms"]) == 12
         stub.add_response(
             "list_applications", {"ApplicationSummaries": [{**summary, "RuntimeEnvironment": "FLINK-2_2"}]}
         )
@@ -127,4 +164,4 @@ def test_delete_removes_the_application_and_its_alarms(cloud):
         assert delete(shop(), "shop", clients, say=lambda _: None)
         stub.assert_no_pending_responses()
     left = sorted(a["AlarmName"] for a in cloudwatch.describe_alarms()["MetricAlarms"])
-    assert left == ["other-downtime", "other-failed-checkpoints", "other-restarts"]  # only shop's went
+    assert left == [f"other-{suffix}" for suffix in sorted(alarms.SUFFIXES)]  # only shop's went
