@@ -63,6 +63,19 @@ def run_cli(*args: str, overrides: list[str] = (), timeout: float = 120, check: 
     return result
 
 
+def start_cli(*args: str, overrides: list[str] = (), log: Path) -> subprocess.Popen:
+    """Start the real `clickflow` command in the background, all it prints to ``log``, in a session of its own:
+    its JVM is in the same process group, so ``os.killpg`` takes both."""
+    with open(log, "wb") as output:
+        return subprocess.Popen(
+            cli_command(*args, overrides=overrides),
+            cwd=PROJECT_ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 def write_browse_lab(path: Path, source: str, usa: str, intl: str, errors: str, **etl) -> Path:
     """etl/browse-sessions.yaml pointed at the test's streams (US sessions to ``usa``, the rest to
     ``intl``), with ``etl`` keys (deliver, error_prefix) laid over its ``etl:`` section; written to ``path``."""

@@ -9,8 +9,6 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 import urllib.request
 import uuid
 from collections import Counter
@@ -22,7 +20,7 @@ from connectors.config import load_config
 from connectors.local_stack.stack import free_port
 from jobs.analytics import ANALYTICS
 from producer.generate import GenerateOptions, write_generated
-from tests.conftest import PROJECT_ROOT, run_cli
+from tests.conftest import run_cli, start_cli
 from tests.faulty_kinesis import FaultyKinesis
 from tests.integration.test_stream_job import LATE, MALFORMED
 from tests.kinesis_helpers import wait_for
@@ -86,17 +84,8 @@ def test_status_and_prometheus_show_what_was_injected_and_a_stalled_shard(local_
     )
 
     with FaultyKinesis(aws.endpoint_for(config, "kinesis"), failing_puts=0, throttled_gets=0, expired_gets=0) as proxy:
-        job_overrides = [*overrides, f"aws.endpoints.kinesis={proxy.url}"]  # the job reads through the proxy
-        sets = [item for o in job_overrides for item in ("--set", o)]
-        log = tmp_path / "run.log"
-        with open(log, "wb") as output:
-            job = subprocess.Popen(
-                [sys.executable, "-m", "clickflow", "run", *sets],
-                cwd=PROJECT_ROOT,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its JVM is in the same group: the kill takes both
-            )
+        log = tmp_path / "run.log"  # the job reads (and writes) through the proxy
+        job = start_cli("run", overrides=[*overrides, f"aws.endpoints.kinesis={proxy.url}"], log=log)
         try:
 
             def reading(check):

@@ -133,12 +133,10 @@ def test_bounded_job_equals_analyze_and_dead_letters_keep_the_malformed(job_conf
 def test_killed_mid_stream_then_restored_from_its_checkpoint_archives_every_row_once(job_config, tmp_path):
     import os
     import signal
-    import subprocess
-    import sys
     import time
 
     from connectors.local_stack.stack import free_port
-    from tests.conftest import PROJECT_ROOT
+    from tests.conftest import start_cli
     from tests.kinesis_helpers import wait_for
 
     config, overrides = job_config
@@ -153,16 +151,8 @@ def test_killed_mid_stream_then_restored_from_its_checkpoint_archives_every_row_
         Records=[{"Data": data, "PartitionKey": f"bad{i}"} for i, (data, _) in enumerate(MALFORMED)],
     )
 
-    sets = [item for o in overrides for item in ("--set", o)]
     log = tmp_path / "first-run.log"
-    with open(log, "wb") as output:
-        first = subprocess.Popen(
-            [sys.executable, "-m", "clickflow", "run", *sets],
-            cwd=PROJECT_ROOT,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its JVM is in the same group: the kill takes both
-        )
+    first = start_cli("run", overrides=overrides, log=log)  # the kill below takes its JVM too
     try:
         checkpoints = tmp_path / "checkpoints"
         archive = tmp_path / "archive"
