@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from connectors.config import Config, MonitoringConfig
+from connectors.environment import cluster_settings
 
 HEALTHY, NOT_RUNNING, UNHEALTHY = 0, 3, 4  # `clickflow status`'s exit statuses
 ENDED = ("FINISHED", "CANCELED", "FAILED", "SUSPENDED")
@@ -131,8 +132,8 @@ class Health:
 def rest_url(config: Config) -> str:
     """Where the profile's jobs answer: the cluster's REST address, else the embedded Flink's ``job.rest_port``."""
     if config.job.cluster:
-        host, _, port = config.job.cluster.rpartition(":")
-        return f"http://{host or '127.0.0.1'}:{port}"
+        settings = cluster_settings(config)
+        return f"http://{settings['rest.address']}:{settings['rest.port']}"
     if not config.job.rest_port:
         raise HealthError(
             "job.rest_port is 0 (any free port), so a running job cannot be found: give it a port "

@@ -86,7 +86,7 @@ def prepare_layout(config: Config, conf: Mapping[str, str] | None = None, conf_n
     """Lay the distribution out under ``home(config)`` (links into the wheel and the jar cache; the
     connector and functions are built if needed); write ``<conf_name>/config.yaml`` when ``conf`` is
     given (``conf`` is the cluster's; the embedded SQL client has its own)."""
-    from connectors.kinesis_connector import build, build_prometheus
+    from connectors.kinesis_connector import build_all
 
     wheel, root = wheel_home(), home(config)
     lib, opt, plugins = root / "lib", root / "opt", root / "plugins" / "s3-fs-hadoop"
@@ -98,7 +98,8 @@ def prepare_layout(config: Config, conf: Mapping[str, str] | None = None, conf_n
             stale.unlink()
     for jar in (*sorted((wheel / "lib").glob("*.jar")), *sorted((wheel / "opt").glob("flink-python-*.jar"))):
         _link(jar, lib / jar.name)  # flink-python in lib/: the TaskManager runs PyFlink's Python workers
-    jar = build()  # clickflow's one jar: the Kinesis connector and the job's functions
+    # clickflow's one jar (the Kinesis connector and the job's functions) and its loopback Prometheus reporter
+    jar, _, reporter = build_all()
     _link(jar, lib / jar.name)
     for jar in sorted((wheel / "opt").glob("*.jar")):
         _link(jar, opt / jar.name)
@@ -108,7 +109,6 @@ def prepare_layout(config: Config, conf: Mapping[str, str] | None = None, conf_n
         raise ClusterError(f"{exc} (`make setup` fetches it)") from None
     _link(gateway, opt / gateway.name)
     _link(s3, plugins / s3.name)
-    reporter = build_prometheus()  # Flink's Prometheus reporter, bound to 127.0.0.1
     _link(reporter, prometheus / reporter.name)
     for name in os.listdir(wheel / "conf"):
         if name.startswith(("log4j", "logback")):

@@ -109,14 +109,18 @@ def project_path(config_path: str) -> Path:
     return (path if path.is_absolute() else Path(__file__).resolve().parents[1] / path).resolve()
 
 
-def pipeline_jars(config: Config) -> list[Path]:
+def pipeline_jars(config: Config, prometheus: bool = False) -> list[Path]:
     """pipeline.jars for a job planned here: clickflow's one jar (its Kinesis connector and the job's
     functions), or — ``job.connector: official``, an explicit choice this project's tests do not run —
-    Apache Flink's connector from ``job.connector_jar`` beside the functions."""
-    from connectors.kinesis_connector import build, build_udfs
+    Apache Flink's connector from ``job.connector_jar`` beside the functions; with ``prometheus``, the
+    loopback Prometheus reporter too (an embedded Flink finds reporters on pipeline.jars, not in plugins).
+    One Maven build check serves all of them."""
+    from connectors.kinesis_connector import build_all
 
+    connector, udfs, reporter = build_all()
+    extra = [reporter] if prometheus else []
     if config.job.connector != "official":
-        return [build()]
+        return [connector, *extra]
     from connectors import official
 
     if not config.job.connector_jar:
@@ -126,7 +130,7 @@ def pipeline_jars(config: Config) -> list[Path]:
         )
     jar = project_path(config.job.connector_jar)
     official.check_kinesis_jar(jar)
-    return [build_udfs(), jar]
+    return [udfs, jar, *extra]
 
 
 PROMETHEUS_FACTORY = "io.clickflow.metrics.LoopbackPrometheusReporterFactory"
@@ -174,12 +178,8 @@ def table_env(
         from connectors import cluster  # the local Flink layout: never needed on Managed Flink
 
         cluster.enable_embedded_s3(config)
-    jars = [] if environment.managed else pipeline_jars(config)
     reporter = prometheus_settings(config) if environment.kind == "embedded" else {}
-    if reporter:
-        from connectors.kinesis_connector import build_prometheus
-
-        jars.append(build_prometheus())  # an embedded Flink finds reporters on pipeline.jars, not in plugins
+    jars = [] if environment.managed else pipeline_jars(config, prometheus=bool(reporter))
     env = analytics.create_table_env(config, jars, embedded=environment.kind == "embedded")
     if embedded_s3:
         cluster.initialize_embedded_s3(config)

@@ -147,11 +147,6 @@ def build_udfs(force: bool = False) -> Path:
     return build_all(force=force)[1]
 
 
-def build_prometheus(force: bool = False) -> Path:
-    """Flink's Prometheus reporter bound to 127.0.0.1, built if anything it depends on changed."""
-    return build_all(force=force)[2]
-
-
 if __name__ == "__main__":
     try:
         for jar in build_all(force="--force" in sys.argv):

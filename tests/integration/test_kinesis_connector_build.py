@@ -47,7 +47,7 @@ def test_build_is_cached_and_follows_sources(jar, tmp_path):
     root = tmp_path / "java"
     root.mkdir()
     shutil.copy(kinesis_connector.ROOT / "pom.xml", root / "pom.xml")
-    for module in ("kinesis", "udf", "bundle"):
+    for module in sorted(p.name for p in kinesis_connector.ROOT.iterdir() if (p / "pom.xml").is_file()):
         shutil.copytree(
             kinesis_connector.ROOT / module, root / module, ignore=shutil.ignore_patterns("build", "target")
         )

@@ -68,7 +68,8 @@ final class ShardReader implements SplitReader<KinesisRecord, ShardSplit> {
     private final SourceSettings settings;
     private final KinesisApi api;
     private final LinkedHashMap<String, Cursor> cursors = new LinkedHashMap<>();
-    private final Map<String, Long> lagByShard = new ConcurrentHashMap<>();
+    // the shards being read, for the metric reporters' threads (cursors is the fetcher thread's alone)
+    private final Map<String, Cursor> reading = new ConcurrentHashMap<>();
     private final Object wakeLock = new Object();
     private boolean woken;
 
@@ -85,7 +86,7 @@ final class ShardReader implements SplitReader<KinesisRecord, ShardSplit> {
         this.staleAfterMillis = Math.max(settings.emptyFetchIntervalMillis(), settings.nonEmptyFetchIntervalMillis())
                 + STALE_GRACE_MILLIS;
         streamMetrics.meter("recordsReadPerSecond", new MeterView(streamRecordsRead, RATE_SECONDS));
-        metrics.gauge("millisBehindLatest", () -> lagByShard.values().stream().mapToLong(Long::longValue).max().orElse(0L));
+        metrics.gauge("millisBehindLatest", () -> reading.values().stream().mapToLong(c -> c.reportedLag).max().orElse(0L));
         this.unanswered = new UnansweredTime(metrics, "Reading " + settings.stream());
     }
 
@@ -168,7 +169,6 @@ final class ShardReader implements SplitReader<KinesisRecord, ShardSplit> {
             done = "caught up with the tip";
         }
         cursor.iterator = page.nextShardIterator();
-        lagByShard.put(shard, page.millisBehindLatest());
         cursor.dueAt = System.currentTimeMillis() + (page.records().isEmpty()
                 ? settings.emptyFetchIntervalMillis() : settings.nonEmptyFetchIntervalMillis());
         Set<String> finished = Collections.emptySet();
@@ -176,7 +176,7 @@ final class ShardReader implements SplitReader<KinesisRecord, ShardSplit> {
             LOG.info("Shard {} of {} finished: {} (last sequence number {})", shard, settings.stream(), done,
                     cursor.lastSequenceNumber);
             cursors.remove(shard);
-            lagByShard.remove(shard);
+            reading.remove(shard);
             cursor.finished = true;
             finished = Set.of(shard);
         }
@@ -229,6 +229,7 @@ final class ShardReader implements SplitReader<KinesisRecord, ShardSplit> {
             shard.gauge("millisBehindLatest", () -> cursor.lagMillis(System.currentTimeMillis(), staleAfterMillis));
             cursor.recordsRead = shard.counter("recordsRead");
             cursors.put(split.shardId(), cursor);
+            reading.put(split.shardId(), cursor);
         }
     }
 
