@@ -4,7 +4,9 @@ One Starlette (ASGI) app, served by uvicorn: ``/`` the page (``templates/index.h
 built from ``src/main.js`` with Chart.js by esbuild in ``make setup``), ``/api/state`` everything the
 page shows as JSON, ``/api/events`` the same as server-sent events — a snapshot when the page
 connects, then one whenever rows arrive (at most ``PUSH_INTERVAL`` apart), so the page updates
-without reloading. The streams are followed by ``reader.StreamFollower`` threads.
+without reloading. The streams are followed by ``reader.StreamFollower`` threads. ``/api/health`` is the
+running job's health, the reading behind ``clickflow status`` (``clickflow/health.py``), shown in a strip
+above the charts.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ HERE = Path(__file__).resolve().parent
 BUNDLE = HERE / "static" / "dist" / "app.js"
 ROLES = ("unique_visitors", "active_page_views", "top_categories", "cart_abandonment", "anomalies", "dead_letters")
 PUSH_INTERVAL = 0.25  # seconds: at most four snapshots a second per page
+HEALTH_TTL = 2.0  # seconds: Flink's REST API is asked at most this often, however many pages poll
 HEARTBEAT = 15.0  # seconds: a comment line, so proxies and the browser keep the connection
 
 
@@ -43,8 +46,37 @@ class DashboardOptions:
     limits: Limits = Limits()
 
 
-def create_app(state: DashboardState):
-    """The ASGI app over ``state`` (the followers feed it)."""
+def job_health(config: Config) -> dict:
+    """The running job's health as ``clickflow status --format json`` gives it; ``status`` "unknown" with a
+    ``message`` when it cannot be read (no REST port, or the job went away while it was read)."""
+    import urllib.error
+
+    from clickflow.health import HealthError, read_health
+
+    try:
+        return read_health(config).to_json()
+    except (HealthError, urllib.error.URLError, OSError) as exc:
+        return {"status": "unknown", "message": str(exc), "jobs": []}
+
+
+class _Cached:
+    """The last answer of ``read`` for ``ttl`` seconds (one reader at a time)."""
+
+    def __init__(self, read: Callable[[], dict], ttl: float) -> None:
+        self.read, self.ttl = read, ttl
+        self.lock = threading.Lock()
+        self.value: dict | None = None
+        self.at = 0.0
+
+    def __call__(self) -> dict:
+        with self.lock:
+            if self.value is None or time.monotonic() - self.at >= self.ttl:
+                self.value, self.at = self.read(), time.monotonic()
+            return self.value
+
+
+def create_app(state: DashboardState, health: Callable[[], dict] | None = None):
+    """The ASGI app over ``state`` (the followers feed it) and ``health`` (the job's, as JSON; none: unknown)."""
     from starlette.applications import Starlette
     from starlette.responses import HTMLResponse, JSONResponse, StreamingResponse
     from starlette.routing import Mount, Route
@@ -57,6 +89,11 @@ def create_app(state: DashboardState):
 
     async def api_state(request):
         return JSONResponse(state.snapshot())
+
+    cached = _Cached(health or (lambda: {"status": "unknown", "message": "no job to ask", "jobs": []}), HEALTH_TTL)
+
+    async def api_health(request):
+        return JSONResponse(await asyncio.to_thread(cached))  # Flink's REST API is asked off the event loop
 
     async def api_events(request):
         async def stream():
@@ -82,6 +119,7 @@ def create_app(state: DashboardState):
             Route("/", index),
             Route("/api/state", api_state),
             Route("/api/events", api_events),
+            Route("/api/health", api_health),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ]
     )
@@ -130,7 +168,13 @@ def serve(
     state = DashboardState(config.profile, options.limits)
     followers = start_followers(config, state, options.start, stop)
     server = uvicorn.Server(
-        uvicorn.Config(create_app(state), host="127.0.0.1", port=options.port, log_level="warning", lifespan="off")
+        uvicorn.Config(
+            create_app(state, lambda: job_health(config)),
+            host="127.0.0.1",
+            port=options.port,
+            log_level="warning",
+            lifespan="off",
+        )
     )
     url = f"http://127.0.0.1:{server.config.port}/"
     streams = ", ".join(config.output_stream(r).name for r in ROLES)

@@ -200,3 +200,88 @@ def test_state_endpoint_and_a_taken_port(dashboard):
         timeout=60,
     )
     assert taken.returncode == 1 and f"port {port} on 127.0.0.1 is in use" in taken.stderr
+
+
+def test_the_health_strip_shows_the_jobs_health_and_follows_it(tmp_path):
+    """The strip above the charts, in Chromium, over the app's /api/health: a job's figures and its problems
+    as `clickflow status` reads them, then the job healthy, without a reload (the reading itself is tested
+    against a running job in test_status)."""
+    import threading
+
+    import uvicorn
+    from playwright.sync_api import expect, sync_playwright
+
+    from clickflow.dashboard import app
+    from clickflow.dashboard.state import DashboardState, Limits
+    from clickflow.health import Health, JobHealth, ShardHealth, judge
+    from connectors.config import load_config
+
+    if not CHROMIUM:
+        pytest.skip(MISSING)
+    monitoring = load_config("local").monitoring
+    now = int(time.time() * 1000)
+    job = JobHealth(
+        job_id="f" * 32,
+        name="clickflow (local)",
+        state="RUNNING",
+        started_at_ms=now - 125_000,
+        uptime_ms=125_000,
+        restarts=1,
+        checkpoint_interval_ms=5_000,
+        last_checkpoint_at_ms=now - 3_000,
+        shards=[ShardHealth("events", "shardId-000000000000", 75_000, 10), ShardHealth("events", "shardId-1", 0, 5)],
+        dead_letters=9,
+        dead_letters_last_minute=4,
+    )
+    behind = Health("http://127.0.0.1:8081", [job], {job.job_id: judge(job, monitoring, now)}, now)
+    caught_up = JobHealth(**{**job.__dict__, "shards": [ShardHealth("events", "shardId-000000000000", 0, 10)]})
+    current = {"health": behind}
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app.create_app(DashboardState("local", Limits()), lambda: current["health"].to_json()),
+            host="127.0.0.1",
+            port=free_port(),
+            log_level="warning",
+            lifespan="off",
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.config.port}/"
+        deadline = time.monotonic() + 15
+        while not server.started:
+            assert time.monotonic() < deadline, "the app did not start"
+            time.sleep(0.05)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_FLAGS)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 900})
+                page.goto(url)
+                expect(page.locator("#health-status")).to_have_text("job unhealthy")
+                expect(page.locator("#health")).to_have_class("health health-unhealthy")
+                detail = page.locator("#health-detail")
+                expect(detail).to_contain_text("clickflow (local) running for 2 min 5 s")
+                expect(detail).to_contain_text("restarts 1")
+                expect(detail).to_contain_text("furthest shard 1 min 15 s behind")
+                expect(detail).to_contain_text("dead letters 4 in the last minute (9 in all)")
+                expect(page.locator("#health-problems li")).to_have_text(
+                    ["shardId-000000000000 of events is 1 min 15 s behind (monitoring.max_lag is 1 min 0 s)"]
+                )
+                page.screenshot(path=str(tmp_path / "health.png"))
+
+                page.evaluate("() => { window.__sameDocument = true; }")
+                current["health"] = Health(behind.where, [caught_up], {job.job_id: []}, now)
+                expect(page.locator("#health-status")).to_have_text("job healthy", timeout=10_000)
+                expect(page.locator("#health-problems li")).to_have_count(0)
+                expect(detail).to_contain_text("furthest shard 0 ms behind")
+                assert page.evaluate("() => window.__sameDocument") is True
+
+                current["health"] = Health(behind.where, [], {}, now)
+                expect(page.locator("#health-status")).to_have_text("job not running", timeout=10_000)
+                expect(detail).to_have_text("no clickflow job at http://127.0.0.1:8081")
+            finally:
+                browser.close()
+    finally:
+        server.should_exit = True
+        thread.join(10)

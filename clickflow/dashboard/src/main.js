@@ -155,4 +155,55 @@ function connect() {
   };
 }
 
+// The job's health (/api/health: what `clickflow status` reads), redrawn every two seconds above the charts.
+function duration(ms) {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  const seconds = ms / 1000;
+  if (seconds < 60) return `${seconds.toFixed(1)} s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes} min ${Math.floor(seconds % 60)} s`;
+  const hours = Math.floor(minutes / 60);
+  return hours < 48 ? `${hours} h ${minutes % 60} min` : `${Math.floor(hours / 24)} d ${hours % 24} h`;
+}
+
+function renderHealth(health) {
+  window.dashboard.health = health;
+  document.getElementById('health').className = `health health-${health.status.replace(' ', '-')}`;
+  const job = health.jobs[0];
+  document.getElementById('health-status').textContent = `job ${health.status}`;
+  let detail = health.message ?? (job ? '' : `no clickflow job at ${health.where}`);
+  if (job) {
+    const furthest = job.shards.reduce((most, s) => Math.max(most, s.lag_ms), 0);
+    detail = [
+      `${job.name} ${job.state.toLowerCase()} for ${duration(job.uptime_ms)}`,
+      `restarts ${job.restarts}`,
+      job.checkpoint_interval_ms
+        ? `last checkpoint ${job.last_checkpoint_at_ms ? `${duration(job.checkpoint_age_ms)} ago` : 'none yet'}`
+        : 'checkpoints off',
+      `furthest shard ${duration(furthest)} behind`,
+      `in ${job.records_in_per_s.toFixed(1)}/s, out ${job.records_out_per_s.toFixed(1)}/s`,
+      `dead letters ${job.dead_letters_last_minute} in the last minute (${job.dead_letters} in all)`,
+      `late events ${job.late_events_last_minute} (${job.late_events})`,
+    ].join(' · ');
+  }
+  document.getElementById('health-detail').textContent = detail;
+  const problems = health.jobs.flatMap((j) => j.problems);
+  document.getElementById('health-problems').replaceChildren(...problems.map((text) => {
+    const li = document.createElement('li');
+    li.textContent = text;
+    return li;
+  }));
+}
+
+async function followHealth() {
+  try {
+    const answer = await fetch('/api/health');
+    renderHealth(await answer.json());
+  } catch {
+    renderHealth({ status: 'unknown', message: 'the dashboard server is not answering', jobs: [] });
+  }
+  setTimeout(followHealth, 2000);
+}
+
 connect();
+followHealth();
