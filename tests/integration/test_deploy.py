@@ -172,7 +172,7 @@ def test_dry_run_changes_nothing_then_create_then_update_and_start(tmp_path, aws
     # --delete --dry-run through the real command: names the application and its alarms, deletes nothing
     gone = run_cli("deploy", "--profile", "aws", "--delete", "--application", app, "--dry-run", overrides=overrides)
     assert f"would delete application {app}" in gone.stdout and f"would delete alarm {app}-restarts" in gone.stdout
-    assert len(aws.client(config, "cloudwatch").describe_alarms(AlarmNamePrefix=app)["MetricAlarms"]) == 3
+    assert len(aws.client(config, "cloudwatch").describe_alarms(AlarmNamePrefix=app)["MetricAlarms"]) == 6
     refused = run_cli("deploy", "--delete", "--local", check=False)
     assert refused.returncode == 1 and "--delete removes the application" in refused.stderr
 
