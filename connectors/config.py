@@ -255,6 +255,9 @@ class JobConfig:
     endpoints: dict[str, str] = field(default_factory=dict)
     # With connector: official, the path of Apache Flink's Kinesis connector jar
     connector_jar: str = ""
+    # Reuse the job's compiled plan (jobs/plans.py) on later starts with the same SQL, settings and jars:
+    # Flink's optimiser is skipped (the cache is $XDG_CACHE_HOME/clickflow/plans)
+    plan_cache: bool = True
 
 
 @dataclass(frozen=True)

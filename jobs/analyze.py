@@ -23,7 +23,7 @@ from connectors import aws
 from connectors.config import Config
 from connectors.kinesis_connector import build_udfs
 from connectors.tables import file_options
-from jobs import analytics
+from jobs import analytics, plans
 from jobs.failure import flink_root_cause
 from producer import valid_event
 from producer.progress import ProgressLine, human_duration
@@ -229,14 +229,15 @@ def analyze(
         say(f"{summary.events:,} events; running {len(names)} analytic(s) in Flink")
         flink_started = time.monotonic()
         try:
-            env = analytics.create_table_env(config, [build_udfs()], jvm_args=BATCH_JVM_ARGS)
+            env = plans.Recorder(analytics.create_table_env(config, [build_udfs()], jvm_args=BATCH_JVM_ARGS))
             analytics.register(env, config, file_options(events_path), names)
             outputs = [*names, LATE]
             statement_set = analytics.insert_all(env, outputs, lambda name: file_options(output_dir / name))
             with ProgressLine(
                 lambda: f"Flink: running for {human_duration(time.monotonic() - flink_started)}", enabled=progress
             ):
-                statement_set.execute().wait()
+                cache = plans.cache_dir() if config.job.plan_cache else None
+                plans.execute(env, statement_set, cache, say).wait()
         except Exception as exc:  # py4j and PyFlink raise their own types; report the Java root cause
             if not type(exc).__module__.startswith(("py4j", "pyflink")):
                 raise

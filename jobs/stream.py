@@ -33,7 +33,7 @@ from connectors.config import (
     parse_start_time,
 )
 from connectors.tables import archive_options, kinesis_options, local_uri
-from jobs import analytics
+from jobs import analytics, plans
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MSF_PROPERTIES = MSF_PROPERTIES_FILE
@@ -156,13 +156,17 @@ def latest_checkpoint(config: Config) -> str | None:
     return found[-1].parent.as_uri() if found else None
 
 
-def start(config: Config, options: RunOptions, on_msf: bool = False):
+def start(config: Config, options: RunOptions, on_msf: bool = False, say: Callable[[str], None] = lambda _: None):
     """Build and submit the job where ``connectors.environment`` says it runs; returns its
-    TableResult (the jars built here, except on Managed Flink, whose package holds them)."""
+    TableResult (the jars built here, except on Managed Flink, whose package holds them). The job runs
+    from a compiled plan, reused from the plan cache when this start's is there (not on Managed Flink,
+    which keeps no files between starts)."""
     where = environment.decide(config, on_msf)
-    env = environment.table_env(where)
+    env = plans.Recorder(environment.table_env(where))
     configure(env, where.config, options, on_msf=where.managed)
-    return build(env, where.config, options).execute()
+    statements = build(env, where.config, options)
+    cache = plans.cache_dir() if where.config.job.plan_cache and not where.managed else None
+    return plans.execute(env, statements, cache, say)
 
 
 def _port_free(port: int) -> bool:
@@ -315,7 +319,7 @@ def run(config: Config, options: RunOptions, say=print, resume: Callable[[str], 
             raise ConfigError(f"--restore latest: no retained checkpoint under {config.job.checkpoint_dir}")
         options = RunOptions(start=options.start, bounded=options.bounded, restore=found)
         say(f"resuming from {found}")
-    result = start(config, options)
+    result = start(config, options, say=say)
     client = result.get_job_client()
     say(
         f"job {client.get_job_id()} running: events from {config.stream('events').name}, "

@@ -4,6 +4,8 @@ independent computation in plain Python (tests/reference.py) over the same input
 from __future__ import annotations
 
 import json
+import os
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -13,6 +15,7 @@ import pytest
 from connectors.config import load_config
 from jobs.analytics import ANALYTICS
 from jobs.analyze import analyze, read_output
+from jobs.plans import CACHE_ENV
 from producer.generate import GenerateOptions, write_generated
 from producer.rows import parse_event_time, read_rows
 from tests import reference
@@ -52,8 +55,32 @@ def generated(tmp_path_factory):
     write_generated(GenerateOptions(events=40_000, rate=40.0, seed=17, bots=2, spikes=2, abandoned=3), path)
     labels = json.loads(path.with_name("events.labels.json").read_text())
     config = load_config("local", overrides=["analytics.top_categories.window=5m"])
-    summary = analyze(config, str(path), work / "out")
+    said: list[str] = []
+    with private_plan_cache(work / "plans"):  # empty: this run compiles its plan
+        summary = analyze(config, str(path), work / "out", say=said.append)
+    assert any(line.startswith("plan: compiled and cached") for line in said), said
     return config, path, labels, summary, work / "out"
+
+
+@contextmanager
+def private_plan_cache(directory: Path):
+    saved = os.environ[CACHE_ENV]
+    os.environ[CACHE_ENV] = str(directory)
+    try:
+        yield
+    finally:
+        os.environ[CACHE_ENV] = saved
+
+
+def test_a_cached_plan_gives_the_results_of_a_freshly_compiled_one(generated, tmp_path):
+    config, path, _, _, out = generated
+    said: list[str] = []
+    with private_plan_cache(out.parent / "plans"):
+        analyze(config, str(path), tmp_path / "out", say=said.append)
+    assert any(line.startswith("plan: compiled plan") and "from the cache" in line for line in said), said
+    for name in [*ANALYTICS, "late_events"]:
+        fresh, cached = read_output(out, name), read_output(tmp_path / "out", name)
+        assert sorted(map(repr, cached)) == sorted(map(repr, fresh)), name
 
 
 def test_every_analytic_matches_the_reference(generated):

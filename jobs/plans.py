@@ -1,0 +1,198 @@
+"""Compiled plans, kept and reused: a job's statement set is optimised by Flink once (``COMPILE PLAN``)
+and, on every later start with the same plan key, loaded and executed as compiled (``EXECUTE PLAN``),
+which skips Flink's optimiser — the largest part of a job's start-up after the JVM itself.
+
+The key is a SHA-256 of everything that can change the plan: the Flink and clickflow versions, the jars
+the job plans with (clickflow's connector and functions), the planner's settings (``table.*`` and the
+parallelism), and the text of every statement the job ran to define itself (its tables, functions and
+views) and of its INSERTs. Plans are compiled with ``table.plan.compile.catalog-objects = IDENTIFIER``:
+they name their tables and functions, and take them — with their options — from the statements this
+start ran. So the connector options that only say *where* (a stream, an archive path, an endpoint, the
+credentials, where to start reading) are left out of the key: they are read when the job is built from
+the plan, never by the optimiser. Every other option stays in it.
+
+A plan that cannot be read (another Flink, a damaged file) is compiled afresh and replaced; nothing in
+the cache is needed for a job to run. ``job.plan_cache: false`` turns it off. The cache is
+``$XDG_CACHE_HOME/clickflow/plans`` (``~/.cache/...``; ``$CLICKFLOW_PLAN_CACHE`` if set), its 64 most
+recently used plans kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+KEEP = 64  # plans kept in the cache (about 0.5 MB each), the least recently used removed first
+IDENTIFIER_PLANS = {"table.plan.compile.catalog-objects": "IDENTIFIER"}
+
+# Options that say where a table's data is, who reads it and from where: never read by the optimiser.
+# clickflow's Kinesis connector reads all its options at run time (its abilities do not depend on them);
+# the filesystem connector's path is read when its sink or source is built.
+_PLACEMENT_ALWAYS = frozenset({"path"})
+_KEPT_FOR_KINESIS = frozenset({"connector", "format"})
+_OPTION = re.compile(r"'((?:[^']|'')*)'\s*=\s*'((?:[^']|'')*)'")
+_CREATE_TABLE = re.compile(r"^\s*(?:--[^\n]*\n\s*)*CREATE\s+(?:TEMPORARY\s+)?TABLE\b", re.I)
+
+
+CACHE_ENV = "CLICKFLOW_PLAN_CACHE"
+
+
+def cache_dir() -> Path:
+    """Where compiled plans are kept: ``$CLICKFLOW_PLAN_CACHE``, else clickflow's cache's ``plans/``."""
+    from connectors.official import cache_root
+
+    return Path(os.environ.get(CACHE_ENV) or cache_root() / "plans")
+
+
+class Recorder:
+    """A TableEnvironment that passes every call on and keeps the text of each statement it was given
+    (the plan key is made of them). Its statement sets keep their INSERTs the same way."""
+
+    def __init__(self, env: Any) -> None:
+        self._env = env
+        self.statements: list[str] = []
+
+    def execute_sql(self, sql: str) -> Any:
+        """Run ``sql`` in the environment, keeping its text."""
+        self.statements.append(sql)
+        return self._env.execute_sql(sql)
+
+    def sql_query(self, sql: str) -> Any:
+        """Plan the query ``sql`` (e.g. a view's, registered with ``create_temporary_view``), keeping its text."""
+        self.statements.append(sql)
+        return self._env.sql_query(sql)
+
+    def create_temporary_view(self, name: str, table: Any) -> None:
+        """Register ``table`` (from :meth:`sql_query`) as ``name``."""
+        self.statements.append(f"-- view {name}: the query above")
+        self._env.create_temporary_view(name, table)
+
+    def create_statement_set(self) -> RecordedStatements:
+        """A statement set whose INSERTs are kept too."""
+        return RecordedStatements(self, self._env.create_statement_set())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._env, name)
+
+
+class RecordedStatements:
+    """A StatementSet whose INSERTs are kept in its :class:`Recorder`."""
+
+    def __init__(self, recorder: Recorder, statement_set: Any) -> None:
+        self._recorder = recorder
+        self._set = statement_set
+        self.inserts: list[str] = []
+
+    def add_insert_sql(self, sql: str) -> RecordedStatements:
+        """Add an INSERT, keeping its text."""
+        self.inserts.append(sql)
+        self._set.add_insert_sql(sql)
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._set, name)
+
+
+def _masked(statement: str) -> str:
+    """``statement`` with the values of its placement options replaced (CREATE TABLE only)."""
+    if not _CREATE_TABLE.match(statement):
+        return statement
+    options = {key: value for key, value in _OPTION.findall(statement)}
+    kinesis = options.get("connector") == "kinesis"
+
+    def mask(match: re.Match) -> str:
+        key = match.group(1)
+        if key in _PLACEMENT_ALWAYS or (kinesis and key not in _KEPT_FOR_KINESIS):
+            return f"'{key}' = '…'"
+        return match.group(0)
+
+    return _OPTION.sub(mask, statement)
+
+
+def _jar_digest(uri: str) -> str:
+    path = Path(uri.removeprefix("file://")) if uri.startswith("file:") else Path(uri)
+    recorded = path.with_suffix(".sha256")
+    if recorded.is_file():
+        return recorded.read_text().split()[0]
+    digest = hashlib.sha256()
+    with open(path, "rb") as jar:
+        for block in iter(lambda: jar.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def plan_key(settings: dict[str, str], statements: Iterable[str], inserts: Iterable[str]) -> str:
+    """The cache key of a statement set: versions, jars, planner settings, masked statements."""
+    planner = {k: v for k, v in settings.items() if k.startswith("table.") or k == "parallelism.default"}
+    jars = [_jar_digest(uri) for uri in settings.get("pipeline.jars", "").split(";") if uri]
+    identity = {
+        "flink": _version("apache-flink"),
+        "clickflow": _version("clickflow"),
+        "jars": jars,
+        "planner": sorted(planner.items()),
+        "statements": [_masked(s) for s in statements],
+        "inserts": list(inserts),
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _prune(directory: Path, keep: int = KEEP) -> None:
+    plans = sorted(directory.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in plans[keep:]:
+        old.unlink(missing_ok=True)
+
+
+def execute(
+    recorder: Recorder,
+    statements: RecordedStatements,
+    directory: Path | None,
+    say: Callable[[str], None] = lambda _: None,
+) -> Any:
+    """Execute ``statements`` (made through ``recorder``) from a compiled plan: the cached one for its key,
+    or one compiled now and cached. ``directory`` None: compiled and executed, not cached. Returns
+    PyFlink's TableResult."""
+    from py4j.protocol import Py4JJavaError
+    from pyflink.java_gateway import get_gateway
+    from pyflink.table import TableResult
+
+    conf = recorder.get_config()
+    for option, value in IDENTIFIER_PLANS.items():
+        conf.set(option, value)
+    plan = None
+    path = None
+    if directory is not None:
+        key = plan_key(conf.get_configuration().to_dict(), recorder.statements, statements.inserts)
+        path = directory / f"{key}.json"
+        if path.is_file():
+            reference = get_gateway().jvm.org.apache.flink.table.api.PlanReference.fromFile(str(path))
+            try:
+                plan = recorder._j_tenv.loadPlan(reference)
+                os.utime(path)  # recently used
+                say(f"plan: compiled plan {key[:12]} from the cache")
+            except Py4JJavaError as exc:
+                say(f"plan: the cached plan {path} could not be read ({str(exc).splitlines()[0]}); compiling again")
+                plan = None
+    if plan is None:
+        plan = statements._j_statement_set.compilePlan()
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as out:
+                out.write(plan.asJsonString())
+            os.replace(out.name, path)  # whole or not at all, even with two jobs starting at once
+            _prune(path.parent)
+            say(f"plan: compiled and cached as {path.stem[:12]}")
+    return TableResult(plan.execute())
