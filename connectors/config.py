@@ -228,6 +228,9 @@ class FlinkConfig:
     # records — which, after a stalled task, made every shard idle at once and the others' waiting
     # records late.
     idle_timeout: Duration = Duration(10.0)
+    # pipeline.auto-watermark-interval: how often sources emit their watermark, so how soon after the event
+    # that closes a window the window fires (costs a little CPU, no Kinesis calls)
+    watermark_interval: Duration = Duration(0.05)
 
 
 @dataclass(frozen=True)
@@ -258,6 +261,13 @@ class JobConfig:
     # Reuse the job's compiled plan (jobs/plans.py) on later starts with the same SQL, settings and jars:
     # Flink's optimiser is skipped (the cache is $XDG_CACHE_HOME/clickflow/plans)
     plan_cache: bool = True
+    # A shard that answered with no records is asked again after this. AWS allows 5 GetRecords calls a
+    # second per shard, shared by every polling reader: 250ms is 4 a second. The local stack has no
+    # such limit (its profile: 50ms). The job's answers come this much sooner at a stream's tip.
+    poll_interval: Duration = Duration(0.25)
+    # Rows for an output stream are sent once this much time has passed since the first of a batch
+    # (or the batch is full): the last step between a window closing and its rows in Kinesis
+    output_flush: Duration = Duration(0.05)
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,16 @@ def kinesis_options(config: Config, stream: str, extra: Mapping[str, str] | None
     return options
 
 
+def polling_options(config: Config) -> dict[str, str]:
+    """A Kinesis source's pace at a stream's tip: how soon a shard that had no records is asked again."""
+    return {"source.reader.empty-records-fetch-interval": config.job.poll_interval.as_flink()}
+
+
+def output_options(config: Config) -> dict[str, str]:
+    """A Kinesis sink of output rows: sent at most ``job.output_flush`` after the first of a batch."""
+    return {"sink.flush-buffer.timeout": str(round(config.job.output_flush * 1000))}
+
+
 def credentials_options(config: Config) -> dict[str, str]:
     """The connector's credentials options: the AWS SDK's default chain (AUTO) — or the local stack's
     dummy keys — used directly, or to assume ``aws.role_arn``. Never a real secret."""

@@ -29,8 +29,8 @@ import yaml
 
 from connectors import environment
 from connectors.config import Config, ConfigError, Duration
-from connectors.tables import kinesis_options
-from jobs import analytics
+from connectors.tables import kinesis_options, output_options, polling_options
+from jobs import analytics, plans
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SCALAR_TYPES = re.compile(
@@ -234,7 +234,7 @@ def statements(etl: EtlConfig, config: Config, source_extra: dict[str, str]) -> 
     )
     targets = sorted({r.to for r in etl.routes} | {etl.errors})
     for stream in targets:
-        options = {**kinesis_options(config, stream), "format": "raw", "sink.flush-buffer.timeout": "200"}
+        options = {**kinesis_options(config, stream), "format": "raw", **output_options(config)}
         ddl.append(analytics.table_sql(_sink(stream), [("payload", "STRING")], options))
     inserts: list[str] = []
     earlier: list[str] = []
@@ -281,11 +281,11 @@ def start_job(etl: EtlConfig, config: Config, options: EtlRunOptions, on_msf: bo
     """Build and submit the job; returns its TableResult."""
     from jobs.stream import RunOptions, configure
 
-    extra = {"source.init.position": (options.start or etl.start).upper()}
+    extra = {"source.init.position": (options.start or etl.start).upper(), **polling_options(config)}
     if options.bounded:
         extra.update(environment.bounded_option(config))
     where = environment.decide(job_config(etl, config), on_msf)
-    env = environment.table_env(where)
+    env = plans.Recorder(environment.table_env(where))
     configure(env, where.config, RunOptions(restore=options.restore), on_msf=where.managed)
     env.get_config().set("pipeline.name", f"clickflow etl {etl.name}")
     ddl, inserts = statements(etl, where.config, extra)
@@ -294,7 +294,8 @@ def start_job(etl: EtlConfig, config: Config, options: EtlRunOptions, on_msf: bo
     statement_set = env.create_statement_set()
     for insert in inserts:
         statement_set.add_insert_sql(insert)
-    return statement_set.execute()
+    cache = plans.cache_dir() if where.config.job.plan_cache and not where.managed else None
+    return plans.execute(env, statement_set, cache)
 
 
 def run(

@@ -19,7 +19,7 @@ from clickflow.migrate.errors import MigrateError
 from clickflow.migrate.jobdir import PLACEHOLDER, MigratedJob
 from connectors import environment
 from connectors.config import Config, ConfigError
-from connectors.tables import kinesis_options
+from connectors.tables import kinesis_options, output_options, polling_options
 
 VIEW = re.compile(r"^\s*CREATE TEMPORARY VIEW `((?:[^`]|``)+)` AS\s+(.*)$", re.S)
 
@@ -48,7 +48,7 @@ def render(job: MigratedJob, config: Config, source_extra: dict[str, str]) -> li
         if kind == "source":
             return _options_sql({**kinesis_options(config, job.input_stream, source_extra), "format": "raw"})
         if kind == "sink":
-            sink = {**kinesis_options(config, job.outputs[target]), "sink.flush-buffer.timeout": "200"}
+            sink = {**kinesis_options(config, job.outputs[target]), **output_options(config)}
             return _options_sql(sink)
         return "'" + job.references[target].path.replace("'", "''") + "'"  # where KDA_REFERENCE reads it
 
@@ -62,7 +62,7 @@ def job_config(job: MigratedJob, config: Config) -> Config:
 
 
 def _prepare(env, job: MigratedJob, config: Config, options: MigratedRunOptions):
-    extra = {"source.init.position": (options.start or job.start).upper()}
+    extra = {"source.init.position": (options.start or job.start).upper(), **polling_options(config)}
     if options.bounded:
         extra.update(environment.bounded_option(config))
     conf = env.get_config()

@@ -32,7 +32,7 @@ from connectors.config import (
     msf_properties_file,
     parse_start_time,
 )
-from connectors.tables import archive_options, kinesis_options, local_uri
+from connectors.tables import archive_options, kinesis_options, local_uri, output_options, polling_options
 from jobs import analytics, plans
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -67,6 +67,7 @@ def source_options(config: Config, options: RunOptions) -> dict[str, str]:
             "source.init.position": "AT_TIMESTAMP",
             "source.init.timestamp": moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+00:00",
         }
+    out.update(polling_options(config))
     out["source.shard.discovery.interval"] = "10 s"
     # Small pages interleave the shards finely, so no shard's records wait behind another's page.
     out["source.shard.get-records.max-record-count"] = "1000"
@@ -119,7 +120,7 @@ def build(env, config: Config, options: RunOptions):
     statements = env.create_statement_set()
     # Output rows are few; a short flush timeout keeps alerts fast (it is the largest part of the
     # latency from a window closing to its rows in Kinesis: benchmarks/pipeline.py).
-    sink_extra = {"sink.flush-buffer.timeout": "200"}
+    sink_extra = output_options(config)
     for name in analytics.ANALYTICS:
         _to_stream(env, statements, config, name, sink_extra)
         _archive(env, statements, config, name, name)
@@ -142,6 +143,7 @@ def configure(env, config: Config, options: RunOptions, on_msf: bool = False) ->
         conf.set("restart-strategy.fixed-delay.attempts", "3")
         conf.set("restart-strategy.fixed-delay.delay", "2 s")
     conf.set("pipeline.name", f"clickflow ({config.profile})")
+    conf.set("pipeline.auto-watermark-interval", config.flink.watermark_interval.as_flink())
     if options.restore:
         conf.set("execution.state-recovery.path", options.restore)
 

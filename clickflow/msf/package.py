@@ -43,6 +43,7 @@ MODULES = (
     "jobs/__init__.py",
     "jobs/stream.py",
     "jobs/analytics.py",
+    "jobs/plans.py",
     "connectors/__init__.py",
     "connectors/config.py",
     "connectors/environment.py",

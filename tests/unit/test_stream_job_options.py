@@ -121,3 +121,12 @@ def test_the_property_groups_file_can_be_named_by_the_environment(monkeypatch, t
     assert msf_properties_file() == MSF_PROPERTIES_FILE  # where Managed Flink writes them
     monkeypatch.setenv(PROPERTIES_OVERRIDE_ENV, str(tmp_path / "groups.json"))  # a rehearsal's copy
     assert msf_properties_file() == tmp_path / "groups.json"
+
+
+def test_the_pace_at_the_tip_is_the_profiles():
+    local, aws = load_config("local"), load_config("aws", overrides=["aws.account_id='123456789012'"])
+    assert stream.source_options(local, stream.RunOptions())["source.reader.empty-records-fetch-interval"] == "100 ms"
+    assert stream.source_options(aws, stream.RunOptions())["source.reader.empty-records-fetch-interval"] == "250 ms"
+    faster = load_config("local", overrides=["job.output_flush=20ms", "job.poll_interval=1s"])
+    assert tables.output_options(faster) == {"sink.flush-buffer.timeout": "20"}
+    assert stream.source_options(faster, stream.RunOptions())["source.reader.empty-records-fetch-interval"] == "1000 ms"
