@@ -16,7 +16,7 @@
                         (read back from the events stream with its arrival time)
    reported as p50 / p99 / max, next to the parts that are configuration, not work:
    the connector's empty-fetch interval, Flink's watermark interval, the sink's flush timeout.
-3. Start-up (--startups N, default 2): `clickflow run --start trim_horizon` launched as a user would, timed
+3. Start-up (--startups N, default 2): `clickflow run --from trim_horizon` launched as a user would, timed
    from the launch to the first event it writes (the events archive's first in-progress file), with the
    compiled-plan cache empty (cold: the plan is compiled) and then warm (the plan is loaded), N of each.
 Starts and stops its own stack on free ports; everything in a temporary directory.
@@ -126,7 +126,7 @@ def first_record(overrides: list[str], workdir: Path, plan_cache: Path, label: s
     with open(log_path, "wb") as log:
         started = time.perf_counter()
         process = subprocess.Popen(
-            [py, "-m", "clickflow", "run", *sets, "--start", "trim_horizon"],
+            [py, "-m", "clickflow", "run", *sets, "--from", "trim_horizon"],
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -140,7 +140,8 @@ def first_record(overrides: list[str], workdir: Path, plan_cache: Path, label: s
             time.sleep(0.05)
         return time.perf_counter() - started
     finally:
-        os.killpg(process.pid, signal.SIGKILL)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait()
 
 

@@ -28,23 +28,6 @@ def _loopback_only_environment():
     os.environ.update(saved)
 
 
-# The JVMs the tests start live for seconds to a few minutes and handle little data: the C1 compiler alone
-# and the serial collector do that work with about 40% less CPU than the server defaults (measured:
-# `clickflow analyze` of 3,000 rows, 54 s of CPU → 31 s), and the suite is bound by its 2 cores' CPU.
-# Results do not depend on them; a developer's own JVM_ARGS win. Users' jobs keep the JVM's defaults.
-TEST_JVM_ARGS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _short_lived_jvms():
-    if "JVM_ARGS" in os.environ:
-        yield
-        return
-    os.environ["JVM_ARGS"] = TEST_JVM_ARGS
-    yield
-    os.environ.pop("JVM_ARGS", None)
-
-
 @pytest.fixture(autouse=True, scope="session")
 def _session_plan_cache(tmp_path_factory):
     """Compiled plans (jobs/plans.py) are shared by the session's jobs, in a cache of its own: never a
