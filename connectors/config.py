@@ -263,7 +263,7 @@ class JobConfig:
     plan_cache: bool = True
     # A shard that answered with no records is asked again after this. AWS allows 5 GetRecords calls a
     # second per shard, shared by every polling reader: 250ms is 4 a second. The local stack has no
-    # such limit (its profile: 50ms). The job's answers come this much sooner at a stream's tip.
+    # such limit (its profiles: 100ms). The job's answers come this much sooner at a stream's tip.
     poll_interval: Duration = Duration(0.25)
     # Rows for an output stream are sent once this much time has passed since the first of a batch
     # (or the batch is full): the last step between a window closing and its rows in Kinesis
