@@ -44,6 +44,7 @@ from jobs import stream
 from producer.records import read_finished
 
 ROOT = Path(__file__).resolve().parents[1]
+PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").exists() else sys.executable
 BOT_USERS = 8
 BOT_EVENTS = 15  # threshold is 10 per 10 s window
 
@@ -99,13 +100,12 @@ def throughput(config, overrides: list[str], events: int, workdir: Path) -> tupl
     spent planning and submitting it, and the seconds it then ran (deployment included)."""
     sets = [x for o in overrides for x in ("--set", o)]
     sample = workdir / "sample.csv"
-    py = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").exists() else sys.executable
     subprocess.run(
-        [py, "-m", "clickflow", "generate", *sets, str(sample), "--events", str(events), "--quiet"],
+        [PY, "-m", "clickflow", "generate", *sets, str(sample), "--events", str(events), "--quiet"],
         check=True,
         cwd=ROOT,
     )
-    subprocess.run([py, "-m", "clickflow", "replay", *sets, str(sample), "--quiet"], check=True, cwd=ROOT)
+    subprocess.run([PY, "-m", "clickflow", "replay", *sets, str(sample), "--quiet"], check=True, cwd=ROOT)
     started = time.perf_counter()
     result = stream.start(config, stream.RunOptions(bounded=True))  # returns once planned and submitted
     submitted = time.perf_counter()
@@ -120,13 +120,12 @@ def first_record(overrides: list[str], workdir: Path, plan_cache: Path, label: s
 
     archive = workdir / f"archive-{label}"
     sets = [x for o in [*overrides, f"job.archive={archive}", "job.rest_port=0"] for x in ("--set", o)]
-    py = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").exists() else sys.executable
     env = {**os.environ, "CLICKFLOW_PLAN_CACHE": str(plan_cache)}
     log_path = workdir / f"run-{label}.log"
     with open(log_path, "wb") as log:
         started = time.perf_counter()
         process = subprocess.Popen(
-            [py, "-m", "clickflow", "run", *sets, "--from", "trim_horizon"],
+            [PY, "-m", "clickflow", "run", *sets, "--from", "trim_horizon"],
             cwd=ROOT,
             env=env,
             stdout=log,

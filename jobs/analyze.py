@@ -236,8 +236,7 @@ def analyze(
             with ProgressLine(
                 lambda: f"Flink: running for {human_duration(time.monotonic() - flink_started)}", enabled=progress
             ):
-                cache = plans.cache_dir() if config.job.plan_cache else None
-                plans.execute(env, statement_set, cache, say).wait()
+                plans.execute(env, statement_set, plans.cache_for(config), say).wait()
         except Exception as exc:  # py4j and PyFlink raise their own types; report the Java root cause
             if not type(exc).__module__.startswith(("py4j", "pyflink")):
                 raise

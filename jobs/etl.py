@@ -294,8 +294,7 @@ def start_job(etl: EtlConfig, config: Config, options: EtlRunOptions, on_msf: bo
     statement_set = env.create_statement_set()
     for insert in inserts:
         statement_set.add_insert_sql(insert)
-    cache = plans.cache_dir() if where.config.job.plan_cache and not where.managed else None
-    return plans.execute(env, statement_set, cache)
+    return plans.execute(env, statement_set, plans.cache_for(where.config, where.managed))
 
 
 def run(

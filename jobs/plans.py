@@ -51,6 +51,12 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or cache_root() / "plans")
 
 
+def cache_for(config: Any, managed: bool = False) -> Path | None:
+    """The plan cache a job of ``config`` uses: none when ``job.plan_cache`` is off or on Managed Flink
+    (which keeps no files between starts)."""
+    return cache_dir() if config.job.plan_cache and not managed else None
+
+
 class Recorder:
     """A TableEnvironment that passes every call on and keeps the text of each statement it was given
     (the plan key is made of them). Its statement sets keep their INSERTs the same way."""
@@ -76,17 +82,16 @@ class Recorder:
 
     def create_statement_set(self) -> RecordedStatements:
         """A statement set whose INSERTs are kept too."""
-        return RecordedStatements(self, self._env.create_statement_set())
+        return RecordedStatements(self._env.create_statement_set())
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._env, name)
 
 
 class RecordedStatements:
-    """A StatementSet whose INSERTs are kept in its :class:`Recorder`."""
+    """A StatementSet (from :meth:`Recorder.create_statement_set`) that keeps the text of its INSERTs."""
 
-    def __init__(self, recorder: Recorder, statement_set: Any) -> None:
-        self._recorder = recorder
+    def __init__(self, statement_set: Any) -> None:
         self._set = statement_set
         self.inserts: list[str] = []
 
@@ -117,15 +122,12 @@ def _masked(statement: str) -> str:
 
 
 def _jar_digest(uri: str) -> str:
+    """clickflow's jars: the fingerprint of the sources they were built from (beside them); others: their SHA-256."""
+    from connectors.official import sha256_of
+
     path = Path(uri.removeprefix("file://")) if uri.startswith("file:") else Path(uri)
     recorded = path.with_suffix(".sha256")
-    if recorded.is_file():
-        return recorded.read_text().split()[0]
-    digest = hashlib.sha256()
-    with open(path, "rb") as jar:
-        for block in iter(lambda: jar.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return recorded.read_text().split()[0] if recorded.is_file() else sha256_of(path)
 
 
 def _version(package: str) -> str:

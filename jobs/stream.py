@@ -167,8 +167,7 @@ def start(config: Config, options: RunOptions, on_msf: bool = False, say: Callab
     env = plans.Recorder(environment.table_env(where))
     configure(env, where.config, options, on_msf=where.managed)
     statements = build(env, where.config, options)
-    cache = plans.cache_dir() if where.config.job.plan_cache and not where.managed else None
-    return plans.execute(env, statements, cache, say)
+    return plans.execute(env, statements, plans.cache_for(where.config, where.managed), say)
 
 
 def _port_free(port: int) -> bool:
