@@ -128,6 +128,9 @@ class StackConfig:
 
     state_dir: str = ".clickflow"  # relative paths are taken from the project root
     start_timeout: Duration = Duration(30.0)
+    # The local Kinesis: "kinesalite" (fast; polling only) or "kinesis-mock" (npm kinesis-local: speaks
+    # SubscribeToShard, so enhanced fan-out readers work; ~750 writes/s here)
+    kinesis_server: str = "kinesalite"
 
 
 @dataclass(frozen=True)
@@ -268,6 +271,12 @@ class JobConfig:
     # Rows for an output stream are sent once this much time has passed since the first of a batch
     # (or the batch is full): the last step between a window closing and its rows in Kinesis
     output_flush: Duration = Duration(0.05)
+    # How the job reads its events: "polling" (GetRecords: 5 calls and 2 MB/s per shard, shared by every
+    # polling reader of the stream) or "efo" (enhanced fan-out: the consumer below gets its own 2 MB/s per
+    # shard, pushed over SubscribeToShard; the local stack needs stack.kinesis_server: kinesis-mock)
+    reader: str = "polling"
+    # efo: the stream consumer, registered when the job starts and deregistered when it stops
+    efo_consumer: str = "clickflow-job"
 
 
 @dataclass(frozen=True)
@@ -345,6 +354,20 @@ class AlertsConfig:
     max_retries: int = 2  # a failing record is retried this often, then set aside (Lambda: MaximumRetryAttempts)
     function: str = "clickflow-alerts"  # the Lambda function's name (`clickflow alerts deploy`)
     starting_position: str = "trim_horizon"  # where a new poller or event source mapping starts: trim_horizon | latest
+    # `alerts run`: "polling" (GetRecords) or "efo" (enhanced fan-out through the consumer below, registered
+    # and deregistered by the run: it takes none of the 5 GetRecords calls a second per shard polling shares)
+    reader: str = "polling"
+    efo_consumer: str = "clickflow-alerts"
+
+
+@dataclass(frozen=True)
+class DashboardConfig:
+    """``clickflow dashboard``: how it reads the output streams."""
+
+    # "polling" (GetRecords) or "efo" (enhanced fan-out: the consumer below on each output stream,
+    # registered when the dashboard starts and deregistered when it stops)
+    reader: str = "polling"
+    efo_consumer: str = "clickflow-dashboard"
 
 
 @dataclass(frozen=True)
@@ -384,6 +407,7 @@ class Config:
     flink: FlinkConfig = field(default_factory=FlinkConfig)
     job: JobConfig = field(default_factory=JobConfig)
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
     insights: InsightsConfig = field(default_factory=InsightsConfig)
     catalog: CatalogConfig = field(default_factory=CatalogConfig)
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
@@ -716,10 +740,21 @@ def _check(config: Config, origins: _Origins) -> None:
     _check_analytics(config.analytics, origins)
     _check_job(config.job, origins)
     _check_alerts(config.alerts, origins)
+    _check_reader(config.alerts.reader, config.alerts.efo_consumer, "alerts", origins)
+    _check_reader(config.dashboard.reader, config.dashboard.efo_consumer, "dashboard", origins)
     _check_insights(config, origins)
     _check_monitoring(config.monitoring, origins)
     if config.flink.parallelism < 1:
         raise _fail(origins, ("flink", "parallelism"), f"must be at least 1, got {config.flink.parallelism}")
+
+
+def _check_reader(reader: str, consumer: str, section: str, origins: _Origins) -> None:
+    if reader not in ("polling", "efo"):
+        raise _fail(origins, (section, "reader"), f"expected 'polling' or 'efo', got {reader!r}")
+    if not re.match(r"^[A-Za-z0-9_.-]{1,128}$", consumer):
+        raise _fail(
+            origins, (section, "efo_consumer"), f"expected 1-128 letters, digits, '_', '.' or '-', got {consumer!r}"
+        )
 
 
 def _check_job(job: JobConfig, origins: _Origins) -> None:
@@ -735,6 +770,7 @@ def _check_job(job: JobConfig, origins: _Origins) -> None:
                 ("job", "start_position"),
                 f"expected trim_horizon, latest or a UTC time like 2019-10-01T00:00:00Z, got {job.start_position!r}",
             ) from None
+    _check_reader(job.reader, job.efo_consumer, "job", origins)
     if job.cluster and not re.match(r"^[A-Za-z0-9.-]+:\d{1,5}$", job.cluster):
         raise _fail(origins, ("job", "cluster"), f"expected host:port of Flink's REST API, got {job.cluster!r}")
     for service, url in job.endpoints.items():

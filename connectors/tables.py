@@ -8,6 +8,7 @@ environment is decided here — endpoint, credentials — never the query.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -45,9 +46,25 @@ def kinesis_options(config: Config, stream: str, extra: Mapping[str, str] | None
     return options
 
 
-def polling_options(config: Config) -> dict[str, str]:
-    """A Kinesis source's pace at a stream's tip: how soon a shard that had no records is asked again."""
+def polling_options(config: Config, job: str = "") -> dict[str, str]:
+    """How a job's Kinesis source reads: polling, at the pace of ``job.poll_interval`` at a stream's tip
+    (how soon a shard that had no records is asked again), or enhanced fan-out (``job.reader: efo``)
+    through the consumer ``job.efo_consumer`` (``-JOB`` appended for the ETL and migrated jobs, so jobs on
+    one stream never share a consumer), which the job registers and deregisters."""
+    if config.job.reader == "efo":
+        return {
+            "source.reader.type": "EFO",
+            "source.efo.consumer.name": _consumer_name(config, job),
+            "source.efo.lifecycle": "JOB_MANAGED",
+        }
     return {"source.reader.empty-records-fetch-interval": config.job.poll_interval.as_flink()}
+
+
+def _consumer_name(config: Config, job: str) -> str:
+    """``job.efo_consumer``, or ``job.efo_consumer-JOB`` with what Kinesis refuses in a name made ``-``."""
+    if not job:
+        return config.job.efo_consumer
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", f"{config.job.efo_consumer}-{job}")[:128]
 
 
 def output_options(config: Config) -> dict[str, str]:

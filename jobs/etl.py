@@ -281,7 +281,7 @@ def start_job(etl: EtlConfig, config: Config, options: EtlRunOptions, on_msf: bo
     """Build and submit the job; returns its TableResult."""
     from jobs.stream import RunOptions, configure
 
-    extra = {"source.init.position": (options.start or etl.start).upper(), **polling_options(config)}
+    extra = {"source.init.position": (options.start or etl.start).upper(), **polling_options(config, f"etl-{etl.name}")}
     if options.bounded:
         extra.update(environment.bounded_option(config))
     where = environment.decide(job_config(etl, config), on_msf)

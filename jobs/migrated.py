@@ -62,7 +62,10 @@ def job_config(job: MigratedJob, config: Config) -> Config:
 
 
 def _prepare(env, job: MigratedJob, config: Config, options: MigratedRunOptions):
-    extra = {"source.init.position": (options.start or job.start).upper(), **polling_options(config)}
+    extra = {
+        "source.init.position": (options.start or job.start).upper(),
+        **polling_options(config, f"migrated-{job.name}"),
+    }
     if options.bounded:
         extra.update(environment.bounded_option(config))
     conf = env.get_config()

@@ -5,6 +5,7 @@ carried are cut; up again, on the same port."""
 from __future__ import annotations
 
 import socket
+import struct
 import threading
 from urllib.parse import urlsplit
 
@@ -40,17 +41,24 @@ class Outage:
         self.listener = listener
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
 
-    def down(self) -> None:
-        """Stop listening and cut every connection: calls are refused until ``up``."""
+    def down(self, reset: bool = False) -> None:
+        """Stop listening and cut every connection: calls are refused until ``up``. With ``reset``, each
+        connection ends as a broken network ends it (TCP RST), not with a close (FIN)."""
         with self.lock:
             listener, self.listener = self.listener, None
             connections, self.connections = self.connections, []
         if listener is not None:
             self.outages += 1
             listener.close()
+        if reset:  # closed with no lingering: the kernel sends RST
+            for connection in connections:
+                try:
+                    connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                except OSError:
+                    pass
         for connection in connections:
             try:
-                connection.shutdown(socket.SHUT_RDWR)
+                connection.shutdown(socket.SHUT_RDWR)  # also wakes the pipe blocked reading it
             except OSError:
                 pass
             connection.close()

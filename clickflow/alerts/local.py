@@ -28,7 +28,7 @@ from botocore.exceptions import ClientError
 
 from clickflow.alerts.core import ANOMALY_TYPES, AlertSettings, Thresholds, format_time
 from clickflow.alerts.handler import Clients, Report, handle, post_json
-from connectors import aws
+from connectors import aws, fan_out
 from connectors.config import Config, ConfigError
 from connectors.tables import stream_arn
 
@@ -258,10 +258,8 @@ def run(
     stop: threading.Event | None = None,
     say: Callable[[str], None] = print,
 ) -> RunSummary:
-    """Poll the anomalies stream and hand every record to the alert handler until ``stop`` is set or,
-    with ``idle_exit``, the stream has been quiet that long."""
-    from producer.records import list_shards
-
+    """Read the anomalies stream (polling, or by enhanced fan-out with ``alerts.reader: efo``) and hand every
+    record to the alert handler until ``stop`` is set or, with ``idle_exit``, the stream has been quiet that long."""
     stop = stop or threading.Event()
     stream = config.output_stream("anomalies").name
     kinesis = aws.client(config, "kinesis")
@@ -286,6 +284,32 @@ def run(
         say(f"resuming from {positions_path} ({len(positions.shards)} shards)")
     say(f"reading {stream} ({'saved positions, else ' if positions.shards else ''}{start.lower()})")
     summary = RunSummary(positions=positions_path)
+    subscriptions = None
+    if config.alerts.reader == "efo":
+        consumer = config.alerts.efo_consumer
+        subscriptions = fan_out.Subscriptions(
+            kinesis,
+            fan_out.register(kinesis, stream, consumer),
+            on_retry=lambda shard, why: say(f"subscription to {shard} of {stream} failed ({why})"),
+        )
+        say(f"reading by enhanced fan-out: stream consumer {consumer} (deregistered when this run ends)")
+    try:
+        _read(config, options, kinesis, stream, start, positions, subscriptions, clients, settings, summary,
+              failed_path, stop, say)  # fmt: skip
+    finally:
+        positions.save()
+        if subscriptions is not None:
+            subscriptions.close()
+            fan_out.deregister(kinesis, stream, config.alerts.efo_consumer)
+    return summary
+
+
+def _read(config, options, kinesis, stream, start, positions, subscriptions, clients, settings, summary, failed_path,
+          stop, say) -> None:  # fmt: skip
+    """Read every shard (a child once its parents are done) by polling, or through ``subscriptions``, handing
+    each batch to the alert handler and saving positions, until ``stop`` or ``idle_exit``."""
+    from producer.records import list_shards
+
     iterators: dict[str, str] = {}
     known: dict[str, dict] = {}
     last_record = time.monotonic()
@@ -293,6 +317,8 @@ def run(
     while not stop.is_set():
         for shard in list_shards(kinesis, stream):
             known.setdefault(shard["ShardId"], shard)
+            if subscriptions is not None and shard["SequenceNumberRange"].get("EndingSequenceNumber"):
+                subscriptions.closed(shard["ShardId"])
         for shard_id, shard in known.items():
             if shard_id in iterators or shard_id in positions.finished:
                 continue
@@ -308,13 +334,24 @@ def run(
                 args["ShardIteratorType"] = "LATEST"
             else:
                 args["ShardIteratorType"] = "TRIM_HORIZON"  # a shard born since we began: read all of it
+            if subscriptions is not None:
+                subscriptions.open(
+                    shard_id, fan_out.starting_position(args["ShardIteratorType"], args.get("StartingSequenceNumber"))
+                )
+                iterators[shard_id] = "subscribed"
+                continue
             iterators[shard_id] = kinesis.get_shard_iterator(**args)["ShardIterator"]
         first_listing = False
         got_any = False
         for shard_id in list(iterators):
             if stop.is_set():
                 break
-            page = kinesis.get_records(ShardIterator=iterators[shard_id], Limit=config.alerts.batch_size)
+            if subscriptions is not None:
+                page = subscriptions.page(shard_id)  # raises what no retry fixes: the run stops, saying it
+                if page is None:
+                    continue  # nothing pushed since
+            else:
+                page = kinesis.get_records(ShardIterator=iterators[shard_id], Limit=config.alerts.batch_size)
             records = page["Records"]
             if records:
                 got_any = True
@@ -333,9 +370,7 @@ def run(
         elif options.idle_exit is not None and time.monotonic() - last_record >= options.idle_exit:
             break
         else:
-            stop.wait(options.poll_interval)
-    positions.save()
-    return summary
+            stop.wait(options.poll_interval if subscriptions is None else min(options.poll_interval, 0.1))
 
 
 # --------------------------------------------------------------------------- the subscriber

@@ -104,7 +104,8 @@ def parser_stack(add) -> None:
     p = add(
         "stack",
         "start, stop or inspect the local AWS stack on 127.0.0.1",
-        "The embedded local AWS stack: kinesalite serves Kinesis, moto_server serves S3 and the other AWS "
+        "The embedded local AWS stack: kinesalite serves Kinesis (with --set stack.kinesis_server=kinesis-mock: "
+        "kinesis-mock, which also serves enhanced fan-out), moto_server serves S3 and the other AWS "
         "APIs, both on 127.0.0.1 at the profile's endpoints. `up` starts what is not running and creates "
         "the profile's streams and bucket (safe to repeat); `down` stops what `up` started; `create` only creates "
         "the streams and bucket at the profile's endpoints (compose's one-shot setup service runs it).",

@@ -144,7 +144,10 @@ def start_followers(config: Config, state: DashboardState, start: str, stop: thr
     for role in ROLES:
         name = config.output_stream(role).name
         state.watch(role, name)
-        follower = StreamFollower(role, name, state, lambda: aws.client(config, "kinesis"), start, stop)
+        consumer = config.dashboard.efo_consumer if config.dashboard.reader == "efo" else None
+        follower = StreamFollower(
+            role, name, state, lambda: aws.client(config, "kinesis"), start, stop, consumer=consumer
+        )
         follower.start()
         followers.append(follower)
     return followers

@@ -127,6 +127,26 @@ def _s3_location(url: str, key: str) -> tuple[str, str]:
     return parsed.netloc, parsed.path.strip("/")
 
 
+def _fan_out_statements(config: Config, events: str) -> list[dict]:
+    """With ``job.reader: efo``: registering, describing and deregistering the job's stream consumers on the
+    events stream, and subscribing to their shards (the consumers' ARNs are the stream's ARN + /consumer/...)."""
+    if config.job.reader != "efo":
+        return []
+    return [
+        {
+            "Sid": "FanOutFromEventsStream",
+            "Effect": "Allow",
+            "Action": [
+                "kinesis:RegisterStreamConsumer",
+                "kinesis:DescribeStreamConsumer",
+                "kinesis:DeregisterStreamConsumer",
+                "kinesis:SubscribeToShard",
+            ],
+            "Resource": [events, f"{events}/consumer/*"],
+        }
+    ]
+
+
 def iam_policy(config: Config, account: str, application: str, bucket: str, code_key: str, etl=None, job=None) -> dict:
     """The least-privilege policy of the application's role: exactly the profile's resources — or,
     for an ETL application, exactly its source stream and the streams it routes to (no archive), or for
@@ -162,6 +182,7 @@ def iam_policy(config: Config, account: str, application: str, bucket: str, code
                 ],
                 "Resource": [events],
             },
+            *_fan_out_statements(config, events),
             {
                 "Sid": "WriteOutputStreams",
                 "Effect": "Allow",

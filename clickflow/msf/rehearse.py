@@ -112,15 +112,33 @@ def property_groups(run_dir: Path) -> list[dict]:
 
 def with_start(groups: list[dict], start: str | None) -> list[dict]:
     """The groups, with ``job.start_position`` set to ``start`` (as editing the application's group)."""
-    if start is None:
-        return groups
+    return groups if start is None else with_job_setting(groups, "start_position", start)
+
+
+def with_job_setting(groups: list[dict], key: str, value: str) -> list[dict]:
+    """The groups, with ``job.<key>`` set to ``value`` (as editing the application's ``job`` group)."""
     out = [dict(g, PropertyMap=dict(g["PropertyMap"])) for g in groups]
     job = next((g for g in out if g["PropertyGroupId"] == "job"), None)
     if job is None:
         job = {"PropertyGroupId": "job", "PropertyMap": {}}
         out.append(job)
-    job["PropertyMap"]["start_position"] = start
+    job["PropertyMap"][key] = value
     return out
+
+
+def reader_here(groups: list[dict], local: Config, say: Callable[[str], None]) -> list[dict]:
+    """The groups as the local Kinesis can serve them: kinesalite has no SubscribeToShard, so a package whose
+    job reads by enhanced fan-out is rehearsed polling (said); kinesis-mock serves EFO as it is."""
+    job: dict[str, str] = next((g["PropertyMap"] for g in groups if g.get("PropertyGroupId") == "job"), {})
+    reader = job.get("reader") or load_config("aws").job.reader
+    if reader != "efo" or local.stack.kinesis_server == "kinesis-mock":
+        return groups
+    say(
+        "note: the package's job reads by enhanced fan-out (job.reader: efo), which the local Kinesis "
+        f"({local.stack.kinesis_server}) cannot serve: rehearsing it polling (--set stack.kinesis_server=kinesis-mock "
+        "rehearses EFO)"
+    )
+    return with_job_setting(groups, "reader", "polling")
 
 
 # --------------------------------------------------------------------------- the service's Python
@@ -233,7 +251,8 @@ def rehearse(local: Config, options: RehearsalOptions, say: Callable[[str], None
     if run_options["python"] != ENTRY_POINT:
         say(f"note: the entry point is {run_options['python']!r} (clickflow package writes {ENTRY_POINT!r})")
     groups_file = run_dir / "application_properties.json"
-    groups_file.write_text(json.dumps(with_start(property_groups(run_dir), options.start), indent=2) + "\n")
+    groups = reader_here(with_start(property_groups(run_dir), options.start), local, say)
+    groups_file.write_text(json.dumps(groups, indent=2) + "\n")
     here = rehearsal_config(groups_file, local)  # the stack as this machine reaches it ...
     config = rehearsal_config(groups_file, environment.as_seen_by_cluster(local))  # ... and as the cluster does
     stack.ensure_resources(here, say=say)  # the streams and the bucket the groups name

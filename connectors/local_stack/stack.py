@@ -31,6 +31,12 @@ from connectors.config import Config, ConfigError, is_loopback_url
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 KINESIS_LAUNCHER = Path(__file__).resolve().parent / "kinesis_server.js"
+# kinesis-mock speaks SubscribeToShard (enhanced fan-out), which kinesalite does not
+KINESIS_MOCK_LAUNCHER = Path(__file__).resolve().parent / "kinesis_mock_server.js"
+KINESIS_SERVERS = {
+    "kinesalite": ("kinesalite", KINESIS_LAUNCHER),
+    "kinesis-mock": ("kinesis-local", KINESIS_MOCK_LAUNCHER),
+}
 MIN_NODE_MAJOR = 18
 
 # Servers started by this process, kept so that stopping them can also reap them. The servers
@@ -49,6 +55,7 @@ class Service:
     name: str  # "kinesis" or "aws"
     label: str
     url: str
+    server: str = ""  # kinesis: "kinesalite" or "kinesis-mock"
 
     @property
     def port(self) -> int:
@@ -63,7 +70,7 @@ class Service:
     def command(self) -> list[str]:
         """The command line that starts the server."""
         if self.name == "kinesis":
-            return [_node_binary(), str(KINESIS_LAUNCHER), str(self.port)]
+            return [_node_binary(), str(KINESIS_SERVERS[self.server][1]), str(self.port)]
         return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
 
 
@@ -110,10 +117,14 @@ def state_dir(config: Config) -> Path:
 
 
 def services(config: Config) -> list[Service]:
-    """The stack's two servers (kinesalite, moto) at the profile's endpoints, which must be loopback http."""
+    """The stack's two servers (kinesalite or kinesis-mock, moto) at the profile's endpoints, which must be
+    loopback http."""
+    server = config.stack.kinesis_server
+    if server not in KINESIS_SERVERS:
+        raise StackError(f"stack.kinesis_server is {server!r}: use one of {', '.join(KINESIS_SERVERS)}")
     found = []
     for name, service_name, label in (
-        ("kinesis", "kinesis", "Kinesis (kinesalite)"),
+        ("kinesis", "kinesis", f"Kinesis ({server})"),
         ("aws", "s3", "S3 + other APIs (moto_server)"),
     ):
         url = aws.endpoint_for(config, service_name)
@@ -124,7 +135,7 @@ def services(config: Config) -> list[Service]:
             )
         if urlsplit(url).scheme != "http":
             raise StackError(f"the embedded stack serves plain http, but the {service_name} endpoint is {url}")
-        found.append(Service(name, label, url.rstrip("/")))
+        found.append(Service(name, label, url.rstrip("/"), server if name == "kinesis" else ""))
     if found[0].port == found[1].port:
         raise StackError(f"Kinesis and the other AWS APIs cannot share port {found[0].port}")
     return found
@@ -152,10 +163,11 @@ def _node_binary() -> str:
     return node
 
 
-def _check_kinesalite_installed() -> None:
-    if not (PROJECT_ROOT / "node_modules" / "kinesalite" / "package.json").is_file():
+def _check_kinesis_server_installed(server: str) -> None:
+    package = KINESIS_SERVERS[server][0]
+    if not (PROJECT_ROOT / "node_modules" / package / "package.json").is_file():
         raise StackError(
-            f"kinesalite is not installed under {PROJECT_ROOT / 'node_modules'}: run `npm ci` in "
+            f"{package} is not installed under {PROJECT_ROOT / 'node_modules'}: run `npm ci` in "
             f"{PROJECT_ROOT} (`make setup` does it)"
         )
 
@@ -250,7 +262,7 @@ def _start(config: Config, service: Service) -> ServiceState:
             f"--set aws.endpoints.{'kinesis' if service.name == 'kinesis' else 'default'}=http://127.0.0.1:PORT"
         )
     if service.name == "kinesis":
-        _check_kinesalite_installed()
+        _check_kinesis_server_installed(service.server)
     command = service.command()
     log_path = _log_file(config, service)
     log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -254,7 +254,14 @@ def test_metadata_columns_name_each_records_shard_sequence_and_arrival(local_sta
 
 BAD_TABLES = [
     # (options added to a valid table, how it is used, the message expected)
-    ({"source.efo.consumer.name": "c1"}, "read", r"source\.efo\.consumer\.name.*official Kinesis connector"),
+    ({"source.efo.consumer.name": "c1"}, "read", r"'source\.efo\.consumer\.name' = 'c1': it is only used with .*EFO"),
+    ({"source.reader.type": "EFO"}, "read", r"'source\.efo\.consumer\.name' = '': EFO needs a consumer name"),
+    ({"source.reader.type": "FANOUT"}, "read", r"'source\.reader\.type' = 'FANOUT': use POLLING or EFO"),
+    (
+        {"source.reader.type": "EFO", "source.efo.consumer.name": "c1", "source.efo.lifecycle": "SOMETIMES"},
+        "read",
+        r"'source\.efo\.lifecycle' = 'SOMETIMES': use JOB_MANAGED or SELF_MANAGED",
+    ),
     ({"source.init.postion": "LATEST"}, "read", r"Unsupported options[\s\S]*source\.init\.postion"),
     ({"aws.region": "eu-west-1"}, "read", r"'stream\.arn' names region us-east-1 but 'aws\.region' is eu-west-1"),
     ({"stream.arn": "my-stream"}, "read", r"'stream\.arn' = 'my-stream' is not a Kinesis stream ARN"),

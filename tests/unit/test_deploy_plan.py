@@ -53,6 +53,23 @@ def test_policy_names_exactly_the_profiles_streams_archive_code_and_logs():
     assert "kinesis:PutRecords" not in reads and "kinesis:GetRecords" not in writes
 
 
+def test_a_job_reading_by_enhanced_fan_out_may_manage_and_subscribe_only_its_streams_consumers():
+    efo = load_config("aws", overrides=["aws.region=eu-west-1"])
+    policy = deploy.iam_policy(efo, ACCOUNT, "shop", "code-bucket", "msf/app.zip")
+    events = f"arn:aws:kinesis:eu-west-1:123456789012:stream/{efo.streams['events'].name}"
+    (fan_out,) = [s for s in policy["Statement"] if s["Sid"] == "FanOutFromEventsStream"]
+    assert set(fan_out["Action"]) == {
+        "kinesis:RegisterStreamConsumer",
+        "kinesis:DescribeStreamConsumer",
+        "kinesis:DeregisterStreamConsumer",
+        "kinesis:SubscribeToShard",
+    }
+    assert fan_out["Resource"] == [events, f"{events}/consumer/*"]
+    polling = load_config("aws", overrides=["aws.region=eu-west-1", "job.reader=polling"])
+    sids = {s["Sid"] for s in deploy.iam_policy(polling, ACCOUNT, "shop", "b", "k")["Statement"]}
+    assert "FanOutFromEventsStream" not in sids
+
+
 def test_archive_must_be_on_s3():
     config = load_config("aws", overrides=["job.archive=/tmp/archive"])
     with pytest.raises(ConfigError, match="job.archive: Managed Flink writes to S3"):

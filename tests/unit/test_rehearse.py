@@ -68,6 +68,21 @@ def test_from_sets_the_start_position_in_a_copy_of_the_groups():
     assert added[-1] == {"PropertyGroupId": "job", "PropertyMap": {"start_position": "latest"}}
 
 
+def test_a_package_reading_by_efo_is_rehearsed_polling_where_the_local_kinesis_cannot_subscribe():
+    said = []
+    efo = [RUN_OPTIONS, {"PropertyGroupId": "job", "PropertyMap": {"reader": "efo"}}]
+    kinesalite = load_config("local")
+    polled = rehearse.reader_here(efo, kinesalite, said.append)
+    assert next(g for g in polled if g["PropertyGroupId"] == "job")["PropertyMap"]["reader"] == "polling"
+    assert "cannot serve: rehearsing it polling" in said[0]
+    assert rehearse.reader_here([RUN_OPTIONS], kinesalite, said.append)[-1]["PropertyMap"] == {"reader": "polling"}
+    mock = load_config("local", overrides=["stack.kinesis_server=kinesis-mock"])
+    assert rehearse.reader_here(efo, mock, said.append) is efo  # kinesis-mock subscribes: rehearsed as packaged
+    polling = [RUN_OPTIONS, {"PropertyGroupId": "job", "PropertyMap": {"reader": "polling"}}]
+    assert rehearse.reader_here(polling, kinesalite, said.append) is polling
+    assert len(said) == 2
+
+
 def test_the_groups_run_at_the_local_stacks_endpoints_named_as_the_sdks_read_them(tmp_path):
     groups = tmp_path / "application_properties.json"
     groups.write_text(json.dumps([RUN_OPTIONS, {"PropertyGroupId": "streams", "PropertyMap": {"events.name": "e1"}}]))

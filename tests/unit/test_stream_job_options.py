@@ -124,9 +124,40 @@ def test_the_property_groups_file_can_be_named_by_the_environment(monkeypatch, t
 
 
 def test_the_pace_at_the_tip_is_the_profiles():
-    local, aws = load_config("local"), load_config("aws", overrides=["aws.account_id='123456789012'"])
+    local = load_config("local")
     assert stream.source_options(local, stream.RunOptions())["source.reader.empty-records-fetch-interval"] == "100 ms"
-    assert stream.source_options(aws, stream.RunOptions())["source.reader.empty-records-fetch-interval"] == "250 ms"
+    polling_aws = load_config("aws", overrides=["aws.account_id='123456789012'", "job.reader=polling"])
+    assert stream.source_options(polling_aws, stream.RunOptions())["source.reader.empty-records-fetch-interval"] == (
+        "250 ms"
+    )
     faster = load_config("local", overrides=["job.output_flush=20ms", "job.poll_interval=1s"])
     assert tables.output_options(faster) == {"sink.flush-buffer.timeout": "20"}
     assert stream.source_options(faster, stream.RunOptions())["source.reader.empty-records-fetch-interval"] == "1000 ms"
+
+
+def test_the_aws_profile_reads_by_enhanced_fan_out_and_each_job_has_a_consumer_of_its_own():
+    aws = load_config("aws", overrides=["aws.account_id='123456789012'"])
+    options = stream.source_options(aws, stream.RunOptions())
+    assert options["source.reader.type"] == "EFO"
+    assert options["source.efo.consumer.name"] == "clickflow-job"
+    assert options["source.efo.lifecycle"] == "JOB_MANAGED"
+    assert "source.reader.empty-records-fetch-interval" not in options  # polling's pace: not an EFO option
+    # the ETL and migrated jobs on the same stream never share (and deregister) the job's consumer
+    assert tables.polling_options(aws, "etl-browse sessions")["source.efo.consumer.name"] == (
+        "clickflow-job-etl-browse-sessions"
+    )
+    local = load_config("local")
+    assert "source.reader.type" not in stream.source_options(local, stream.RunOptions())  # polling
+    assert local.stack.kinesis_server == "kinesalite"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("job.reader=fanout", r"job\.reader.*expected 'polling' or 'efo', got 'fanout'"),
+        ("job.efo_consumer=my consumer", r"job\.efo_consumer.*letters, digits"),
+    ],
+)
+def test_a_bad_reader_setting_is_refused_naming_it(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config("local", overrides=[override])

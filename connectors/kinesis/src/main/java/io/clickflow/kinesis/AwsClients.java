@@ -78,6 +78,36 @@ final class AwsClients {
         return builder.build();
     }
 
+    /**
+     * The enhanced fan-out reader's client: SubscribeToShard needs HTTP/2 (on AWS over TLS; against a local
+     * emulator over plain http, with prior knowledge), one stream per subscribed shard on few connections.
+     * No read timeout of Netty's: a quiet subscription is the reader's to judge (source.efo.subscription.timeout).
+     * No retries of the SDK's either: a retried SubscribeToShard can open a subscription after its handler was
+     * told of the failed attempt, one nobody reads, which holds the shard (ResourceInUseException) until it
+     * ends. The reader subscribes again itself, with its own backoff.
+     */
+    static KinesisAsyncClient fanOut(AwsSettings settings, AwsCredentialsProvider credentials,
+            SdkEventLoopGroup eventLoops) {
+        AwsSettings.RetrySettings retry = settings.retry();
+        settings = new AwsSettings(settings.endpoint(), settings.region(), settings.credentials(),
+                new AwsSettings.RetrySettings(retry.minDelayMillis(), retry.maxDelayMillis(), 1));
+        var builder = KinesisAsyncClient.builder()
+                .httpClientBuilder(NettyNioAsyncHttpClient.builder()
+                        .eventLoopGroup(eventLoops)
+                        .protocol(Protocol.HTTP2)
+                        .maxConcurrency(Integer.MAX_VALUE)
+                        .connectionTimeout(CONNECT_TIMEOUT)
+                        .readTimeout(Duration.ZERO)
+                        .writeTimeout(SOCKET_TIMEOUT))
+                .region(Region.of(settings.region()))
+                .credentialsProvider(credentials)
+                .overrideConfiguration(overrides(settings));
+        if (settings.endpoint() != null) {
+            builder.endpointOverride(settings.endpoint());
+        }
+        return builder.build();
+    }
+
     /** The credentials provider of {@code settings}; role providers get an STS client like Kinesis's. */
     static AwsCredentialsProvider credentials(AwsSettings settings) {
         return settings.credentials().provider((endpoint, base) -> {

@@ -11,16 +11,21 @@ import software.amazon.awssdk.auth.credentials.AwsCredentialsProvider;
 import software.amazon.awssdk.awscore.exception.AwsServiceException;
 import software.amazon.awssdk.core.SdkBytes;
 import software.amazon.awssdk.core.exception.SdkClientException;
+import software.amazon.awssdk.core.internal.metrics.SdkErrorType;
 import software.amazon.awssdk.http.nio.netty.SdkEventLoopGroup;
 import software.amazon.awssdk.services.kinesis.KinesisAsyncClient;
 import software.amazon.awssdk.services.kinesis.KinesisClient;
+import software.amazon.awssdk.services.kinesis.model.DeregisterStreamConsumerRequest;
+import software.amazon.awssdk.services.kinesis.model.DeregisterStreamConsumerResponse;
 import software.amazon.awssdk.services.kinesis.model.GetRecordsResponse;
 import software.amazon.awssdk.services.kinesis.model.ListShardsRequest;
 import software.amazon.awssdk.services.kinesis.model.ListShardsResponse;
 import software.amazon.awssdk.services.kinesis.model.PutRecordsRequestEntry;
 import software.amazon.awssdk.services.kinesis.model.PutRecordsResultEntry;
 import software.amazon.awssdk.services.kinesis.model.Record;
+import software.amazon.awssdk.services.kinesis.model.ResourceInUseException;
 import software.amazon.awssdk.services.kinesis.model.ShardIteratorType;
+import software.amazon.awssdk.services.kinesis.transform.DeregisterStreamConsumerRequestMarshaller;
 import software.amazon.awssdk.utils.IoUtils;
 
 /**
@@ -132,6 +137,97 @@ public final class KinesisApi implements AutoCloseable {
         }
         Long behind = page.millisBehindLatest();
         return new RecordsPage(records, page.nextShardIterator(), behind == null ? 0L : behind);
+    }
+
+    /** A registered stream consumer: its ARN and status (CREATING, ACTIVE or DELETING). */
+    public record Consumer(String arn, String status) {}
+
+    /** Registers the consumer; one already registered under that name is found instead. */
+    public Consumer registerConsumer(String streamArn, String name) throws KinesisException {
+        try {
+            var registered = sync.registerStreamConsumer(request -> request.streamARN(streamArn).consumerName(name))
+                    .consumer();
+            return new Consumer(registered.consumerARN(), registered.consumerStatusAsString());
+        } catch (ResourceInUseException exists) {
+            return describeConsumer(streamArn, name);
+        } catch (RuntimeException e) {
+            throw translate("RegisterStreamConsumer", e);
+        }
+    }
+
+    /** The consumer's ARN and status; ResourceNotFoundException (a KinesisException) when none has the name. */
+    public Consumer describeConsumer(String streamArn, String name) throws KinesisException {
+        try {
+            var described = sync.describeStreamConsumer(request -> request.streamARN(streamArn).consumerName(name))
+                    .consumerDescription();
+            return new Consumer(described.consumerARN(), described.consumerStatusAsString());
+        } catch (RuntimeException e) {
+            throw translate("DescribeStreamConsumer", e);
+        }
+    }
+
+    /**
+     * Loads the classes DeregisterStreamConsumer needs, so it can still be called once the job's class loader
+     * is closed: Flink may close a finished job's user-code class loader before its source coordinator.
+     */
+    static void loadDeregistration() {
+        DeregisterStreamConsumerRequest.builder().consumerName("-").build();
+        DeregisterStreamConsumerResponse.builder().build();
+        // the marshaller; closing a pooled connection gone stale; an attempt that failed (measured: each was
+        // missing at a job's end once the class loader was closed)
+        for (Class<?> type : List.of(DeregisterStreamConsumerRequestMarshaller.class,
+                org.apache.hc.core5.io.Closer.class, SdkErrorType.class,
+                software.amazon.awssdk.retries.api.RefreshRetryTokenRequest.class)) {
+            try {
+                Class.forName(type.getName(), true, KinesisApi.class.getClassLoader());
+            } catch (ClassNotFoundException e) {
+                throw new IllegalStateException(e);
+            }
+        }
+    }
+
+    public void deregisterConsumer(String streamArn, String name) throws KinesisException {
+        try {
+            sync.deregisterStreamConsumer(request -> request.streamARN(streamArn).consumerName(name));
+        } catch (RuntimeException e) {
+            throw translate("DeregisterStreamConsumer", e);
+        }
+    }
+
+    /**
+     * Waits until the consumer of {@code fanOut} is ACTIVE and returns its ARN, calling DescribeStreamConsumer
+     * with the {@code source.efo.describe.retry-strategy.*} backoff: a consumer not (yet) registered or still
+     * CREATING is asked again; every other error, or the attempts running out, fails with the reason.
+     */
+    public String awaitConsumer(FanOutSettings fanOut) throws KinesisException {
+        String last = "";
+        for (int attempt = 1; attempt <= fanOut.describeAttempts(); attempt++) {
+            try {
+                Consumer consumer = describeConsumer(fanOut.streamArn(), fanOut.consumerName());
+                if ("ACTIVE".equals(consumer.status())) {
+                    return consumer.arn();
+                }
+                last = "it is " + consumer.status();
+            } catch (KinesisException e) {
+                if (!e.errorCode().equals("ResourceNotFoundException") && !e.isRetriable()) {
+                    throw e;
+                }
+                last = e.getMessage();
+            }
+            if (attempt < fanOut.describeAttempts()) {
+                try {
+                    Thread.sleep(backoffMillis(attempt, fanOut.describeMinDelayMillis(),
+                            fanOut.describeMaxDelayMillis()));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    break;
+                }
+            }
+        }
+        throw KinesisException.fatal("ConsumerNotActive", "stream consumer " + fanOut.consumerName() + " of "
+                + fanOut.streamArn() + " is not ACTIVE after " + fanOut.describeAttempts()
+                + " DescribeStreamConsumer calls (" + last + "); with source.efo.lifecycle = SELF_MANAGED, "
+                + "register it first (aws kinesis register-stream-consumer)", null);
     }
 
     /** One PutRecords request; completes exceptionally with a KinesisException when the call itself fails. */

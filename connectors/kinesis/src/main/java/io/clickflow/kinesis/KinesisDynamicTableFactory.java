@@ -52,7 +52,9 @@ public final class KinesisDynamicTableFactory implements DynamicTableSourceFacto
                 INIT_TIMESTAMP, INIT_TIMESTAMP_FORMAT, SHARD_DISCOVERY_INTERVAL, READER_TYPE,
                 EMPTY_RECORDS_FETCH_INTERVAL, NONEMPTY_RECORDS_FETCH_INTERVAL, MAX_RECORDS_PER_FETCH, BOUNDED,
                 SINK_PARTITIONER, SINK_PARTITIONER_FIELD_DELIMITER, SINK_BATCH_MAX_SIZE, SINK_REQUESTS_MAX_INFLIGHT,
-                SINK_REQUESTS_MAX_BUFFERED, SINK_FLUSH_BUFFER_SIZE, SINK_FLUSH_BUFFER_TIMEOUT, SINK_FAIL_ON_ERROR);
+                SINK_REQUESTS_MAX_BUFFERED, SINK_FLUSH_BUFFER_SIZE, SINK_FLUSH_BUFFER_TIMEOUT, SINK_FAIL_ON_ERROR,
+                EFO_CONSUMER_NAME, EFO_LIFECYCLE, EFO_SUBSCRIPTION_TIMEOUT, EFO_DEREGISTER_TIMEOUT,
+                EFO_DESCRIBE_ATTEMPTS, EFO_DESCRIBE_MIN_DELAY, EFO_DESCRIBE_MAX_DELAY);
     }
 
     @Override
@@ -77,10 +79,7 @@ public final class KinesisDynamicTableFactory implements DynamicTableSourceFacto
             throw invalid(table, INIT_TIMESTAMP, options.get(INIT_TIMESTAMP),
                     "it is only used with 'source.init.position' = 'AT_TIMESTAMP' (here " + position + ")");
         }
-        if (!options.get(READER_TYPE).equalsIgnoreCase("POLLING")) {
-            throw invalid(table, READER_TYPE, options.get(READER_TYPE),
-                    "clickflow's connector polls (POLLING); enhanced fan-out (EFO) is not built yet");
-        }
+        FanOutSettings fanOut = fanOut(options, table);
         Long bound = null;
         if (options.getOptional(BOUNDED).isPresent()) {
             if (!options.get(BOUNDED).equalsIgnoreCase("latest")) {
@@ -95,7 +94,7 @@ public final class KinesisDynamicTableFactory implements DynamicTableSourceFacto
         SourceSettings settings = new SourceSettings(aws, StreamArn.parse(options.get(STREAM_ARN)).streamName(),
                 position, timestamp, positive(options, SHARD_DISCOVERY_INTERVAL, table),
                 options.get(EMPTY_RECORDS_FETCH_INTERVAL).toMillis(),
-                options.get(NONEMPTY_RECORDS_FETCH_INTERVAL).toMillis(), maxRecords, bound);
+                options.get(NONEMPTY_RECORDS_FETCH_INTERVAL).toMillis(), maxRecords, bound, fanOut);
         return new KinesisTableSource(format, context.getPhysicalRowDataType(), settings);
     }
 
@@ -209,6 +208,47 @@ public final class KinesisDynamicTableFactory implements DynamicTableSourceFacto
             throw invalid(table, RETRY_MAX_ATTEMPTS, String.valueOf(attempts), "at least 1 (1: no retries)");
         }
         return new AwsSettings(url, region, credentials, new AwsSettings.RetrySettings(minDelay, maxDelay, attempts));
+    }
+
+    /** The EFO reader's settings, or null when the table polls; every EFO option is refused with POLLING. */
+    private static FanOutSettings fanOut(ReadableConfig options, String table) {
+        String type = options.get(READER_TYPE).toUpperCase(Locale.ROOT);
+        List<ConfigOption<?>> efo = List.of(EFO_CONSUMER_NAME, EFO_LIFECYCLE, EFO_SUBSCRIPTION_TIMEOUT,
+                EFO_DEREGISTER_TIMEOUT, EFO_DESCRIBE_ATTEMPTS, EFO_DESCRIBE_MIN_DELAY, EFO_DESCRIBE_MAX_DELAY);
+        if (type.equals("POLLING")) {
+            for (ConfigOption<?> option : efo) {
+                if (options.getOptional(option).isPresent()) {
+                    throw invalid(table, option, String.valueOf(options.get(option)),
+                            "it is only used with 'source.reader.type' = 'EFO' (here POLLING)");
+                }
+            }
+            return null;
+        }
+        if (!type.equals("EFO")) {
+            throw invalid(table, READER_TYPE, options.get(READER_TYPE), "use POLLING or EFO");
+        }
+        String name = options.getOptional(EFO_CONSUMER_NAME).map(String::strip).orElse("");
+        if (!name.matches("[a-zA-Z0-9_.-]{1,128}")) {
+            throw invalid(table, EFO_CONSUMER_NAME, name, name.isEmpty() ? "EFO needs a consumer name"
+                    : "Kinesis allows 1 to 128 letters, digits, '_', '.' and '-'");
+        }
+        String lifecycle = options.get(EFO_LIFECYCLE).toUpperCase(Locale.ROOT);
+        if (!lifecycle.equals("JOB_MANAGED") && !lifecycle.equals("SELF_MANAGED")) {
+            throw invalid(table, EFO_LIFECYCLE, options.get(EFO_LIFECYCLE), "use JOB_MANAGED or SELF_MANAGED");
+        }
+        int attempts = options.get(EFO_DESCRIBE_ATTEMPTS);
+        if (attempts < 1) {
+            throw invalid(table, EFO_DESCRIBE_ATTEMPTS, String.valueOf(attempts), "at least 1");
+        }
+        long minDelay = positive(options, EFO_DESCRIBE_MIN_DELAY, table);
+        long maxDelay = positive(options, EFO_DESCRIBE_MAX_DELAY, table);
+        if (maxDelay < minDelay) {
+            throw invalid(table, EFO_DESCRIBE_MAX_DELAY, options.get(EFO_DESCRIBE_MAX_DELAY).toString(),
+                    "must not be shorter than 'source.efo.describe.retry-strategy.delay.min'");
+        }
+        return new FanOutSettings(options.get(STREAM_ARN), name, lifecycle.equals("JOB_MANAGED"),
+                positive(options, EFO_SUBSCRIPTION_TIMEOUT, table), positive(options, EFO_DEREGISTER_TIMEOUT, table),
+                attempts, minDelay, maxDelay);
     }
 
     private static long initTimestamp(ReadableConfig options, String table) {

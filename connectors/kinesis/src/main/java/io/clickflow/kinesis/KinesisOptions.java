@@ -63,7 +63,28 @@ public final class KinesisOptions {
     public static final ConfigOption<Duration> SHARD_DISCOVERY_INTERVAL = ConfigOptions
             .key("source.shard.discovery.interval").durationType().defaultValue(Duration.ofSeconds(10));
     public static final ConfigOption<String> READER_TYPE = ConfigOptions.key("source.reader.type").stringType()
-            .defaultValue("POLLING").withDescription("Only POLLING is supported here (no EFO).");
+            .defaultValue("POLLING").withDescription("POLLING (GetRecords, shared by every polling reader of a "
+                    + "shard) or EFO (enhanced fan-out: SubscribeToShard, a registered consumer's own throughput).");
+    public static final ConfigOption<String> EFO_CONSUMER_NAME = ConfigOptions.key("source.efo.consumer.name")
+            .stringType().noDefaultValue().withDescription("EFO: the stream consumer's name (required with EFO).");
+    public static final ConfigOption<String> EFO_LIFECYCLE = ConfigOptions.key("source.efo.lifecycle").stringType()
+            .defaultValue("JOB_MANAGED").withDescription("EFO: JOB_MANAGED registers the consumer when the job "
+                    + "starts and deregisters it when the job stops; SELF_MANAGED expects it registered already.");
+    public static final ConfigOption<Duration> EFO_SUBSCRIPTION_TIMEOUT = ConfigOptions
+            .key("source.efo.subscription.timeout").durationType().defaultValue(Duration.ofSeconds(60))
+            .withDescription("EFO: a subscription that delivers no event for this long is given up and renewed.");
+    public static final ConfigOption<Duration> EFO_DEREGISTER_TIMEOUT = ConfigOptions
+            .key("source.efo.deregister.timeout").durationType().defaultValue(Duration.ofSeconds(10))
+            .withDescription("EFO, JOB_MANAGED: how long the job's end waits for the consumer's deregistration.");
+    public static final ConfigOption<Integer> EFO_DESCRIBE_ATTEMPTS = ConfigOptions
+            .key("source.efo.describe.retry-strategy.attempts.max").intType().defaultValue(100)
+            .withDescription("EFO: DescribeStreamConsumer calls made while waiting for the consumer to be ACTIVE.");
+    public static final ConfigOption<Duration> EFO_DESCRIBE_MIN_DELAY = ConfigOptions
+            .key("source.efo.describe.retry-strategy.delay.min").durationType().defaultValue(Duration.ofSeconds(2))
+            .withDescription("EFO: the first delay between DescribeStreamConsumer calls (exponential backoff).");
+    public static final ConfigOption<Duration> EFO_DESCRIBE_MAX_DELAY = ConfigOptions
+            .key("source.efo.describe.retry-strategy.delay.max").durationType().defaultValue(Duration.ofSeconds(60))
+            .withDescription("EFO: the longest delay between DescribeStreamConsumer calls.");
     public static final ConfigOption<Duration> EMPTY_RECORDS_FETCH_INTERVAL = ConfigOptions
             .key("source.reader.empty-records-fetch-interval").durationType().defaultValue(Duration.ofMillis(250));
     public static final ConfigOption<Duration> NONEMPTY_RECORDS_FETCH_INTERVAL = ConfigOptions
@@ -93,6 +114,6 @@ public final class KinesisOptions {
 
     /** Options (or option families) of the official connector that this one does not implement. */
     static final List<String> OFFICIAL_ONLY = List.of(
-            "aws.trust.all.certificates", "aws.credentials.custom.", "source.efo.", "sink.producer.",
+            "aws.trust.all.certificates", "aws.credentials.custom.", "sink.producer.",
             "sink.http-client.", "aws.http-client.", "aws.http.protocol.version");
 }

@@ -1,6 +1,8 @@
 package io.clickflow.kinesis;
 
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import org.apache.flink.api.common.serialization.DeserializationSchema;
 import org.apache.flink.api.connector.source.Boundedness;
 import org.apache.flink.api.connector.source.Source;
@@ -58,8 +60,9 @@ public final class KinesisSource implements Source<RowData, ShardSplit, Enumerat
             }
         });
         MetricGroup stream = JobMetrics.forStream(context.metricGroup(), settings.stream());
-        return new KinesisSourceReader(() -> new ShardReader(settings, metrics, stream), format, metadata, context,
-                stream);
+        Set<String> closed = ConcurrentHashMap.newKeySet();
+        return new KinesisSourceReader(() -> settings.fansOut() ? new FanOutReader(settings, metrics, stream, closed)
+                : new ShardReader(settings, metrics, stream), format, metadata, context, stream, closed);
     }
 
     @Override

@@ -4,9 +4,11 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.function.Supplier;
 import org.apache.flink.api.common.serialization.DeserializationSchema;
 import org.apache.flink.api.connector.source.ReaderOutput;
+import org.apache.flink.api.connector.source.SourceEvent;
 import org.apache.flink.api.connector.source.SourceOutput;
 import org.apache.flink.api.connector.source.SourceReaderContext;
 import org.apache.flink.metrics.MetricGroup;
@@ -44,19 +46,21 @@ final class KinesisSourceReader
     private final Map<String, Marker> finishedMarkers = new LinkedHashMap<>();
     private final List<String> toAnnounce = new ArrayList<>();
     private final Map<String, ShardIdleness.Switch> idleness;
+    private final Set<String> closedShards; // shared with the fetcher thread's split reader
     private boolean started;
     // when a checkpoint last completed (at first: when the reader started); read by the metric reporters
     private volatile long checkpointedAt = System.currentTimeMillis();
 
     KinesisSourceReader(Supplier<SplitReader<KinesisRecord, ShardSplit>> splitReaders,
             DeserializationSchema<RowData> format, List<RecordMetadata> metadata, SourceReaderContext context,
-            MetricGroup streamMetrics) {
-        this(splitReaders, new Emitter(format, metadata), context, streamMetrics);
+            MetricGroup streamMetrics, Set<String> closedShards) {
+        this(splitReaders, new Emitter(format, metadata), context, streamMetrics, closedShards);
     }
 
     private KinesisSourceReader(Supplier<SplitReader<KinesisRecord, ShardSplit>> splitReaders, Emitter emitter,
-            SourceReaderContext context, MetricGroup streamMetrics) {
+            SourceReaderContext context, MetricGroup streamMetrics, Set<String> closedShards) {
         super(splitReaders, emitter, context.getConfiguration(), context);
+        this.closedShards = closedShards;
         this.idleness = emitter.idleness;
         // the age of the job's last completed checkpoint as this reader was told of it: Managed Flink forwards
         // no such figure of its own, and an alarm on "no checkpoint for N intervals" needs one
@@ -108,6 +112,13 @@ final class KinesisSourceReader
             output.markActive();
         }
         return status;
+    }
+
+    @Override
+    public void handleSourceEvents(SourceEvent event) {
+        if (event instanceof ShardClosedEvent closed) {
+            closedShards.addAll(closed.shardIds());
+        }
     }
 
     @Override

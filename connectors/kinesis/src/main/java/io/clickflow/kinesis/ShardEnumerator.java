@@ -8,6 +8,11 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import org.apache.flink.api.connector.source.SourceEvent;
 import org.apache.flink.api.connector.source.SplitEnumerator;
 import org.apache.flink.api.connector.source.SplitEnumeratorContext;
@@ -36,6 +41,7 @@ final class ShardEnumerator implements SplitEnumerator<ShardSplit, EnumeratorSta
     private long lastAnswer; // when ListShards last answered
     private boolean failing; // the discoveries since have failed
     private KinesisApi api;
+    private boolean deregistered; // a job-managed EFO consumer, once
 
     ShardEnumerator(SplitEnumeratorContext<ShardSplit> context, SourceSettings settings, EnumeratorState state) {
         this.context = context;
@@ -51,6 +57,20 @@ final class ShardEnumerator implements SplitEnumerator<ShardSplit, EnumeratorSta
     @Override
     public void start() {
         api = KinesisApi.forReading(settings.aws());
+        FanOutSettings fanOut = settings.fanOut();
+        if (fanOut != null && fanOut.jobManaged()) {
+            KinesisApi.loadDeregistration();
+            // the readers wait (DescribeStreamConsumer) until the consumer is ACTIVE
+            context.callAsync(() -> api.registerConsumer(fanOut.streamArn(), fanOut.consumerName()), (consumer, error) -> {
+                if (error != null) {
+                    throw new IllegalStateException("could not register stream consumer " + fanOut.consumerName()
+                            + " on " + fanOut.streamArn() + " (source.efo.lifecycle = JOB_MANAGED): "
+                            + error.getMessage(), error);
+                }
+                LOG.info("Stream consumer {} of {} is registered ({})", fanOut.consumerName(), settings.stream(),
+                        consumer.arn());
+            });
+        }
         if (settings.bounded()) {
             context.callAsync(() -> api.listShards(settings.stream()), this::onShards);
         } else {
@@ -80,6 +100,9 @@ final class ShardEnumerator implements SplitEnumerator<ShardSplit, EnumeratorSta
         lastAnswer = now;
         boolean initial = !listed && !restored;
         for (KinesisApi.Shard shard : shards) {
+            if (known.containsKey(shard.shardId()) && shard.closed()) {
+                known.put(shard.shardId(), shard); // closed since it was first listed
+            }
             if (known.containsKey(shard.shardId()) || (listed && settings.bounded())) {
                 continue;
             }
@@ -90,6 +113,23 @@ final class ShardEnumerator implements SplitEnumerator<ShardSplit, EnumeratorSta
         }
         listed = true;
         assignReady(initial);
+        if (settings.fansOut()) {
+            tellClosed();
+        }
+    }
+
+    /** Tells each reader which of its shards ListShards lists as closed (the EFO reader's fallback). */
+    private void tellClosed() {
+        Map<Integer, Set<String>> closed = new HashMap<>();
+        Map<Integer, ?> readers = context.registeredReaders();
+        for (String id : assigned) {
+            KinesisApi.Shard shard = known.get(id);
+            int owner = owner(id);
+            if (shard != null && shard.closed() && readers.containsKey(owner)) {
+                closed.computeIfAbsent(owner, k -> new LinkedHashSet<>()).add(id);
+            }
+        }
+        closed.forEach((reader, ids) -> context.sendEventToSourceReader(reader, new ShardClosedEvent(ids)));
     }
 
     /** Creates splits for shards whose parents are done, then hands out what it can. */
@@ -158,6 +198,10 @@ final class ShardEnumerator implements SplitEnumerator<ShardSplit, EnumeratorSta
                 context.signalNoMoreSplits(reader);
             }
         }
+        if (known.keySet().stream().allMatch(finished::contains)) {
+            // every subscription has ended: a job-managed consumer can go now, while the job still runs
+            deregister();
+        }
     }
 
     @Override
@@ -202,10 +246,44 @@ final class ShardEnumerator implements SplitEnumerator<ShardSplit, EnumeratorSta
                 new ArrayList<>(pending.values()));
     }
 
+    /**
+     * Closes the Kinesis client; a job-managed EFO consumer is deregistered first, waiting at most
+     * {@code source.efo.deregister.timeout} (a job restored later registers it again).
+     */
     @Override
     public void close() {
-        if (api != null) {
-            api.close();
+        if (api == null) {
+            return;
+        }
+        deregister();
+        api.close();
+    }
+
+    private void deregister() {
+        FanOutSettings fanOut = settings.fanOut();
+        if (fanOut != null && fanOut.jobManaged() && !deregistered) {
+            deregistered = true;
+            // a client of its own: a pooled connection of the enumerator's may have gone stale since
+            CompletableFuture<Void> call = CompletableFuture.runAsync(() -> {
+                try (KinesisApi fresh = KinesisApi.forReading(settings.aws())) {
+                    fresh.deregisterConsumer(fanOut.streamArn(), fanOut.consumerName());
+                } catch (KinesisException e) {
+                    throw new CompletionException(e);
+                }
+            });
+            try {
+                call.get(fanOut.deregisterTimeoutMillis(), TimeUnit.MILLISECONDS);
+                LOG.info("Stream consumer {} of {} is deregistered", fanOut.consumerName(), settings.stream());
+            } catch (TimeoutException e) {
+                LOG.warn("Stream consumer {} of {} was not deregistered within {} ms; it may remain registered",
+                        fanOut.consumerName(), settings.stream(), fanOut.deregisterTimeoutMillis());
+            } catch (ExecutionException e) {
+                // the next start finds it registered and uses it (RegisterStreamConsumer: ResourceInUseException)
+                LOG.warn("Could not deregister stream consumer {} of {}; it remains registered", fanOut.consumerName(),
+                        settings.stream(), e.getCause());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
         }
     }
 }
