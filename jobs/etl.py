@@ -340,10 +340,12 @@ def run(
         if delivery.resumed_from:
             say(f"delivering {stream} after the positions in {saved}")
         deliveries.append(delivery)
-    for delivery in deliveries:
-        delivery.start()
     result = start_job(etl, config, options)
     client = result.get_job_client()
+    # started once the job is planned: their threads' garbage collections must not talk to the JVM while the
+    # planner does (plans._on_this_thread); they read their streams from their positions, so nothing is missed
+    for delivery in deliveries:
+        delivery.start()
     routes = ", ".join(f"{r.when or 'default'} -> {r.to}" for r in etl.routes)
     say(f"etl {etl.name}: job {client.get_job_id()} reading {etl.source}; {routes}; errors -> {etl.errors}")
     for delivery in deliveries:

@@ -189,7 +189,7 @@ def execute(
                 say(f"plan: the cached plan {path} could not be read ({str(exc).splitlines()[0]}); compiling again")
                 plan = None
     if plan is None:
-        plan = statements._j_statement_set.compilePlan()
+        plan = _on_this_thread(statements._j_statement_set.compilePlan)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as out:
@@ -197,4 +197,21 @@ def execute(
             os.replace(out.name, path)  # whole or not at all, even with two jobs starting at once
             _prune(path.parent)
             say(f"plan: compiled and cached as {path.stem[:12]}")
-    return TableResult(plan.execute())
+    return TableResult(_on_this_thread(plan.execute))
+
+
+def _on_this_thread(call):
+    """Run a planner call with Python's cyclic garbage collector paused. Flink's optimiser keeps its metadata
+    provider in a Java thread-local set where the planner was made; py4j serves a Python thread's calls on one
+    Java thread only while no other Python thread talks to the JVM — and a collection that another thread
+    (the ETL's deliveries, say) runs finalises Java objects over py4j, which can leave this thread on another
+    connection: measured, ``compilePlan`` then failed with ``NullPointerException: metadataHandlerProvider``."""
+    import gc
+
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return call()
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -81,7 +81,7 @@ final class FanOutReader implements SplitReader<KinesisRecord, ShardSplit> {
     private final class Subscription implements Subscriber<SubscribeToShardEventStream> {
         final Shard shard;
         final long startedAt = System.currentTimeMillis();
-        volatile long heardAt = startedAt; // the last event (at first: the call)
+        volatile long heardAt = startedAt; // the last event, or asking for the next (at first: the call)
         private volatile org.reactivestreams.Subscription stream;
         private final AtomicBoolean ended = new AtomicBoolean();
         private volatile boolean cancelled;
@@ -130,6 +130,7 @@ final class FanOutReader implements SplitReader<KinesisRecord, ShardSplit> {
         void next() {
             org.reactivestreams.Subscription current = stream;
             if (current != null && !cancelled) {
+                heardAt = System.currentTimeMillis(); // silence counts from the asking: a reader held up is not
                 current.request(1);
             }
         }
