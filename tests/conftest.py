@@ -43,22 +43,28 @@ def _session_plan_cache(tmp_path_factory):
         os.environ[CACHE_ENV] = saved
 
 
-@pytest.fixture(scope="session")
-def local_stack(tmp_path_factory):
-    """A running local stack for the whole session; yields (config, overrides). Always stopped."""
+def private_stack(state: Path, *extra: str, what: str = "the local stack"):
+    """A local stack of its own (free loopback ports, ``state`` for its files, ``extra`` overrides), started;
+    yields (config, overrides) and is always stopped. A fixture's body: ``yield from private_stack(...)``."""
     from connectors.config import load_config
     from connectors.local_stack import stack
     from connectors.local_stack.stack import private_overrides
 
-    overrides = private_overrides(tmp_path_factory.mktemp("stack-state"))
+    overrides = [*private_overrides(state), *extra]
     config = load_config("local", overrides=overrides)
     try:
         stack.up(config)
     except stack.StackError as exc:
         stack.down(config)
-        pytest.fail(f"the local stack did not start: {exc}")
+        pytest.fail(f"{what} did not start: {exc}")
     yield config, overrides
     stack.down(config)
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory):
+    """A running local stack for the whole session; yields (config, overrides). Always stopped."""
+    yield from private_stack(tmp_path_factory.mktemp("stack-state"))
 
 
 def cli_command(*args: str, overrides: list[str] = ()) -> list[str]:

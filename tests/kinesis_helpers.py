@@ -21,6 +21,25 @@ def new_stream(kinesis, prefix: str, shards: int) -> str:
     return name
 
 
+def split_first_shard(kinesis, stream: str) -> dict:
+    """Split the stream's first shard at the middle of its hash key range and wait until the stream is
+    ACTIVE again; returns the shard that was split (now the children's parent)."""
+    shard = kinesis.list_shards(StreamName=stream)["Shards"][0]
+    low, high = int(shard["HashKeyRange"]["StartingHashKey"]), int(shard["HashKeyRange"]["EndingHashKey"])
+    kinesis.split_shard(StreamName=stream, ShardToSplit=shard["ShardId"], NewStartingHashKey=str((low + high) // 2))
+    kinesis.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+    return shard
+
+
+def assert_per_key_order(records: list[dict]) -> None:
+    """``records`` as ``read_stream`` gives them: in sequence order, each key's ``n`` must only grow."""
+    by_key: dict[str, list] = {}
+    for record in sorted(records, key=lambda r: r["seq"]):
+        by_key.setdefault(record["row"]["k"], []).append(record["row"]["n"])
+    for key, seen in by_key.items():
+        assert seen == sorted(seen), f"{key} out of order"
+
+
 def put_rows(kinesis, stream: str, rows: Iterable[Mapping], key: str = "k") -> None:
     """PutRecords in batches of 500; each row as JSON, partitioned by its ``key`` field."""
     rows = list(rows)

@@ -12,7 +12,7 @@ import os
 import threading
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -21,20 +21,21 @@ from connectors import aws
 from connectors.config import load_config
 from connectors.kinesis_connector import build
 from connectors.local_stack import stack
-from connectors.local_stack.stack import private_overrides
 from jobs import stream
 from jobs.analytics import ANALYTICS
 from jobs.analyze import read_output
 from producer.generate import GenerateOptions, write_generated
-from tests.conftest import run_cli
+from tests.conftest import private_stack, run_cli
 from tests.event_stream_shim import EventStreamShim
 from tests.integration.test_kinesis_connector import BOUNDED, FAST_SINK, ROW, TRIM, rows_of, run_to_files, table_env
 from tests.kinesis_helpers import (
+    assert_per_key_order,
     cancel,
     kinesis_table,
     new_stream,
     put_rows,
     read_stream,
+    split_first_shard,
     stop_with_savepoint,
     wait_for,
 )
@@ -50,15 +51,11 @@ def efo(consumer: str, **more: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def mock_stack(tmp_path_factory):
     """A local stack whose Kinesis is kinesis-mock; yields (config, overrides). Always stopped."""
-    overrides = [*private_overrides(tmp_path_factory.mktemp("efo-stack")), "stack.kinesis_server=kinesis-mock"]
-    config = load_config("local", overrides=overrides)
-    try:
-        stack.up(config)
-    except stack.StackError as exc:
-        stack.down(config)
-        pytest.fail(f"the local stack with kinesis-mock did not start: {exc}")
-    yield config, overrides
-    stack.down(config)
+    yield from private_stack(
+        tmp_path_factory.mktemp("efo-stack"),
+        "stack.kinesis_server=kinesis-mock",
+        what="the local stack with kinesis-mock",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -164,10 +161,7 @@ def test_reshard_while_subscribed_keeps_every_record_once_and_per_key_order(mock
     try:
         wait_for(lambda: read_stream(kinesis, sink), 90, "the job's first output")
         put_rows(kinesis, source, rows_of(300, keys=10, start=400))  # some of these the job has not read yet
-        shard = kinesis.list_shards(StreamName=source)["Shards"][0]
-        low, high = int(shard["HashKeyRange"]["StartingHashKey"]), int(shard["HashKeyRange"]["EndingHashKey"])
-        kinesis.split_shard(StreamName=source, ShardToSplit=shard["ShardId"], NewStartingHashKey=str((low + high) // 2))
-        kinesis.get_waiter("stream_exists").wait(StreamName=source, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+        shard = split_first_shard(kinesis, source)
         put_rows(kinesis, source, rows_of(300, keys=10, start=700))  # into the two children
         wait_for(lambda: len(read_stream(kinesis, sink)) >= 1000, 120, "1000 records on the output")
         time.sleep(1.5)
@@ -182,11 +176,7 @@ def test_reshard_while_subscribed_keeps_every_record_once_and_per_key_order(mock
     child_records = sum(1 for r in read_stream(kinesis, source) if r["shard"] in {c["ShardId"] for c in children})
     assert child_records > 0  # the split really sent records through the children
     assert Counter(r["row"]["n"] for r in out) == Counter(range(1000))  # every record once
-    by_key = defaultdict(list)
-    for record in sorted(out, key=lambda r: r["seq"]):
-        by_key[record["row"]["k"]].append(record["row"]["n"])
-    for key, seen in by_key.items():
-        assert seen == sorted(seen), f"{key} out of order"
+    assert_per_key_order(out)
 
 
 def test_a_subscription_cut_mid_stream_is_resumed_with_nothing_lost_or_repeated(mock_stack, kinesis, connector_jar):
@@ -312,12 +302,7 @@ def test_the_dashboard_follows_a_stream_by_enhanced_fan_out_across_a_reshard_and
         try:
             wait_for(lambda: len(state.snapshot()["visitors"]) == 5, 30, "the first 5 windows on the dashboard")
             assert consumers(kinesis, name) == ["dash"]
-            shard = kinesis.list_shards(StreamName=name)["Shards"][0]
-            low, high = int(shard["HashKeyRange"]["StartingHashKey"]), int(shard["HashKeyRange"]["EndingHashKey"])
-            kinesis.split_shard(
-                StreamName=name, ShardToSplit=shard["ShardId"], NewStartingHashKey=str((low + high) // 2)
-            )
-            kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+            split_first_shard(kinesis, name)
             put(kinesis, name, [visitors(n, 100 + n) for n in range(5, 30)])  # parent closed: into the children
             wait_for(lambda: len(state.snapshot()["visitors"]) == 30, 60, "all 30 windows on the dashboard")
         finally:

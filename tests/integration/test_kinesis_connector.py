@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,11 +20,13 @@ from connectors.kinesis_connector import build
 from jobs.analytics import create_table_env
 from tests.faulty_kinesis import FaultyKinesis
 from tests.kinesis_helpers import (
+    assert_per_key_order,
     cancel,
     kinesis_table,
     new_stream,
     put_rows,
     read_stream,
+    split_first_shard,
     stop_with_savepoint,
     table_sql,
     wait_for,
@@ -139,10 +141,7 @@ def test_reshard_while_reading_keeps_every_record_once_and_per_key_order(local_s
     try:
         wait_for(lambda: read_stream(kinesis, sink), 60, "the job's first output")
         put_rows(kinesis, source, rows_of(300, keys=10, start=400))  # some of these the job has not read yet
-        shard = kinesis.list_shards(StreamName=source)["Shards"][0]
-        low, high = int(shard["HashKeyRange"]["StartingHashKey"]), int(shard["HashKeyRange"]["EndingHashKey"])
-        kinesis.split_shard(StreamName=source, ShardToSplit=shard["ShardId"], NewStartingHashKey=str((low + high) // 2))
-        kinesis.get_waiter("stream_exists").wait(StreamName=source, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+        shard = split_first_shard(kinesis, source)
         put_rows(kinesis, source, rows_of(300, keys=10, start=700))  # into the two children
         wait_for(lambda: len(read_stream(kinesis, sink)) >= 1000, 90, "1000 records on the output")
         time.sleep(1.5)
@@ -158,11 +157,7 @@ def test_reshard_while_reading_keeps_every_record_once_and_per_key_order(local_s
 
     numbers = [r["row"]["n"] for r in out]
     assert Counter(numbers) == Counter(range(1000))  # every record once
-    by_key = defaultdict(list)
-    for record in sorted(out, key=lambda r: r["seq"]):
-        by_key[record["row"]["k"]].append(record["row"]["n"])
-    for key, seen in by_key.items():
-        assert seen == sorted(seen), f"{key} out of order"
+    assert_per_key_order(out)
 
 
 def test_a_savepoint_taken_while_a_shard_splits_restores_every_record_once_in_key_order(
@@ -187,10 +182,7 @@ def test_a_savepoint_taken_while_a_shard_splits_restores_every_record_once_in_ke
     try:
         wait_for(lambda: read_stream(kinesis, sink), 60, "the job's first output")
         put_rows(kinesis, source, rows_of(300, keys=10, start=400))  # the parent's tail, mostly unread yet
-        shard = kinesis.list_shards(StreamName=source)["Shards"][0]
-        low, high = int(shard["HashKeyRange"]["StartingHashKey"]), int(shard["HashKeyRange"]["EndingHashKey"])
-        kinesis.split_shard(StreamName=source, ShardToSplit=shard["ShardId"], NewStartingHashKey=str((low + high) // 2))
-        kinesis.get_waiter("stream_exists").wait(StreamName=source, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+        shard = split_first_shard(kinesis, source)
         split_at = time.time()  # the split is done by now
         put_rows(kinesis, source, rows_of(100, keys=10, start=700))  # into the children
         savepoint = stop_with_savepoint(first, tmp_path / "savepoints")
@@ -216,11 +208,7 @@ def test_a_savepoint_taken_while_a_shard_splits_restores_every_record_once_in_ke
     missing = Counter(shard_of[n] for n in range(1000) if n not in seen)
     doubled = Counter(shard_of[n] for n, times in seen.items() if times > 1)
     assert (missing, doubled) == (Counter(), Counter()), "records missing / doubled, by shard"  # across both runs
-    by_key = defaultdict(list)
-    for record in sorted(out, key=lambda r: r["seq"]):
-        by_key[record["row"]["k"]].append(record["row"]["n"])
-    for key, seen in by_key.items():
-        assert seen == sorted(seen), f"{key} out of order"
+    assert_per_key_order(out)
 
 
 def test_metadata_columns_name_each_records_shard_sequence_and_arrival(local_stack, kinesis, connector_jar, tmp_path):
