@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup connector dashboard jars demo test test-unit test-integration lint bench clean stack-down
+.PHONY: setup connector dashboard jars demo test test-unit test-integration lint bench clean stack-down docs docs-reference
 
 setup: $(VENV)/.installed node_modules/.installed connector dashboard jars
 
@@ -43,7 +43,19 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $(DOCS_CHECK_DIR)
 	$(BIN)/python -m pytest
+
+# The documentation site (mkdocs.yml, docs/) into site/: open site/index.html from disk, no server or network.
+# The build fails on a warning, a broken link or a stale generated reference (docs/reference/: `make docs-reference`).
+DOCS_CHECK_DIR ?= $(or $(TMPDIR),/tmp)/clickflow-docs-check
+docs: $(VENV)/.installed node_modules/.installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+	@echo "open site/index.html"
+
+# Rewrite docs/reference/ from the code (config dataclasses, --help, sql/ typed by Flink, error messages)
+docs-reference: $(VENV)/.installed
+	$(BIN)/python -m clickflow.reference
 
 test-unit: setup
 	$(BIN)/python -m pytest -m "not integration"
@@ -64,4 +76,4 @@ stack-down:
 	-$(BIN)/clickflow stack down
 
 clean: stack-down
-	rm -rf $(VENV) node_modules .clickflow out connectors/build connectors/*/target connectors/kinesis/build connectors/udf/build clickflow/dashboard/static/dist .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) node_modules .clickflow out site connectors/build connectors/*/target connectors/kinesis/build connectors/udf/build clickflow/dashboard/static/dist .pytest_cache .ruff_cache *.egg-info

@@ -11,7 +11,7 @@ from clickflow.commands import alerts, demo, insights, interactive, jobs, migrat
 from clickflow.commands.common import EPILOG_CONFIG, EXIT_CODES, CliError, HelpFormatter, config_options
 from clickflow.commands.producer import continuation
 
-__all__ = ["build_parser", "continuation", "main"]
+__all__ = ["build_parser", "continuation", "main", "user_errors"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,10 +98,9 @@ def _exit_at_once_on_interrupt() -> None:
         signal.signal(signal.SIGINT, stop_now)
 
 
-def _run(args) -> int:
-    """Run the parsed command; errors the user can mend print one line (see :func:`main`)."""
-    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
-
+def user_errors() -> tuple[type[Exception], ...]:
+    """The error types the CLI prints as one line (what the user can mend: input, options, config, a service);
+    the documentation's error reference lists their messages (``clickflow.reference``)."""
     from clickflow.alerts.deploy import AlertsDeployError
     from clickflow.alerts.local import AlertsError
     from clickflow.dashboard.app import DashboardError
@@ -126,9 +125,7 @@ def _run(args) -> int:
     from producer.source import SourceError
     from producer.templates import TemplateError
 
-    try:
-        return args.func(args)
-    except (
+    return (
         CliError,
         ConfigError,
         StackError,
@@ -154,7 +151,16 @@ def _run(args) -> int:
         ConnectorBuildError,
         MigrateError,
         HealthError,
-    ) as exc:  # what the user can mend; anything else is a bug and keeps its traceback
+    )
+
+
+def _run(args) -> int:
+    """Run the parsed command; errors the user can mend print one line (see :func:`main`)."""
+    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+
+    try:
+        return args.func(args)
+    except user_errors() as exc:  # what the user can mend; anything else is a bug and keeps its traceback
         print(f"clickflow {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except NoCredentialsError:

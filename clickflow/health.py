@@ -4,7 +4,7 @@ and the dashboard's health strip.
 Flink's REST API answers wherever a local job runs (the embedded Flink on ``job.rest_port``, the local cluster or
 compose on ``job.cluster``), always on loopback here. It gives the job's state, uptime, restarts and checkpoints,
 and every metric of every task; clickflow's own metrics are the ones under the group ``kinesisanalytics``
-(registered by the connector and by ``COUNT_DEAD_LETTER``; the README lists them):
+(registered by the connector and by ``COUNT_DEAD_LETTER``; docs/tasks/operating.md lists them):
 
 * ``stream.<s>.shard.<id>.millisBehindLatest`` / ``recordsRead``: each shard's lag and the records read from it;
 * ``stream.<s>.recordsReadPerSecond`` / ``recordsWritten`` / ``recordsWrittenPerSecond``: throughput in and out;

@@ -499,15 +499,38 @@ def stop(config: Config, job_id: str, savepoint: str | None, timeout: float = 30
     if savepoint is None:
         _request(f"{base}?mode=cancel", "PATCH")
         return None
-    trigger = _request(f"{base}/stop", "POST", {"targetDirectory": savepoint, "drain": False})["request-id"]
     deadline = time.monotonic() + timeout
+    _wait_for_tasks(base, deadline)
+    trigger = _request(f"{base}/stop", "POST", {"targetDirectory": savepoint, "drain": False})["request-id"]
     while time.monotonic() < deadline:
         answer = _request(f"{base}/savepoints/{trigger}", "GET")
         if answer.get("status", {}).get("id") == "COMPLETED":
             operation = answer.get("operation") or {}
             if "failure-cause" in operation:
                 cause = operation["failure-cause"].get("stack-trace", "").splitlines()
+                if cause and _NOT_ALL_RUNNING in cause[0] and time.monotonic() < deadline:
+                    # a task was (re)deploying when the savepoint was asked for: ask again once all run
+                    _wait_for_tasks(base, deadline)
+                    trigger = _request(f"{base}/stop", "POST", {"targetDirectory": savepoint, "drain": False})[
+                        "request-id"
+                    ]
+                    continue
                 raise ClusterError(f"the savepoint of {job_id} failed: {cause[0] if cause else operation}")
             return operation["location"]
         time.sleep(0.5)
     raise ClusterError(f"the savepoint of {job_id} did not complete within {timeout:g}s")
+
+
+_NOT_ALL_RUNNING = "Not all required tasks are currently running"
+_STARTING = ("CREATED", "SCHEDULED", "DEPLOYING", "INITIALIZING", "RECONCILING")
+
+
+def _wait_for_tasks(base: str, deadline: float) -> None:
+    """Wait (until ``deadline``) while the job's tasks are still being deployed: a savepoint needs every task
+    running. A job that was just submitted is RUNNING before its tasks are."""
+    while time.monotonic() < deadline:
+        job = _request(base, "GET")
+        vertices = job.get("vertices") or []
+        if job.get("state") != "RUNNING" or not any(v.get("status") in _STARTING for v in vertices):
+            return
+        time.sleep(0.5)

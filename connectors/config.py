@@ -25,6 +25,10 @@ MSF_PROPERTIES_FILE = Path("/etc/flink/application_properties.json")
 # Names another file of property groups in MSF_PROPERTIES_FILE's place: how `clickflow deploy --local`
 # hands a package's groups to its entry point without changing the zip.
 PROPERTIES_OVERRIDE_ENV = "CLICKFLOW_APPLICATION_PROPERTIES"
+# `--set` overrides from the environment (shell words; PROFILE:key=value for one profile only), applied over
+# the config file and before the command line's own --set: a CI job or a sandbox points every command at other
+# endpoints and folders at once
+SET_ENV = "CLICKFLOW_SET"
 TOP_LEVEL_GROUP = "clickflow"  # the MSF property group whose keys are top-level config keys
 
 
@@ -79,7 +83,7 @@ class Duration(float):
 class AwsConfig:
     """The ``aws:`` section: region, account, credentials, and each service's endpoint."""
 
-    region: str = "us-east-1"
+    region: str = "us-east-1"  # the AWS region of every service
     # "chain": the standard AWS credential chain (env, shared profile, role). "local": dummy keys,
     # allowed only when every endpoint is on loopback (the embedded stack checks no signatures).
     credentials: str = "chain"
@@ -92,20 +96,20 @@ class AwsConfig:
     # A role the jobs' Kinesis connector assumes (STS AssumeRole) with the credentials above; empty:
     # it uses them directly. STS is reached at aws.endpoints.sts (or default) when one is set.
     role_arn: str = ""
-    role_session_name: str = "clickflow"
-    role_external_id: str = ""
+    role_session_name: str = "clickflow"  # the session name of that AssumeRole
+    role_external_id: str = ""  # the external id the role's trust policy asks for; empty: none
     # The connector's AWS SDK retries: attempts at one call (1: none), between these delays
     retry_attempts: int = 50
-    retry_delay_min: Duration = Duration(0.3)
-    retry_delay_max: Duration = Duration(1.0)
+    retry_delay_min: Duration = Duration(0.3)  # the first retry's delay ...
+    retry_delay_max: Duration = Duration(1.0)  # ... growing up to this
 
 
 @dataclass(frozen=True)
 class StreamSpec:
     """A Kinesis stream's name and shard count."""
 
-    name: str
-    shards: int = 1
+    name: str  # the stream's name (ROLE: events, an analytic's name, or dead_letters)
+    shards: int = 1  # its shards when clickflow creates it (`stack up`, `deploy`)
 
 
 @dataclass(frozen=True)
@@ -116,7 +120,7 @@ class ProducerConfig:
     in_flight: int = 4  # concurrent PutRecords calls (one lane each; a key always uses the same lane)
     max_retries: int = 10  # attempts per record after the first, before it is written off as undelivered
     backoff_base: Duration = Duration(0.1)
-    backoff_max: Duration = Duration(5.0)
+    backoff_max: Duration = Duration(5.0)  # retries back off exponentially from backoff_base up to this
     linger: Duration = Duration(0.2)  # longest a record waits in a part-filled batch when pacing
     # event times later than now + this are refused (and all at or before 1970-01-01 00:00:00 UTC)
     max_event_time_ahead: Duration = Duration(86400.0)
@@ -151,15 +155,15 @@ class ClusterConfig:
 class WindowConfig:
     """A tumbling window's length."""
 
-    window: Duration = Duration(60.0)
+    window: Duration = Duration(60.0)  # the tumbling window's length
 
 
 @dataclass(frozen=True)
 class TopCategoriesConfig:
     """The top-categories analytic: its window and how many categories per window."""
 
-    window: Duration = Duration(3600.0)
-    top_n: int = 10
+    window: Duration = Duration(3600.0)  # the tumbling window's length
+    top_n: int = 10  # categories ranked per window (by views)
 
 
 @dataclass(frozen=True)
@@ -173,7 +177,7 @@ class CartAbandonmentConfig:
 class BotBurstConfig:
     """The bot-burst analytic: a user with more than ``threshold`` events in one window is flagged."""
 
-    window: Duration = Duration(10.0)
+    window: Duration = Duration(10.0)  # the tumbling window events are counted in
     threshold: int = 10  # at least 1; flagged when a user has more events than this in one window
 
 
@@ -181,10 +185,10 @@ class BotBurstConfig:
 class TrafficSpikeConfig:
     """The traffic-spike analytic: a window this many standard deviations above the mean of the ones before."""
 
-    window: Duration = Duration(10.0)
-    baseline_windows: int = 30
-    min_baseline_windows: int = 10
-    stddevs: float = 3.0
+    window: Duration = Duration(10.0)  # the tumbling window all events are counted in
+    baseline_windows: int = 30  # the non-empty windows before it that make the baseline ...
+    min_baseline_windows: int = 10  # ... and how many must precede a window before it can be flagged
+    stddevs: float = 3.0  # flagged above mean + stddevs x max(population stddev, 1)
 
 
 @dataclass(frozen=True)
@@ -192,7 +196,7 @@ class RcfTrafficConfig:
     """The rcf_traffic analytic (sql/anomalies.sql): a Random Cut Forest over each window's traffic features,
     standardised against the windows before it; a window scoring above ``threshold`` is flagged."""
 
-    window: Duration = Duration(10.0)
+    window: Duration = Duration(10.0)  # the tumbling window whose traffic features are scored
     threshold: float = 2.0  # RCF scores: about 1 for a usual window, 2 and more for an unusual one
     baseline_windows: int = 30  # each feature is standardised against this many windows before it ...
     min_baseline_windows: int = 10  # ... and not scored before it has this many
@@ -222,7 +226,7 @@ class AnalyticsConfig:
 class FlinkConfig:
     """The ``flink:`` section: parallelism and the planner's optimisations."""
 
-    parallelism: int = 1
+    parallelism: int = 1  # parallelism.default: the tasks of each operator
     mini_batch: bool = False  # table.exec.mini-batch.* (latency 1s, 5000 rows)
     split_distinct: bool = False  # table.optimizer.distinct-agg.split.enabled
     # table.exec.source.idle-timeout, for the job's other sources (a filesystem or datagen table in
@@ -249,7 +253,7 @@ class JobConfig:
     # A checkpoint not complete within this is given up (e.g. S3 not answering) and counts as failed;
     # this many failures in a row are tolerated before the job restarts (checkpoints go on being tried)
     checkpoint_timeout: Duration = Duration(600.0)
-    tolerable_failed_checkpoints: int = 10
+    tolerable_failed_checkpoints: int = 10  # failed checkpoints in a row before the job restarts
     checkpoint_dir: str = ".clickflow/checkpoints"  # local path (from the project root) or s3://
     archive: str = ".clickflow/archive"  # local directory (from the project root) or s3://bucket/prefix
     archive_roll_size: str = "128mb"  # a part file is rolled at this size ...
@@ -293,7 +297,7 @@ class InsightsConfig:
 class CatalogConfig:
     """The archive's tables in the AWS Glue Data Catalog, for Athena (``clickflow catalog``)."""
 
-    database: str = "clickflow"
+    database: str = "clickflow"  # the Glue database of the archive's tables
     first_day: str = "2019-10-01"  # partition projection: dt from this day to NOW
 
 
@@ -302,24 +306,24 @@ class BotSeverity:
     """Score thresholds of bot_burst (score = events / analytics.bot_burst.threshold): at or above
     ``warning`` a warning, at or above ``critical`` critical, below ``warning`` info."""
 
-    warning: float = 1.5
-    critical: float = 3.0
+    warning: float = 1.5  # at or above: warning
+    critical: float = 3.0  # at or above: critical
 
 
 @dataclass(frozen=True)
 class SpikeSeverity:
     """Score thresholds of traffic_spike (score = standard deviations above the baseline mean)."""
 
-    warning: float = 3.0
-    critical: float = 6.0
+    warning: float = 3.0  # at or above: warning
+    critical: float = 6.0  # at or above: critical
 
 
 @dataclass(frozen=True)
 class RcfSeverity:
     """Score thresholds of rcf_traffic (score = the window's Random Cut Forest anomaly score)."""
 
-    warning: float = 2.0
-    critical: float = 3.0
+    warning: float = 2.0  # at or above: warning
+    critical: float = 3.0  # at or above: critical
 
 
 @dataclass(frozen=True)
@@ -357,7 +361,7 @@ class AlertsConfig:
     # `alerts run`: "polling" (GetRecords) or "efo" (enhanced fan-out through the consumer below, registered
     # and deregistered by the run: it takes none of the 5 GetRecords calls a second per shard polling shares)
     reader: str = "polling"
-    efo_consumer: str = "clickflow-alerts"
+    efo_consumer: str = "clickflow-alerts"  # efo: the stream consumer `alerts run` registers
 
 
 @dataclass(frozen=True)
@@ -367,7 +371,7 @@ class DashboardConfig:
     # "polling" (GetRecords) or "efo" (enhanced fan-out: the consumer below on each output stream,
     # registered when the dashboard starts and deregistered when it stops)
     reader: str = "polling"
-    efo_consumer: str = "clickflow-dashboard"
+    efo_consumer: str = "clickflow-dashboard"  # efo: the consumer registered on each output stream
 
 
 @dataclass(frozen=True)
@@ -396,10 +400,10 @@ class MonitoringConfig:
 class Config:
     """One profile's whole configuration, typed and checked (``load_config`` builds it)."""
 
-    profile: str
+    profile: str  # the shipped profile it starts from: local, cluster, compose or aws
     aws: AwsConfig = field(default_factory=AwsConfig)
     streams: dict[str, StreamSpec] = field(default_factory=dict)
-    bucket: str = "clickflow-data"
+    bucket: str = "clickflow-data"  # the S3 bucket of the archive, checkpoints and uploads (the local stack creates it)
     producer: ProducerConfig = field(default_factory=ProducerConfig)
     stack: StackConfig = field(default_factory=StackConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
@@ -487,11 +491,13 @@ def _nest(dotted: str, value: Any, origin: str) -> dict:
     return nested
 
 
-def parse_override(text: str) -> tuple[str, Any]:
-    """``producer.in_flight=8`` -> ("producer.in_flight", 8); the value is read as a YAML scalar."""
+def parse_override(text: str, origin: str = "") -> tuple[str, Any]:
+    """``producer.in_flight=8`` -> ("producer.in_flight", 8); the value is read as a YAML scalar. ``origin`` names
+    where it came from in an error (default: ``--set``)."""
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
-        raise ConfigError(f"--set {text!r}: expected KEY.PATH=VALUE, e.g. --set producer.in_flight=8")
+        where = origin or f"--set {text!r}"
+        raise ConfigError(f"{where}: expected KEY.PATH=VALUE, e.g. --set producer.in_flight=8")
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
@@ -571,9 +577,11 @@ def load_config(
         layers.append((extra, str(config_file)))
     if properties_file:
         layers.extend(msf_property_layers(Path(properties_file)))
-    for text in overrides:
-        key, value = parse_override(text)
-        layers.append((_nest(key, value, f"--set {text}"), f"--set {text}"))
+    for text, origin in [(text, f"${SET_ENV}: {text}") for text in _environment_overrides(base_name)] + [
+        (text, f"--set {text}") for text in overrides
+    ]:
+        key, value = parse_override(text, origin)
+        layers.append((_nest(key, value, origin), origin))
 
     data: dict = {}
     for layer, origin in layers:
@@ -583,6 +591,28 @@ def load_config(
     config = _build(Config, data, (), origins)
     _check(config, origins)
     return config
+
+
+def _environment_overrides(profile: str) -> list[str]:
+    """The ``key.path=value`` overrides in ``$CLICKFLOW_SET`` that apply to ``profile`` (shell words: quote a value
+    with spaces). ``PROFILE:key.path=value`` applies to that profile only (``local:job.archive=/tmp/a``)."""
+    import os
+    import shlex
+
+    text = os.environ.get(SET_ENV, "")
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:
+        raise ConfigError(f"${SET_ENV}: {exc} in {text!r}") from None
+    found = []
+    for word in words:
+        scope, colon, rest = word.partition(":")
+        if colon and scope in PROFILES and "=" not in scope:
+            if scope == profile:
+                found.append(rest)
+        else:
+            found.append(word)
+    return found
 
 
 def _display(path: Path) -> str:

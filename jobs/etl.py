@@ -80,6 +80,28 @@ class EtlConfig:
         return sorted({self.source, self.errors, *(r.to for r in self.routes)})
 
 
+LOCAL_SHARDS = 1  # the shards of each stream an etl: section names, when clickflow creates it on the local stack
+
+
+def create_streams(etl: EtlConfig, config: Config, say: Callable[[str], None] = print) -> list[str]:
+    """Create the streams ``etl`` reads and writes where missing (the local stack); return those created."""
+    from connectors.local_stack.stack import ensure_streams
+
+    return ensure_streams(config, [(stream, LOCAL_SHARDS) for stream in etl.streams()], say, f"etl {etl.name}")
+
+
+def files_naming(stream: str, folder: Path = Path("etl")) -> list[Path]:
+    """The ETL files under ``folder`` whose ``etl:`` section names ``stream`` (for the hint of a missing stream)."""
+    found = []
+    for path in sorted(folder.glob("*.y*ml")):
+        try:
+            if stream in load_etl(path).streams():
+                found.append(path)
+        except ConfigError:
+            continue
+    return found
+
+
 def _size(text, where: str) -> int:
     match = re.match(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)\s*$", str(text).lower())
     if not match:
@@ -98,6 +120,15 @@ def _check_prefix(prefix: str, where: str) -> None:
         raise ConfigError(
             f"{where}: {exc} (known: !{{timestamp:...}}, !{{firehose:error-output-type}}, !{{firehose:random-string}})"
         ) from None
+
+
+def has_etl_section(path: Path) -> bool:
+    """Whether the YAML file at ``path`` has a top-level ``etl:`` key (unreadable or invalid: no)."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(document, dict) and "etl" in document
 
 
 def load_etl(path: Path) -> EtlConfig:
@@ -317,6 +348,10 @@ def run(
 
     if resume is None:
         resume = lambda location: f"clickflow etl --profile {config.profile} --restore {location}"  # noqa: E731
+    if config.aws.credentials == "local":
+        created = create_streams(etl, config, say)
+        if created:
+            say("(on the local stack `clickflow etl` creates the streams it names, as `stack up --config FILE` does)")
     for stream in etl.streams():
         check_stream(config, stream)
     if options.restore == "latest":

@@ -210,7 +210,16 @@ def check_stream(config, stream: str) -> None:
     except ClientError as exc:
         code = exc.response["Error"]["Code"]
         endpoint = aws.endpoint_for(config, "kinesis") or f"AWS {config.aws.region}"
-        hint = " (run `clickflow stack up`, or create it)" if config.aws.credentials == "local" else ""
+        hint = f" (create it: aws kinesis create-stream --stream-name {stream} --shard-count 1)"
+        if config.aws.credentials == "local":
+            from jobs.etl import files_naming
+
+            named_by = files_naming(stream)
+            hint = (
+                f" ({named_by[0]} names it: create its streams with `clickflow stack up --config {named_by[0]}`)"
+                if named_by
+                else " (run `clickflow stack up`, or create it)"
+            )
         if code == "ResourceNotFoundException":
             raise FatalKinesisError(f"stream {stream!r} does not exist at {endpoint}{hint}") from None
         raise FatalKinesisError(f"cannot reach stream {stream!r} at {endpoint}: {code}") from None

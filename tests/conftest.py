@@ -19,7 +19,8 @@ def _loopback_only_environment():
     saved = {
         k: os.environ.pop(k)
         for k in list(os.environ)
-        if k.startswith("AWS_ENDPOINT_URL") or k in ("AWS_PROFILE", "CLICKFLOW_STATE_DIR", "AWS_EC2_METADATA_DISABLED")
+        if k.startswith("AWS_ENDPOINT_URL")
+        or k in ("AWS_PROFILE", "CLICKFLOW_STATE_DIR", "CLICKFLOW_SET", "AWS_EC2_METADATA_DISABLED")
     }
     # Neither botocore nor the AWS SDK in a job's JVM may look for the instance-metadata address
     os.environ["AWS_EC2_METADATA_DISABLED"] = "true"

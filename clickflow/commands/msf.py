@@ -16,7 +16,13 @@ from clickflow.commands.common import (
 
 
 def _package(args, config, say=say):
+    import os
+
     from clickflow.msf.package import build_package
+    from connectors.config import SET_ENV
+
+    if os.environ.get(SET_ENV):
+        say(f"note: ${SET_ENV} is set, so its values are in the package's property groups: {os.environ[SET_ENV]}")
 
     return build_package(
         config,

@@ -15,17 +15,23 @@ def cmd_stack(args) -> int:
     """``clickflow stack up | down | status``: the local AWS stack on loopback."""
     from connectors.local_stack import stack
 
-    config = load(args)
-    if args.action == "up":
-        stack.up(config, say)
-        for state in stack.status(config):
-            say(state.describe())
-        say(f"streams: {', '.join(s.name for s in config.streams.values())}; bucket: s3://{config.bucket}")
+    config, etl = _config_and_etl(args)
+    if args.action in ("up", "create"):
+        if args.action == "up":
+            stack.up(config, say)
+            for state in stack.status(config):
+                say(state.describe())
+        else:
+            stack.ensure_resources(config, say)
+        streams = [s.name for s in config.streams.values()]
+        if etl is not None:
+            from jobs.etl import create_streams
+
+            create_streams(etl, config, say)
+            streams += [name for name in etl.streams() if name not in streams]
+        say(f"streams: {', '.join(streams)}; bucket: s3://{config.bucket}")
     elif args.action == "down":
         stack.down(config, say)
-    elif args.action == "create":
-        stack.ensure_resources(config, say)
-        say(f"streams: {', '.join(s.name for s in config.streams.values())}; bucket: s3://{config.bucket}")
     else:
         states = stack.status(config)
         for state in states:
@@ -40,6 +46,20 @@ def cmd_stack(args) -> int:
             say(f"state and logs: {stack.state_dir(config)}")
         return 0 if all(state.running for state in states) else 3
     return 0
+
+
+def _config_and_etl(args):
+    """The stack's configuration, and the ``etl:`` section of ``--config`` when it has one (its streams are
+    created with the profile's)."""
+    from pathlib import Path
+
+    from connectors.config import load_config
+    from jobs.etl import has_etl_section, load_etl
+
+    if not args.config or not has_etl_section(Path(args.config)):
+        return load(args), None
+    etl = load_etl(Path(args.config))
+    return load_config(args.profile or "local", args.config, args.overrides, read_elsewhere=("etl",)), etl
 
 
 def cmd_cluster(args) -> int:
@@ -108,7 +128,13 @@ def parser_stack(add) -> None:
         "kinesis-mock, which also serves enhanced fan-out), moto_server serves S3 and the other AWS "
         "APIs, both on 127.0.0.1 at the profile's endpoints. `up` starts what is not running and creates "
         "the profile's streams and bucket (safe to repeat); `down` stops what `up` started; `create` only creates "
-        "the streams and bucket at the profile's endpoints (compose's one-shot setup service runs it).",
+        "the streams and bucket at the profile's endpoints (compose's one-shot setup service runs it). "
+        "With --config FILE of an ETL (an etl: section), `up` and `create` also create the streams it names.\n\n"
+        "examples:\n"
+        "  clickflow stack up\n"
+        "  clickflow stack up --config etl/browse-sessions.yaml   # and the ETL lab's four streams\n"
+        "  clickflow stack status                                # exit 3 when a server is not running\n"
+        "  clickflow stack down",
     )
     p.add_argument("action", choices=["up", "down", "status", "create"])
     p.set_defaults(func=cmd_stack)

@@ -114,7 +114,10 @@ def run(
     cluster.prepare_layout(config, None if endpoint else _embedded_conf(config), conf_name)
     init = cluster.home(config) / f"sql-init-{config.profile}.sql"
     say(f"registering clickflow's tables ({init}) ...")
-    init.write_text(init_script(config, start, bounded))
+    text = init_script(config, start, bounded)
+    if script is not None:  # the client runs a file's queries only with results printed as they come
+        text += "SET 'sql-client.execution.result-mode' = 'TABLEAU';\n"
+    init.write_text(text)
     say(f"Flink SQL client, {'the cluster gateway at ' + endpoint if endpoint else 'embedded'}")
     env = cluster.flink_environment(config, conf_name)
     if script is None:  # interactive: the client has the terminal

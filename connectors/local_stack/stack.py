@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeGuard
@@ -329,22 +329,36 @@ def terminate(pid: int, grace: float = 5.0) -> None:
 
 def ensure_resources(config: Config, say: Callable[[str], None] = lambda _: None) -> None:
     """Create the profile's streams and bucket where missing. Safe to call any number of times."""
+    ensure_streams(config, [(spec.name, spec.shards) for spec in config.streams.values()], say)
+    aws.ensure_bucket(aws.client(config, "s3"), config.bucket, config.aws.region, say)
+
+
+def ensure_streams(
+    config: Config,
+    streams: Iterable[tuple[str, int]],
+    say: Callable[[str], None] = lambda _: None,
+    why: str = "the profile",
+) -> list[str]:
+    """Create each ``(name, shards)`` stream where missing and wait until it is active; return the names created.
+    A stream already there is left as it is (said when its open shards differ from ``shards``)."""
     kinesis = aws.client(config, "kinesis")
-    for spec in config.streams.values():
+    created = []
+    for name, shards in streams:
         try:
-            kinesis.create_stream(StreamName=spec.name, ShardCount=spec.shards)
-            say(f"created stream {spec.name} ({spec.shards} shard{'s' if spec.shards != 1 else ''})")
+            kinesis.create_stream(StreamName=name, ShardCount=shards)
+            say(f"created stream {name} ({shards} shard{'s' if shards != 1 else ''})")
+            created.append(name)
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ResourceInUseException":
                 raise
-            summary = kinesis.describe_stream_summary(StreamName=spec.name)["StreamDescriptionSummary"]
-            if summary["OpenShardCount"] != spec.shards:
+            summary = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]
+            if summary["OpenShardCount"] != shards:
                 say(
-                    f"stream {spec.name} exists with {summary['OpenShardCount']} open shards "
-                    f"(the profile asks for {spec.shards}); left as it is"
+                    f"stream {name} exists with {summary['OpenShardCount']} open shards "
+                    f"({why} asks for {shards}); left as it is"
                 )
-        kinesis.get_waiter("stream_exists").wait(StreamName=spec.name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
-    aws.ensure_bucket(aws.client(config, "s3"), config.bucket, config.aws.region, say)
+        kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+    return created
 
 
 # --------------------------------------------------------------------------- commands

@@ -203,3 +203,31 @@ def test_checkpoint_settings_are_checked_at_load_time(override, message):
 def test_rcf_traffic_settings_are_checked_at_load_time(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config("local", overrides=[override])
+
+
+def test_clickflow_set_in_the_environment_applies_under_the_command_lines_set(monkeypatch):
+    monkeypatch.setenv("CLICKFLOW_SET", "producer.in_flight=7 'stack.state_dir=/tmp/a b' producer.linger=1s")
+    config = load_config("local", overrides=["producer.linger=50ms"])
+    assert config.producer.in_flight == 7
+    assert config.stack.state_dir == "/tmp/a b"
+    assert config.producer.linger == Duration(0.05)  # the command line's --set wins
+
+
+def test_clickflow_set_scoped_to_a_profile_applies_to_that_profile_only(monkeypatch):
+    monkeypatch.setenv("CLICKFLOW_SET", "local:job.archive=/tmp/walk/archive job.rest_port=9999")
+    assert load_config("local").job.archive == "/tmp/walk/archive"
+    cluster = load_config("cluster")
+    assert cluster.job.archive == "s3://clickflow-data/archive"
+    assert cluster.job.rest_port == 9999
+
+
+def test_a_bad_clickflow_set_value_names_the_variable(monkeypatch):
+    monkeypatch.setenv("CLICKFLOW_SET", "producer.in_flight=four")
+    with pytest.raises(ConfigError, match=r"\$CLICKFLOW_SET: producer.in_flight=four: producer.in_flight: expected an"):
+        load_config("local")
+    monkeypatch.setenv("CLICKFLOW_SET", "producer.in_flight")
+    with pytest.raises(ConfigError, match=r"\$CLICKFLOW_SET: producer.in_flight: expected KEY.PATH=VALUE"):
+        load_config("local")
+    monkeypatch.setenv("CLICKFLOW_SET", "'unclosed")
+    with pytest.raises(ConfigError, match=r"\$CLICKFLOW_SET: No closing quotation"):
+        load_config("local")

@@ -116,3 +116,76 @@ def test_the_etl_packages_as_an_application_of_its_own(tmp_path):
         arn + "clickflow-browse-usa",
     ]
     assert "WriteArchive" not in by_sid and json.dumps(policy).count("clickflow-events") == 0
+
+
+def test_a_missing_stream_that_an_etl_file_names_is_said_with_the_command_that_creates_it(tmp_path, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    from connectors import aws
+    from jobs.etl import files_naming, has_etl_section
+    from producer.delivery import FatalKinesisError
+    from producer.records import check_stream
+
+    (tmp_path / "etl").mkdir()
+    (tmp_path / "etl" / "lab.yaml").write_text(LAB.read_text())
+    (tmp_path / "etl" / "broken.yaml").write_text("etl: [not, a, mapping]\n")
+    (tmp_path / "etl" / "notes.yaml").write_text("producer: {in_flight: 2}\n")
+    monkeypatch.chdir(tmp_path)
+    assert files_naming("clickflow-browse-usa") == [Path("etl/lab.yaml")]
+    assert files_naming("clickflow-events") == []
+    assert has_etl_section(Path("etl/lab.yaml")) and not has_etl_section(Path("etl/notes.yaml"))
+    assert not has_etl_section(Path("etl/missing.yaml"))
+
+    class NoStream:
+        def describe_stream_summary(self, StreamName):
+            raise ClientError(
+                {"Error": {"Code": "ResourceNotFoundException", "Message": "no"}}, "DescribeStreamSummary"
+            )
+
+    monkeypatch.setattr(aws, "client", lambda config, service: NoStream())
+    config = load_config("local")
+    with pytest.raises(FatalKinesisError) as named:
+        check_stream(config, "clickflow-browse")
+    assert "stream 'clickflow-browse' does not exist" in str(named.value)
+    assert "etl/lab.yaml names it: create its streams with `clickflow stack up --config etl/lab.yaml`" in str(
+        named.value
+    )
+    with pytest.raises(FatalKinesisError, match=r"\(run `clickflow stack up`, or create it\)"):
+        check_stream(config, "web-events")
+    with pytest.raises(
+        FatalKinesisError, match=r"at AWS us-east-1 \(create it: aws kinesis create-stream --stream-name"
+    ):
+        check_stream(load_config("aws"), "clickflow-browse")
+
+
+def test_the_streams_an_etl_names_are_created_once_with_a_shard_each(monkeypatch):
+    from botocore.exceptions import ClientError
+
+    from connectors import aws
+    from jobs.etl import LOCAL_SHARDS, create_streams
+
+    created: dict[str, int] = {"clickflow-browse": 2}
+
+    class Kinesis:
+        def create_stream(self, StreamName, ShardCount):
+            if StreamName in created:
+                raise ClientError({"Error": {"Code": "ResourceInUseException", "Message": "in use"}}, "CreateStream")
+            created[StreamName] = ShardCount
+
+        def describe_stream_summary(self, StreamName):
+            return {"StreamDescriptionSummary": {"OpenShardCount": created[StreamName]}}
+
+        def get_waiter(self, name):
+            class Waiter:
+                def wait(self, StreamName, WaiterConfig):
+                    assert StreamName in created
+
+            return Waiter()
+
+    monkeypatch.setattr(aws, "client", lambda config, service: Kinesis())
+    said: list[str] = []
+    made = create_streams(load_etl(LAB), load_config("local"), said.append)
+    assert made == ["clickflow-browse-errors", "clickflow-browse-international", "clickflow-browse-usa"]
+    assert all(created[name] == LOCAL_SHARDS for name in made)
+    assert "created stream clickflow-browse-usa (1 shard)" in said
+    assert any("stream clickflow-browse exists with 2 open shards (etl browse-sessions asks for 1)" in s for s in said)
