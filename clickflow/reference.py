@@ -90,9 +90,21 @@ def _show_default(value: typing.Any) -> str:
     return f"`{value}`"
 
 
-def _profile_values() -> dict[str, dict[str, str]]:
-    """What each shipped profile sets, by dotted key (its own file and what it extends)."""
-    from connectors.config import PROFILES, load_config
+def _shipped_profiles() -> dict:
+    """Each shipped profile as it loads (its own file and what it extends), whatever ``$CLICKFLOW_SET`` says."""
+    from connectors.config import PROFILES, SET_ENV, load_config
+
+    saved = os.environ.pop(SET_ENV, None)
+    try:
+        return {name: load_config(name) for name in PROFILES}
+    finally:
+        if saved is not None:
+            os.environ[SET_ENV] = saved
+
+
+def _profile_values(loaded: dict) -> dict[str, dict[str, str]]:
+    """What each profile in ``loaded`` sets unlike the dataclasses' defaults, by dotted key."""
+    from connectors.config import Config
 
     def flat(value: typing.Any, prefix: str, out: dict[str, typing.Any]) -> None:
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -104,23 +116,12 @@ def _profile_values() -> dict[str, dict[str, str]]:
         else:
             out[prefix.rstrip(".")] = value
 
-    from connectors.config import Config
-
     default: dict[str, typing.Any] = {}
-
     flat(Config(profile="default"), "", default)
     found: dict[str, dict[str, str]] = {}
-    from connectors.config import SET_ENV
-
-    saved = os.environ.pop(SET_ENV, None)  # the profiles as shipped, whatever this shell overrides
-    try:
-        loaded = {name: load_config(name) for name in PROFILES}
-    finally:
-        if saved is not None:
-            os.environ[SET_ENV] = saved
-    for name in PROFILES:
+    for name, config in loaded.items():
         values: dict[str, typing.Any] = {}
-        flat(loaded[name], "", values)
+        flat(config, "", values)
         for key, value in values.items():
             if key != "profile" and default.get(key, object()) != value:
                 found.setdefault(key, {})[name] = _show_default(value)
@@ -132,7 +133,8 @@ def config_page() -> str:
     from connectors import config as config_module
     from connectors.config import Config
 
-    profiles = _profile_values()
+    loaded = _shipped_profiles()
+    profiles = _profile_values(loaded)
     lines = [
         HEADER,
         "# Configuration keys",
@@ -185,6 +187,14 @@ def config_page() -> str:
             lines.extend([f"## {title}", "", " ".join(doc.split()), ""])
             lines.extend(["| key | type | default | the profiles set | meaning |", "| --- | --- | --- | --- | --- |"])
             lines.extend(rows)
+            lines.append("")
+        if prefix == "streams.ROLE.":  # the streams each profile names, by role
+            lines.extend(
+                ["The profiles' streams by role (`events`, an analytic's name, `dead_letters`), with their shards:", ""]
+            )
+            for name, config in loaded.items():
+                named = ", ".join(f"{role} `{spec.name}` ({spec.shards})" for role, spec in config.streams.items())
+                lines.append(f"- `{name}`: {named or '(none)'}")
             lines.append("")
         for kind, sub_prefix, sub_title in nested:
             section(kind, sub_prefix, sub_title)
