@@ -75,14 +75,7 @@ def _type_name(kind: typing.Any) -> str:
 
 
 def _show_default(value: typing.Any) -> str:
-    from connectors.config import Duration
-
-    if isinstance(value, Duration):
-        seconds = float(value)
-        for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-            if seconds >= size and seconds % size == 0:
-                return f"`{int(seconds // size)}{unit}`"
-        return f"`{round(seconds * 1000)}ms`"
+    """A value as a profile would write it (a ``Duration`` prints itself so: ``250ms``, ``1h``)."""
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
     if value == "" or value == {}:

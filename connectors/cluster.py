@@ -500,8 +500,13 @@ def stop(config: Config, job_id: str, savepoint: str | None, timeout: float = 30
         _request(f"{base}?mode=cancel", "PATCH")
         return None
     deadline = time.monotonic() + timeout
-    _wait_for_tasks(base, deadline)
-    trigger = _request(f"{base}/stop", "POST", {"targetDirectory": savepoint, "drain": False})["request-id"]
+
+    def ask() -> str:
+        """Once every task runs (a savepoint needs them all), ask for the stop; the request's id."""
+        _wait_for_tasks(base, deadline)
+        return _request(f"{base}/stop", "POST", {"targetDirectory": savepoint, "drain": False})["request-id"]
+
+    trigger = ask()
     while time.monotonic() < deadline:
         answer = _request(f"{base}/savepoints/{trigger}", "GET")
         if answer.get("status", {}).get("id") == "COMPLETED":
@@ -509,11 +514,7 @@ def stop(config: Config, job_id: str, savepoint: str | None, timeout: float = 30
             if "failure-cause" in operation:
                 cause = operation["failure-cause"].get("stack-trace", "").splitlines()
                 if cause and _NOT_ALL_RUNNING in cause[0] and time.monotonic() < deadline:
-                    # a task was (re)deploying when the savepoint was asked for: ask again once all run
-                    _wait_for_tasks(base, deadline)
-                    trigger = _request(f"{base}/stop", "POST", {"targetDirectory": savepoint, "drain": False})[
-                        "request-id"
-                    ]
+                    trigger = ask()  # a task was (re)deploying when the savepoint was asked for
                     continue
                 raise ClusterError(f"the savepoint of {job_id} failed: {cause[0] if cause else operation}")
             return operation["location"]

@@ -109,21 +109,14 @@ def test_at_timestamp_on_a_shard_with_nothing_newer_answers_at_the_tip(local_sta
 def test_stack_create_with_an_etl_file_creates_the_streams_it_names(local_stack, tmp_path):
     import uuid
 
-    import yaml
-
     from connectors import aws
-    from tests.conftest import run_cli
+    from tests.conftest import run_cli, write_browse_lab
 
     config, overrides = local_stack
     suffix = uuid.uuid4().hex[:6]
-    lab = yaml.safe_load((Path(__file__).parents[2] / "etl" / "browse-sessions.yaml").read_text())
-    etl = lab["etl"]
-    etl["source"]["stream"] = f"browse-{suffix}"
-    etl["routes"] = [{"when": "country = 'USA'", "to": f"usa-{suffix}"}, {"default": f"intl-{suffix}"}]
-    etl["errors"] = f"errors-{suffix}"
-    etl["deliver"] = {}
-    path = tmp_path / "etl.yaml"
-    path.write_text(yaml.safe_dump(lab))
+    path = write_browse_lab(
+        tmp_path / "etl.yaml", f"browse-{suffix}", f"usa-{suffix}", f"intl-{suffix}", f"errors-{suffix}", deliver={}
+    )
     result = run_cli("stack", "create", "--config", str(path), overrides=overrides)
     names = set(aws.client(config, "kinesis").list_streams(Limit=1000)["StreamNames"])
     wanted = {f"browse-{suffix}", f"usa-{suffix}", f"intl-{suffix}", f"errors-{suffix}"}

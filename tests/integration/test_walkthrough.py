@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,15 +28,6 @@ pytestmark = pytest.mark.integration
 PAGES = walked_pages(PROJECT_ROOT / "mkdocs.yml")
 PAGE_TIMEOUT = 900  # seconds for one page; a command that hangs fails the walk, named, within it
 CLUSTER_PORTS = (8082, 6123, 8083)  # the cluster profile's REST, RPC and SQL gateway ports, as the page uses them
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +64,9 @@ def test_every_shell_block_of_the_page_runs_as_shown(page, sandbox):
     walked = read_page(PROJECT_ROOT / "docs" / page)
     assert walked.commands, f"docs/{page} shows no command to run"
     if page == "tasks/cluster.md":
-        taken = [port for port in CLUSTER_PORTS if not _port_free(port)]
+        from connectors.local_stack.stack import port_in_use
+
+        taken = [port for port in CLUSTER_PORTS if port_in_use("127.0.0.1", port)]
         if taken:
             pytest.skip(f"the cluster profile's ports {taken} are taken here (a cluster of your own?)")
     log = folder / f"walk-{page.replace('/', '-')}.log"
