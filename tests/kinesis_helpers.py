@@ -8,6 +8,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 
 from connectors.config import Config
 from connectors.tables import kinesis_options
@@ -129,3 +130,14 @@ def stop_with_savepoint(job_client, directory) -> str:
 
     canonical = get_gateway().jvm.org.apache.flink.core.execution.SavepointFormatType.CANONICAL
     return job_client._j_job_client.stopWithSavepoint(False, directory.as_uri(), canonical).get()
+
+
+def flink_log_lines(*needles: str) -> list[str]:
+    """The lines of the newest Flink log in PyFlink's log directory (the last embedded Flink started on this
+    machine, in this process or a ``clickflow`` command it ran) that hold any of ``needles``."""
+    import pyflink
+
+    logs = sorted(Path(pyflink.__file__).parent.joinpath("log").glob("*.log"), key=lambda p: p.stat().st_mtime)
+    if not logs:
+        return []
+    return [line for line in logs[-1].read_text(errors="replace").splitlines() if any(n in line for n in needles)]

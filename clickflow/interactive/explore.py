@@ -26,6 +26,7 @@ import functools
 import json
 import math
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -345,6 +346,8 @@ class Explorer:
         rows have arrived (append), ``timeout`` seconds pass, or ``interrupted`` is set."""
         from jobs.failure import flink_root_cause
 
+        if mode == "append":
+            self.check_append_only(sql)
         try:
             result = self.env.execute_sql(sql.strip().rstrip(";"))
         except Exception as exc:  # noqa: BLE001 - Flink's SQL errors arrive as py4j errors
@@ -400,6 +403,22 @@ class Explorer:
                 reader.join(timeout=30)
         return Outcome(view, stopped_by)
 
+    def check_append_only(self, sql: str) -> None:
+        """Refuse, before it runs, a query whose changelog (as Flink's planner derives it) holds updates: append
+        mode could only fail on its first update, and with mini-batch a short bounded run may send none."""
+        from pyflink.table.explain_detail import ExplainDetail
+
+        try:
+            plan = self.env.explain_sql(sql.strip().rstrip(";"), ExplainDetail.CHANGELOG_MODE)
+        except Exception:  # noqa: BLE001 - not a query (SHOW, SET, ...), or invalid: running it says why
+            return
+        kinds = changelog_of(plan)
+        if kinds is not None and kinds != {"I"}:
+            raise ExploreError(
+                f"append mode shows insert-only results, but this query sends {', '.join(sorted(kinds - {'I'}))} "
+                "changes (it updates rows it has shown): use --mode update"
+            )
+
     @staticmethod
     def _stop(result, iterator) -> None:
         client = result.get_job_client()
@@ -412,6 +431,16 @@ class Explorer:
             iterator.close()
         except Exception:  # noqa: BLE001
             pass
+
+
+def changelog_of(plan: str) -> set[str] | None:
+    """The change kinds (I, UB, UA, D) of a query's result, read from the root of the optimized physical plan
+    that ``EXPLAIN CHANGELOG_MODE`` prints; None when the plan does not say, or its root is a sink (an INSERT)."""
+    _, found, physical = plan.partition("== Optimized Physical Plan ==")
+    root = next((line for line in physical.splitlines() if line.strip()), "") if found else ""
+    match = re.search(r"changelogMode=\[([^\]]*)\]", root)
+    kinds = set() if match is None else {kind.strip() for kind in match.group(1).split(",") if kind.strip()}
+    return kinds if kinds and "NONE" not in kinds else None
 
 
 # --------------------------------------------------------------------------- the shell

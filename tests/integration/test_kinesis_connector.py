@@ -22,6 +22,7 @@ from tests.faulty_kinesis import FaultyKinesis
 from tests.kinesis_helpers import (
     assert_per_key_order,
     cancel,
+    flink_log_lines,
     kinesis_table,
     new_stream,
     put_rows,
@@ -428,14 +429,6 @@ def test_an_idle_shard_does_not_hold_the_watermark_back(local_stack, kinesis, co
     ]
 
 
-def _log_lines(stream: str) -> list[str]:
-    """The lines of this test JVM's Flink log (PyFlink's log directory) that name ``stream``."""
-    import pyflink
-
-    logs = sorted(Path(pyflink.__file__).parent.joinpath("log").glob("*.log"), key=lambda p: p.stat().st_mtime)
-    return [line for line in logs[-1].read_text(errors="replace").splitlines() if stream in line] if logs else []
-
-
 def test_kinesis_refusing_connections_for_30_s_is_waited_out_with_nothing_lost(local_stack, kinesis, connector_jar):
     """The endpoint goes away for 30 s mid-run (connections refused, those open cut): the reader, the
     sink and shard discovery wait and resume — no failure, no restart (which would read the stream
@@ -465,7 +458,7 @@ def test_kinesis_refusing_connections_for_30_s_is_waited_out_with_nothing_lost(l
             cancel(job)
     assert (during, after) == ("RUNNING", "RUNNING")
     assert Counter(r["row"]["n"] for r in out) == Counter(range(600))  # every record once: nothing lost or replayed
-    said = [line for line in _log_lines(source) if "without an answer from Kinesis" in line]
+    said = [line for line in flink_log_lines(source) if "without an answer from Kinesis" in line]
     assert said, "the reader did not log its time without an answer"
     blind = max(int(m.group(1)) for line in said if (m := re.search(r"after (\d+) ms", line)))
     assert blind >= 25_000, said  # the outage's 30 s, less the backoff that was still running

@@ -19,7 +19,7 @@ import pytest
 from connectors import aws
 from tests.conftest import run_cli
 from tests.integration.test_cluster import running_cluster  # noqa: F401 - the cluster fixture
-from tests.kinesis_helpers import new_stream, read_stream
+from tests.kinesis_helpers import flink_log_lines, new_stream, read_stream
 
 pytestmark = pytest.mark.integration
 
@@ -104,6 +104,13 @@ def _arn(config, kind: str, name: str) -> str:
     return (
         f"arn:aws:{kind}:{config.aws.region}:{config.aws.account_id}:{'stream' if kind == 'kinesis' else kind}/{name}"
     )
+
+
+def _job_log(result) -> str:
+    """What a failed comparison prints besides the rows: the run's own output and what its Flink logged about
+    shards, watermarks, restarts and failures."""
+    needles = ("io.clickflow", "WARN", "ERROR", "Watermark", "watermark", "switched from RUNNING to", "endInput")
+    return "\n".join([result.stdout[-2000:], result.stderr[-2000:], *flink_log_lines(*needles)[-60:]])
 
 
 def _put_one_by_one(kinesis, stream: str, rows: list[dict]) -> None:
@@ -280,6 +287,7 @@ def test_a_corpus_of_every_construct_runs_and_equals_an_independent_computation(
         row["rt"] = arrivals[row["id"]]
         row["et"] = _ms(_time(row["event_time"]))
     got = {name: [r["row"] for r in read_stream(kinesis, stream)] for name, stream in outputs.items()}
+    (tmp_path / "got.json").write_text(json.dumps({"rows": rows, "got": got}, default=str))  # to study a failure
 
     # GROUP BY item, STEP(ROWTIME BY 2 s), STEP(event_time BY 10 s): one row per group, the event-time step kept
     groups = defaultdict(list)
@@ -316,7 +324,10 @@ def test_a_corpus_of_every_construct_runs_and_equals_an_independent_computation(
 
     # ORDER BY FLOOR(ROWTIME TO SECOND), amount DESC, id: the rows in that order
     order = sorted(rows, key=lambda r: (r["rt"] // 1000, -r["amount"], r["id"]))
-    assert [r["ID"] for r in got["SORTED"]] == [r["id"] for r in order]
+    want, have = [r["id"] for r in order], [r["ID"] for r in got["SORTED"]]
+    if have != want:  # the job's log with it: a compact message, as a CI log keeps only the end of a long one
+        missing, extra = sorted(set(want) - set(have)), sorted(set(have) - set(want))
+        pytest.fail(f"SORTED: {len(have)} rows for {len(want)}; missing {missing}; extra {extra}\n{_job_log(result)}")
 
     # GROUP BY item, STEP(ROWTIME BY 1 s) ORDER BY the step, n DESC, item
     counts = Counter((row["rt"] // 1000, row["item"]) for row in rows)

@@ -49,6 +49,26 @@ def test_append_mode_takes_inserts_only():
         log.apply("-U", ("a",))
 
 
+def test_the_changelog_kinds_are_read_from_the_plans_root():
+    """The root of the optimized physical plan says what the result sends; its inputs' modes do not count."""
+    plan = """== Abstract Syntax Tree ==
+LogicalAggregate(group=[{0}], n=[COUNT()])
+
+== Optimized Physical Plan ==
+GroupAggregate(groupBy=[a], select=[a, COUNT(*) AS n], changelogMode=[I,UB,UA])
++- Exchange(distribution=[hash[a]], changelogMode=[I])
+   +- TableSourceScan(table=[[default_catalog, default_database, s]], fields=[a], changelogMode=[I])
+
+== Optimized Execution Plan ==
+GroupAggregate(groupBy=[a], select=[a, COUNT(*) AS n])
+"""
+    assert explore.changelog_of(plan) == {"I", "UB", "UA"}
+    assert explore.changelog_of(plan.replace("[I,UB,UA]", "[I]")) == {"I"}
+    assert explore.changelog_of("== Abstract Syntax Tree ==\nLogicalValues(tuples=[[]])") is None
+    sink = "== Optimized Physical Plan ==\nSink(table=[t], changelogMode=[NONE])\n+- Calc(changelogMode=[I])"
+    assert explore.changelog_of(sink) is None  # an INSERT: what it writes is the sink's business
+
+
 def test_single_mode_keeps_the_latest_value():
     single = SingleValue(["total"])
     for kind, row in [("+I", (1,)), ("-U", (1,)), ("+U", (2,)), ("-U", (2,)), ("+U", (5,))]:
