@@ -343,7 +343,7 @@ def run(
     import threading
 
     from jobs.delivery import S3Delivery
-    from jobs.stream import StopRequests, latest_checkpoint, stop_on_request, wait_or_stop
+    from jobs.stream import StopRequests, restore_latest, stop_on_request, wait_or_stop
     from producer.records import check_stream
 
     if resume is None:
@@ -355,10 +355,7 @@ def run(
     for stream in etl.streams():
         check_stream(config, stream)
     if options.restore == "latest":
-        found = latest_checkpoint(job_config(etl, config))
-        if not found:
-            where = job_config(etl, config).job.checkpoint_dir
-            raise ConfigError(f"--restore latest: no retained checkpoint under {where}")
+        found = restore_latest(job_config(etl, config))
         options = dataclasses.replace(options, restore=found)
         say(f"resuming from {found}")
     stop, halt = threading.Event(), threading.Event()

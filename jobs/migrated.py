@@ -138,7 +138,7 @@ def run(
 
     SIGINT or SIGTERM stops it with a savepoint and says the command that resumes (returns 130)."""
     from connectors.cluster import get_json
-    from jobs.stream import StopRequests, _wait_until_running, latest_checkpoint, stop_on_request, wait_or_stop
+    from jobs.stream import StopRequests, _wait_until_running, restore_latest, stop_on_request, wait_or_stop
     from producer.records import check_stream
 
     if resume is None:
@@ -154,11 +154,7 @@ def run(
             f"`clickflow cluster up --profile {config.profile}`"
         )
     if options.restore == "latest":
-        found = latest_checkpoint(job_config(job, config))
-        if not found:
-            raise ConfigError(
-                f"--restore latest: no retained checkpoint under {job_config(job, config).job.checkpoint_dir}"
-            )
+        found = restore_latest(job_config(job, config))
         options = dataclasses.replace(options, restore=found)
         say(f"resuming from {found}")
     result = start_job(job, config, options)

@@ -149,13 +149,35 @@ def configure(env, config: Config, options: RunOptions, on_msf: bool = False) ->
 
 
 def latest_checkpoint(config: Config) -> str | None:
-    """The newest retained checkpoint under job.checkpoint_dir (local directories only)."""
+    """Where the job last left its state (local directories only): the newest retained checkpoint under
+    job.checkpoint_dir, or the newest savepoint under ``savepoints`` beside it when that is newer. A job
+    stopped with a savepoint ends FINISHED, and Flink then discards its checkpoints: its savepoint is where
+    it stopped. (A job that crashed or was cancelled keeps its checkpoints.)"""
+    from urllib.parse import unquote, urlparse
+
+    from connectors.cluster import savepoint_dir
+
     if "://" in config.job.checkpoint_dir:
         return None
-    found = sorted(
-        environment.project_path(config.job.checkpoint_dir).glob("*/chk-*/_metadata"), key=lambda p: p.stat().st_mtime
-    )
+    found = list(environment.project_path(config.job.checkpoint_dir).glob("*/chk-*/_metadata"))
+    savepoints = urlparse(savepoint_dir(config))
+    if savepoints.scheme == "file":
+        found += Path(unquote(savepoints.path)).glob("savepoint-*/_metadata")
+    found.sort(key=lambda p: p.stat().st_mtime)
     return found[-1].parent.as_uri() if found else None
+
+
+def restore_latest(config: Config) -> str:
+    """``--restore latest``: the state to resume from (latest_checkpoint), or a ConfigError naming both places."""
+    from connectors.cluster import savepoint_dir
+
+    found = latest_checkpoint(config)
+    if not found:
+        raise ConfigError(
+            f"--restore latest: no retained checkpoint under {config.job.checkpoint_dir} "
+            f"and no savepoint under {savepoint_dir(config)}"
+        )
+    return found
 
 
 def start(config: Config, options: RunOptions, on_msf: bool = False, say: Callable[[str], None] = lambda _: None):
@@ -315,9 +337,7 @@ def run(config: Config, options: RunOptions, say=print, resume: Callable[[str], 
             "--set job.rest_port=0 picks any free port"
         )
     if options.restore == "latest":
-        found = latest_checkpoint(config)
-        if not found:
-            raise ConfigError(f"--restore latest: no retained checkpoint under {config.job.checkpoint_dir}")
+        found = restore_latest(config)
         options = RunOptions(start=options.start, bounded=options.bounded, restore=found)
         say(f"resuming from {found}")
     result = start(config, options, say=say)

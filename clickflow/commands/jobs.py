@@ -133,7 +133,11 @@ def parser_run(add) -> None:
         metavar="POSITION",
         help="trim_horizon, latest or a UTC time (default: the profile's job.start_position)",
     )
-    p.add_argument("--restore", metavar="PATH", help="a savepoint or checkpoint to resume from, or 'latest'")
+    p.add_argument(
+        "--restore",
+        metavar="PATH",
+        help="a savepoint or checkpoint to resume from, or 'latest': the newest retained checkpoint or savepoint",
+    )
     p.set_defaults(func=cmd_run)
 
 
@@ -161,7 +165,8 @@ def parser_etl(add) -> None:
     p.add_argument(
         "--restore",
         metavar="PATH",
-        help="a savepoint or checkpoint to resume from, or 'latest' (deliveries continue after what they wrote)",
+        help="a savepoint or checkpoint to resume from, or 'latest' (the newest of them); deliveries continue after "
+        "what they wrote",
     )
     p.set_defaults(func=cmd_etl)
 

@@ -161,3 +161,30 @@ def test_the_aws_profile_reads_by_enhanced_fan_out_and_each_job_has_a_consumer_o
 def test_a_bad_reader_setting_is_refused_naming_it(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config("local", overrides=[override])
+
+
+def test_restore_latest_takes_the_newest_of_the_retained_checkpoints_and_the_savepoints(tmp_path):
+    """A job stopped with a savepoint ends FINISHED and Flink discards its checkpoints: `--restore latest` then
+    resumes from that savepoint; a crashed job's newer checkpoint wins over an older savepoint."""
+    import dataclasses
+    import os
+
+    config = load_config("local")
+    config = dataclasses.replace(config, job=dataclasses.replace(config.job, checkpoint_dir=str(tmp_path / "ck")))
+    with pytest.raises(ConfigError, match=r"no retained checkpoint under .*/ck and no savepoint under .*/savepoints"):
+        stream.restore_latest(config)
+
+    def state(path, at):
+        path.mkdir(parents=True)
+        (path / "_metadata").write_bytes(b"x")
+        os.utime(path / "_metadata", (at, at))
+        return path.as_uri()
+
+    checkpoint = state(tmp_path / "ck" / "f00d" / "chk-3", 1_000)
+    assert stream.restore_latest(config) == checkpoint
+    savepoint = state(tmp_path / "savepoints" / "savepoint-f00d-1", 2_000)
+    assert stream.restore_latest(config) == savepoint
+    newer = state(tmp_path / "ck" / "beef" / "chk-1", 3_000)
+    assert stream.restore_latest(config) == newer
+    (tmp_path / "ck" / "elsewhere").mkdir()  # a directory without _metadata is no state
+    assert stream.restore_latest(config) == newer
