@@ -108,9 +108,21 @@ def _arn(config, kind: str, name: str) -> str:
 
 def _job_log(result) -> str:
     """What a failed comparison prints besides the rows: the run's own output and what its Flink logged about
-    shards, watermarks, restarts and failures."""
-    needles = ("io.clickflow", "WARN", "ERROR", "Watermark", "watermark", "switched from RUNNING to", "endInput")
+    shards (clickflow's connector), tasks ending or failing, warnings and errors."""
+    needles = ("io.clickflow", "WARN", "ERROR", "switched from RUNNING to", "Finished reading split")
     return "\n".join([result.stdout[-2000:], result.stderr[-2000:], *flink_log_lines(*needles)[-60:]])
+
+
+def _fail_ordered(name: str, have: list, want: list, result) -> None:
+    """Fail on an ordered output that differs, in a message short enough for a CI log's tail: the counts, what
+    is missing or extra, where the order first differs, then the job's log."""
+    missing = [x for x in want if x not in have]
+    extra = [x for x in have if x not in want]
+    first = next((i for i, (a, b) in enumerate(zip(have, want, strict=False)) if a != b), min(len(have), len(want)))
+    pytest.fail(
+        f"{name}: {len(have)} rows for {len(want)}; missing {missing}; extra {extra}; first difference at {first}: "
+        f"{have[first : first + 3]} for {want[first : first + 3]}\n{_job_log(result)}"
+    )
 
 
 def _put_one_by_one(kinesis, stream: str, rows: list[dict]) -> None:
@@ -326,13 +338,14 @@ def test_a_corpus_of_every_construct_runs_and_equals_an_independent_computation(
     order = sorted(rows, key=lambda r: (r["rt"] // 1000, -r["amount"], r["id"]))
     want, have = [r["id"] for r in order], [r["ID"] for r in got["SORTED"]]
     if have != want:  # the job's log with it: a compact message, as a CI log keeps only the end of a long one
-        missing, extra = sorted(set(want) - set(have)), sorted(set(have) - set(want))
-        pytest.fail(f"SORTED: {len(have)} rows for {len(want)}; missing {missing}; extra {extra}\n{_job_log(result)}")
+        _fail_ordered("SORTED", have, want, result)
 
     # GROUP BY item, STEP(ROWTIME BY 1 s) ORDER BY the step, n DESC, item
     counts = Counter((row["rt"] // 1000, row["item"]) for row in rows)
     ranked = sorted(counts.items(), key=lambda kv: (kv[0][0], -kv[1], kv[0][1]))
-    assert [(r["ITEM"], r["N"]) for r in got["RANKED"]] == [(item, n) for (_, item), n in ranked]
+    want_ranked, have_ranked = [(item, n) for (_, item), n in ranked], [(r["ITEM"], r["N"]) for r in got["RANKED"]]
+    if have_ranked != want_ranked:
+        _fail_ordered("RANKED", have_ranked, want_ranked, result)
 
     # TOP_K_ITEMS_TUMBLING(..., 'ITEM', 2, 1): each second's two most frequent items, exact
     per_second = defaultdict(Counter)
