@@ -346,10 +346,11 @@ class Explorer:
         rows have arrived (append), ``timeout`` seconds pass, or ``interrupted`` is set."""
         from jobs.failure import flink_root_cause
 
+        statement = sql.strip().rstrip(";")
         if mode == "append":
-            self.check_append_only(sql)
+            self.check_append_only(statement)
         try:
-            result = self.env.execute_sql(sql.strip().rstrip(";"))
+            result = self.env.execute_sql(statement)
         except Exception as exc:  # noqa: BLE001 - Flink's SQL errors arrive as py4j errors
             raise ExploreError(flink_root_cause(exc)) from None
         columns = list(result._j_table_result.getResolvedSchema().getColumnNames())
@@ -403,13 +404,13 @@ class Explorer:
                 reader.join(timeout=30)
         return Outcome(view, stopped_by)
 
-    def check_append_only(self, sql: str) -> None:
+    def check_append_only(self, statement: str) -> None:
         """Refuse, before it runs, a query whose changelog (as Flink's planner derives it) holds updates: append
         mode could only fail on its first update, and with mini-batch a short bounded run may send none."""
         from pyflink.table.explain_detail import ExplainDetail
 
         try:
-            plan = self.env.explain_sql(sql.strip().rstrip(";"), ExplainDetail.CHANGELOG_MODE)
+            plan = self.env.explain_sql(statement, ExplainDetail.CHANGELOG_MODE)
         except Exception:  # noqa: BLE001 - not a query (SHOW, SET, ...), or invalid: running it says why
             return
         kinds = changelog_of(plan)
