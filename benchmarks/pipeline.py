@@ -5,6 +5,8 @@
 1. Sustained throughput: --events generated events replayed into the events stream, then the job run
    bounded over them; events/s = events ÷ the time from submission to the job's end (SQL planning
    and code generation before submission are reported apart: they do not grow with the input).
+   Against it, in the same run, `clickflow analyze` over the same events (the generated CSV): its time in
+   Flink (the JVM's start, planning and running, as the job's planned + ran are) and the job's ratio to it.
 2. Latency, live: the job runs unbounded from LATEST while this script sends background traffic
    (~200 events/s, event time = now) and, in every 10 s bot window, 8 bot users with 15 events each.
    For each bot_burst anomaly on the anomalies stream:
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import subprocess
 import sys
@@ -95,9 +98,10 @@ def trigger_arrival(sent: list[tuple[str, datetime, datetime]], past: datetime) 
     return max(firsts.values()) if firsts and set(firsts) == shards else None
 
 
-def throughput(config, overrides: list[str], events: int, workdir: Path) -> tuple[float, float]:
-    """Replay ``events`` generated events, then run the job bounded over them: returns the seconds
-    spent planning and submitting it, and the seconds it then ran (deployment included)."""
+def throughput(config, overrides: list[str], events: int, workdir: Path) -> tuple[float, float, float]:
+    """Replay ``events`` generated events, then run the job bounded over them; then `clickflow analyze` over
+    the same events. Returns the seconds the job spent planning and submitting, the seconds it then ran
+    (deployment included), and analyze's seconds in Flink."""
     sets = [x for o in overrides for x in ("--set", o)]
     sample = workdir / "sample.csv"
     subprocess.run(
@@ -110,17 +114,40 @@ def throughput(config, overrides: list[str], events: int, workdir: Path) -> tupl
     result = stream.start(config, stream.RunOptions(bounded=True))  # returns once planned and submitted
     submitted = time.perf_counter()
     result.wait()
-    return submitted - started, time.perf_counter() - submitted
+    ran = time.perf_counter() - submitted
+    output = workdir / "analyze"
+    subprocess.run(
+        [PY, "-m", "clickflow", "analyze", *sets, str(sample), "--output", str(output), "--quiet"],
+        check=True,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        env={k: v for k, v in os.environ.items() if k != "JVM_ARGS"},  # its own JVM settings; --record is the job's
+    )
+    analyzed = json.loads((output / "_summary.json").read_text())
+    if analyzed["events"] != events:
+        raise RuntimeError(f"analyze read {analyzed['events']:,} events of the {events:,} replayed")
+    return submitted - started, ran, analyzed["flink_seconds"]
+
+
+def throughput_lines(events: int, planning: float, running: float, analyzing: float) -> list[str]:
+    job = events / (planning + running)
+    alone = events / analyzing
+    return [
+        f"\nthroughput: {events:,} events through the whole job: planned and submitted in {planning:.1f} s, "
+        f"then ran {running:.1f} s = {events / running:,.0f} events/s running, {job:,.0f} events/s in all",
+        f"  `clickflow analyze` on the same events, the same SQL over a file: {analyzing:.1f} s in Flink "
+        f"(JVM, planning and running) = {alone:,.0f} events/s",
+        f"  the job against analyze, both from the JVM's start to the end: {job / alone:.2f}x",
+    ]
 
 
 def first_record(overrides: list[str], workdir: Path, plan_cache: Path, label: str) -> float:
     """Seconds from launching `clickflow run` to the first event in its archive (the job is then killed)."""
-    import os
     import signal
 
     archive = workdir / f"archive-{label}"
     sets = [x for o in [*overrides, f"job.archive={archive}", "job.rest_port=0"] for x in ("--set", o)]
-    env = {**os.environ, "CLICKFLOW_PLAN_CACHE": str(plan_cache)}
+    env = {**{k: v for k, v in os.environ.items() if k != "JVM_ARGS"}, "CLICKFLOW_PLAN_CACHE": str(plan_cache)}
     log_path = workdir / f"run-{label}.log"
     with open(log_path, "wb") as log:
         started = time.perf_counter()
@@ -171,7 +198,15 @@ def main() -> int:
     parser.add_argument(
         "--startups", type=int, default=2, help="start-ups timed with the plan cache cold and warm, each (0: none)"
     )
+    parser.add_argument(
+        "--record",
+        type=Path,
+        metavar="FILE.jfr",
+        help="record the job's JVM with Java Flight Recorder into FILE (read it with benchmarks/jfr_top.py)",
+    )
     args = parser.parse_args()
+    if args.record:
+        os.environ["JVM_ARGS"] = f"-XX:StartFlightRecording=filename={args.record.resolve()},settings=profile"
 
     workdir = Path(tempfile.mkdtemp(prefix="clickflow-pipeline-"))
     overrides = config_overrides(workdir)
@@ -181,17 +216,15 @@ def main() -> int:
         kinesis = aws.client(config, "kinesis")
         events_stream = config.stream("events").name
 
-        planning, running = throughput(config, overrides, args.events, workdir)
+        planning, running, analyzing = throughput(config, overrides, args.events, workdir)
+        measured = throughput_lines(args.events, planning, running, analyzing)
         if args.startups > 0:
             times = startup(overrides, workdir, args.startups)
             print("\nstart-up, `clickflow run` launched → its first event archived:")
             for kind, values in times.items():
                 print(f"  plan cache {kind}: {', '.join(f'{v:.1f} s' for v in values)}")
         if args.live <= 0:  # throughput only
-            print(
-                f"\nthroughput: {args.events:,} events through the whole job: planned and submitted in "
-                f"{planning:.1f} s, then ran {running:.1f} s = {args.events / running:,.0f} events/s"
-            )
+            print("\n".join(measured))
             return 0
 
         # latency: unbounded from LATEST, live traffic
@@ -225,10 +258,7 @@ def main() -> int:
         def pct(values, p):
             return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
-        print(
-            f"\nthroughput: {args.events:,} events through the whole job: planned and submitted in {planning:.1f} s, "
-            f"then ran {running:.1f} s = {args.events / running:,.0f} events/s"
-        )
+        print("\n".join(measured))
         if window_latency:
             print(f"latency, {len(window_latency)} bot_burst anomalies over {args.live:.0f} s of live traffic:")
             print(
