@@ -98,6 +98,11 @@ def trigger_arrival(sent: list[tuple[str, datetime, datetime]], past: datetime) 
     return max(firsts.values()) if firsts and set(firsts) == shards else None
 
 
+def without_recording() -> dict[str, str]:
+    """This process's environment for a command it times: its JVM with its own settings (--record is the job's)."""
+    return {k: v for k, v in os.environ.items() if k != "JVM_ARGS"}
+
+
 def throughput(config, overrides: list[str], events: int, workdir: Path) -> tuple[float, float, float]:
     """Replay ``events`` generated events, then run the job bounded over them; then `clickflow analyze` over
     the same events. Returns the seconds the job spent planning and submitting, the seconds it then ran
@@ -121,7 +126,7 @@ def throughput(config, overrides: list[str], events: int, workdir: Path) -> tupl
         check=True,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
-        env={k: v for k, v in os.environ.items() if k != "JVM_ARGS"},  # its own JVM settings; --record is the job's
+        env=without_recording(),
     )
     analyzed = json.loads((output / "_summary.json").read_text())
     if analyzed["events"] != events:
@@ -147,7 +152,7 @@ def first_record(overrides: list[str], workdir: Path, plan_cache: Path, label: s
 
     archive = workdir / f"archive-{label}"
     sets = [x for o in [*overrides, f"job.archive={archive}", "job.rest_port=0"] for x in ("--set", o)]
-    env = {**{k: v for k, v in os.environ.items() if k != "JVM_ARGS"}, "CLICKFLOW_PLAN_CACHE": str(plan_cache)}
+    env = {**without_recording(), "CLICKFLOW_PLAN_CACHE": str(plan_cache)}
     log_path = workdir / f"run-{label}.log"
     with open(log_path, "wb") as log:
         started = time.perf_counter()
