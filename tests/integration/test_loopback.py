@@ -82,6 +82,9 @@ def test_every_process_clickflow_starts_listens_on_loopback_only(local_stack, tm
     run_cli("replay", str(sample), "--quiet", overrides=overrides)
 
     port = free_port()
+    # explore's query and `alerts run` are stopped at the end (stop()): their own time limits only stop them should
+    # the test not; long enough for a loaded machine, where the job took over two minutes to start and an
+    # `alerts run --idle-exit 120` ended before it was looked at (a CI run beside another job)
     processes = {
         "clickflow run": start(["run", "--set", "job.rest_port=0"], overrides),
         "clickflow explore": start(
@@ -90,14 +93,14 @@ def test_every_process_clickflow_starts_listens_on_loopback_only(local_stack, tm
                 "-e",
                 "SELECT event_type, COUNT(*) FROM clicks GROUP BY event_type",
                 "--timeout",
-                "120",
+                "600",
                 "--from",
                 "trim_horizon",
             ],
             overrides,
         ),
         "clickflow dashboard": start(["dashboard", "--port", str(port)], overrides),
-        "clickflow alerts run": start(["alerts", "run", "--idle-exit", "120"], overrides),
+        "clickflow alerts run": start(["alerts", "run", "--idle-exit", "600"], overrides),
     }
     try:
         wait_for_line(processes["clickflow run"], "running: events from", 120)
