@@ -54,7 +54,6 @@ PARTS: list[tuple[str, tuple[str, ...]]] = [
     (
         "network stack and serialization",
         (
-            "org.apache.flink.runtime.io.network.",
             "org.apache.flink.runtime.io.",
             "org.apache.flink.core.memory.",
             "org.apache.flink.api.common.typeutils.",
@@ -66,7 +65,7 @@ PARTS: list[tuple[str, tuple[str, ...]]] = [
     ),
     (
         "SQL planner and code generation",
-        ("org.apache.flink.table.planner.", "org.apache.calcite.", "org.codehaus.janino.", "org.codehaus.commons."),
+        ("org.apache.flink.table.planner.", "org.apache.calcite."),
     ),
     ("Python bridge (py4j)", ("py4j.", "org.apache.flink.api.python.", "org.apache.flink.python.")),
     ("Netty (Flink's RPC, REST)", ("org.apache.flink.shaded.netty4.", "org.apache.pekko.", "scala.")),
@@ -87,14 +86,15 @@ def fold(thread: str) -> str:
     return re.sub(r"\d+", "N", thread)
 
 
+def jfr_print(recording: Path, event: str, *options: str) -> str:
+    """The JDK's text of ``recording``'s ``event`` events (``jfr print``)."""
+    command = ["jfr", "print", "--events", event, *options, str(recording)]
+    return subprocess.run(command, check=True, capture_output=True, text=True).stdout
+
+
 def samples(recording: Path):
     """(thread, [frames, leaf first]) for each execution sample of ``recording``."""
-    text = subprocess.run(
-        ["jfr", "print", "--events", "jdk.ExecutionSample", "--stack-depth", "64", str(recording)],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    text = jfr_print(recording, "jdk.ExecutionSample", "--stack-depth", "64")
     thread, frames = None, []
     for line in text.splitlines():
         if line.startswith("jdk.ExecutionSample"):
@@ -109,12 +109,7 @@ def samples(recording: Path):
 
 
 def gc_pause_seconds(recording: Path) -> float:
-    text = subprocess.run(
-        ["jfr", "print", "--events", "jdk.GarbageCollection", str(recording)],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    text = jfr_print(recording, "jdk.GarbageCollection")
     total = 0.0
     for m in re.finditer(r"sumOfPauses = ([\d.]+) (ms|s|us)", text):
         total += float(m.group(1)) * {"s": 1.0, "ms": 1e-3, "us": 1e-6}[m.group(2)]
