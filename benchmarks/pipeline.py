@@ -20,7 +20,9 @@
    the connector's empty-fetch interval, Flink's watermark interval, the sink's flush timeout.
 3. Start-up (--startups N, default 2): `clickflow run --from trim_horizon` launched as a user would, timed
    from the launch to the first event it writes (the events archive's first in-progress file), with the
-   compiled-plan cache empty (cold: the plan is compiled) and then warm (the plan is loaded), N of each.
+   compiled-plan cache empty (cold: the plan is compiled), then warm (the plan is loaded), then warm with
+   the JVM class archive switched off (CLICKFLOW_CLASS_ARCHIVE=off: the baseline of `make setup`'s archive),
+   N of each, in turn.
 Starts and stops its own stack on free ports; everything in a temporary directory.
 """
 
@@ -40,7 +42,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from connectors import aws
+from connectors import aws, class_archive
 from connectors.config import load_config
 from connectors.local_stack import stack
 from jobs import stream
@@ -146,13 +148,13 @@ def throughput_lines(events: int, planning: float, running: float, analyzing: fl
     ]
 
 
-def first_record(overrides: list[str], workdir: Path, plan_cache: Path, label: str) -> float:
+def first_record(overrides: list[str], workdir: Path, plan_cache: Path, label: str, **env_extra: str) -> float:
     """Seconds from launching `clickflow run` to the first event in its archive (the job is then killed)."""
     import signal
 
     archive = workdir / f"archive-{label}"
     sets = [x for o in [*overrides, f"job.archive={archive}", "job.rest_port=0"] for x in ("--set", o)]
-    env = {**without_recording(), "CLICKFLOW_PLAN_CACHE": str(plan_cache)}
+    env = {**without_recording(), "CLICKFLOW_PLAN_CACHE": str(plan_cache), **env_extra}
     log_path = workdir / f"run-{label}.log"
     with open(log_path, "wb") as log:
         started = time.perf_counter()
@@ -177,12 +179,15 @@ def first_record(overrides: list[str], workdir: Path, plan_cache: Path, label: s
 
 
 def startup(overrides: list[str], workdir: Path, runs: int) -> dict[str, list[float]]:
-    """First-record times with the plan cache empty (cold) and filled (warm), ``runs`` of each."""
-    out: dict[str, list[float]] = {"cold": [], "warm": []}
+    """First-record times with the plan cache empty (cold), filled (warm), and filled with the class archive
+    off, ``runs`` of each."""
+    off = {class_archive.SWITCH_ENV: "off"}
+    out: dict[str, list[float]] = {"cold": [], "warm": [], "warm, class archive off": []}
     for n in range(runs):
         cache = workdir / f"plans-{n}"
         out["cold"].append(first_record(overrides, workdir, cache, f"cold-{n}"))
         out["warm"].append(first_record(overrides, workdir, cache, f"warm-{n}"))
+        out["warm, class archive off"].append(first_record(overrides, workdir, cache, f"warm-off-{n}", **off))
     return out
 
 

@@ -262,11 +262,18 @@ def create_table_env(
 ):
     """A TableEnvironment configured from the profile, streaming unless ``batch``. Nothing runs at
     import time: PyFlink (and its JVM) is loaded here. ``jvm_args`` reach the JVM only if this is the
-    first environment of the process (PyFlink starts one JVM per process) and JVM_ARGS is not set.
+    first environment of the process (PyFlink starts one JVM per process) and JVM_ARGS is not set; so do
+    the options that map the class archive (``connectors.class_archive``) when it is built.
     ``embedded``: the job runs in a Flink inside this process, every server of which is bound to
     127.0.0.1 (False: it is sent to a cluster or runs on Managed Flink, which bind their own)."""
-    if jvm_args and not _gateway_processes and "JVM_ARGS" not in os.environ:
-        os.environ["JVM_ARGS"] = " ".join(jvm_args)  # read by PyFlink's gateway launcher
+    if not _gateway_processes and "JVM_ARGS" not in os.environ:
+        try:
+            from connectors.class_archive import jvm_options
+        except ImportError:  # not in the Managed Flink package, whose JVM is Flink's own
+            jvm_options = list
+        jvm_args = [*jvm_args, *jvm_options()]
+        if jvm_args:
+            os.environ["JVM_ARGS"] = " ".join(jvm_args)  # read by PyFlink's gateway launcher
     _keep_gateway_process()
     from pyflink.table import EnvironmentSettings, TableEnvironment
 

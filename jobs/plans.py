@@ -189,7 +189,7 @@ def execute(
                 say(f"plan: the cached plan {path} could not be read ({str(exc).splitlines()[0]}); compiling again")
                 plan = None
     if plan is None:
-        plan = _on_this_thread(statements._j_statement_set.compilePlan)
+        plan = compile_plan(recorder, statements)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as out:
@@ -198,6 +198,14 @@ def execute(
             _prune(path.parent)
             say(f"plan: compiled and cached as {path.stem[:12]}")
     return TableResult(_on_this_thread(plan.execute))
+
+
+def compile_plan(recorder: Recorder, statements: RecordedStatements) -> Any:
+    """Flink's CompiledPlan of ``statements`` (``COMPILE PLAN``), naming its tables and functions."""
+    conf = recorder.get_config()
+    for option, value in IDENTIFIER_PLANS.items():
+        conf.set(option, value)
+    return _on_this_thread(statements._j_statement_set.compilePlan)
 
 
 def _on_this_thread(call):
