@@ -19,7 +19,7 @@ connector: $(VENV)/.installed
 	@$(BIN)/python -m connectors.kinesis_connector >/dev/null
 
 # the JVM class archive every clickflow JVM starts with (connectors/class_archive.py): built once per java and
-# set of jars (about a minute), 2-3 s off each job's start-up; CLICKFLOW_CLASS_ARCHIVE=off starts without it
+# set of jars (about a minute), 1-3 s off each JVM's start (docs/benchmarks.md); CLICKFLOW_CLASS_ARCHIVE=off: without it
 classes: connector jars
 	@$(BIN)/python -m connectors.class_archive
 
