@@ -66,17 +66,12 @@ def one_start(overrides: list[str], archive: Path) -> dict[str, float]:
     stream.configure(env, where.config, options)
     statements = stream.build(env, where.config, options)
     mark("register")
-    from pyflink.java_gateway import get_gateway
     from pyflink.table import TableResult
 
-    conf = env.get_config()
-    for option, value in plans.IDENTIFIER_PLANS.items():
-        conf.set(option, value)
-    key = plans.plan_key(conf.get_configuration().to_dict(), env.statements, statements.inserts)
-    path = plans.cache_dir() / f"{key}.json"
+    path = plans.plan_path(env, statements, plans.cache_dir())
     if not path.is_file():
         raise RuntimeError(f"no cached plan {path}: the parent compiles it first")
-    plan = env._j_tenv.loadPlan(get_gateway().jvm.org.apache.flink.table.api.PlanReference.fromFile(str(path)))
+    plan = plans.load_plan(env, path)
     mark("load plan")
     internal = plan.unwrap()
     operators = env._j_tenv.getPlanner().translatePlan(internal)

@@ -138,14 +138,9 @@ def _workload(target: Path) -> None:
 def _plan_stream_job(config) -> None:
     """Compile the streaming job's plan and translate it into operators, without running it (no Kinesis is
     needed): the job's connector, sinks and operators are loaded as `run` loads them."""
-    from connectors import environment
     from jobs import plans, stream
 
-    where = environment.decide(config)
-    env = plans.Recorder(environment.table_env(where, rest_port=0))
-    options = stream.RunOptions(start="trim_horizon", bounded=True)
-    stream.configure(env, where.config, options)
-    statements = stream.build(env, where.config, options)
+    _, env, statements = stream.prepare(config, stream.RunOptions(start="trim_horizon", bounded=True), rest_port=0)
     plan = plans.compile_plan(env, statements)
     env._j_tenv.getPlanner().translatePlan(plan.unwrap())
 

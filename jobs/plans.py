@@ -168,23 +168,17 @@ def execute(
     or one compiled now and cached. ``directory`` None: compiled and executed, not cached. Returns
     PyFlink's TableResult."""
     from py4j.protocol import Py4JJavaError
-    from pyflink.java_gateway import get_gateway
     from pyflink.table import TableResult
 
-    conf = recorder.get_config()
-    for option, value in IDENTIFIER_PLANS.items():
-        conf.set(option, value)
     plan = None
     path = None
     if directory is not None:
-        key = plan_key(conf.get_configuration().to_dict(), recorder.statements, statements.inserts)
-        path = directory / f"{key}.json"
+        path = plan_path(recorder, statements, directory)
         if path.is_file():
-            reference = get_gateway().jvm.org.apache.flink.table.api.PlanReference.fromFile(str(path))
             try:
-                plan = recorder._j_tenv.loadPlan(reference)
+                plan = load_plan(recorder, path)
                 os.utime(path)  # recently used
-                say(f"plan: compiled plan {key[:12]} from the cache")
+                say(f"plan: compiled plan {path.stem[:12]} from the cache")
             except Py4JJavaError as exc:
                 say(f"plan: the cached plan {path} could not be read ({str(exc).splitlines()[0]}); compiling again")
                 plan = None
@@ -200,11 +194,31 @@ def execute(
     return TableResult(_on_this_thread(plan.execute))
 
 
-def compile_plan(recorder: Recorder, statements: RecordedStatements) -> Any:
-    """Flink's CompiledPlan of ``statements`` (``COMPILE PLAN``), naming its tables and functions."""
+def _plans_name_their_objects(recorder: Recorder) -> None:
+    """Set the planner to compile plans that name their tables and functions (before the key is made)."""
     conf = recorder.get_config()
     for option, value in IDENTIFIER_PLANS.items():
         conf.set(option, value)
+
+
+def plan_path(recorder: Recorder, statements: RecordedStatements, directory: Path) -> Path:
+    """Where the compiled plan of ``statements`` (made through ``recorder``) is kept in ``directory``."""
+    _plans_name_their_objects(recorder)
+    settings = recorder.get_config().get_configuration().to_dict()
+    return directory / f"{plan_key(settings, recorder.statements, statements.inserts)}.json"
+
+
+def load_plan(recorder: Recorder, path: Path) -> Any:
+    """Flink's CompiledPlan read from ``path`` (``EXECUTE PLAN``'s first half); Py4JJavaError if it cannot be."""
+    from pyflink.java_gateway import get_gateway
+
+    reference = get_gateway().jvm.org.apache.flink.table.api.PlanReference.fromFile(str(path))
+    return recorder._j_tenv.loadPlan(reference)
+
+
+def compile_plan(recorder: Recorder, statements: RecordedStatements) -> Any:
+    """Flink's CompiledPlan of ``statements`` (``COMPILE PLAN``), naming its tables and functions."""
+    _plans_name_their_objects(recorder)
     return _on_this_thread(statements._j_statement_set.compilePlan)
 
 

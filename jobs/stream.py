@@ -185,11 +185,18 @@ def start(config: Config, options: RunOptions, on_msf: bool = False, say: Callab
     TableResult (the jars built here, except on Managed Flink, whose package holds them). The job runs
     from a compiled plan, reused from the plan cache when this start's is there (not on Managed Flink,
     which keeps no files between starts)."""
-    where = environment.decide(config, on_msf)
-    env = plans.Recorder(environment.table_env(where))
-    configure(env, where.config, options, on_msf=where.managed)
-    statements = build(env, where.config, options)
+    where, env, statements = prepare(config, options, on_msf)
     return plans.execute(env, statements, plans.cache_for(where.config, where.managed), say)
+
+
+def prepare(config: Config, options: RunOptions, on_msf: bool = False, rest_port: int | None = None):
+    """The job made ready to plan where ``connectors.environment`` says it runs: (that environment, the
+    recording TableEnvironment, the statement set), nothing compiled or submitted yet. ``rest_port``: the
+    embedded Flink's REST port, default ``job.rest_port``."""
+    where = environment.decide(config, on_msf)
+    env = plans.Recorder(environment.table_env(where, rest_port=rest_port))
+    configure(env, where.config, options, on_msf=where.managed)
+    return where, env, build(env, where.config, options)
 
 
 def _port_free(port: int) -> bool:
