@@ -83,6 +83,32 @@ def test_a_cached_plan_gives_the_results_of_a_freshly_compiled_one(generated, tm
         assert sorted(map(repr, cached)) == sorted(map(repr, fresh)), name
 
 
+def test_the_same_statements_compile_to_the_same_plan_whatever_was_compiled_before():
+    """A restored job's state is matched to its operators by uids made from the plan's node numbers: they must
+    not depend on what the process compiled first (here: another plan between two compiles of one)."""
+    from jobs.analytics import create_table_env
+    from jobs.plans import Recorder, compile_plan
+
+    env = Recorder(create_table_env(load_config("local")))
+
+    def plan_of(name: str, query: str) -> dict:
+        env.execute_sql(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS src_{name} (a INT, b STRING) WITH ('connector' = 'datagen')"
+        )
+        env.execute_sql(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS out_{name} (a INT, n BIGINT) WITH ('connector' = 'blackhole')"
+        )
+        statements = env.create_statement_set().add_insert_sql(f"INSERT INTO out_{name} {query.format(name)}")
+        return json.loads(compile_plan(env, statements).asJsonString())
+
+    counts = "SELECT a, COUNT(*) FROM src_{} GROUP BY a"
+    first = plan_of("one", counts)
+    plan_of("other", "SELECT a, CAST(CHAR_LENGTH(b) AS BIGINT) FROM src_{} WHERE a > 0")
+    again = plan_of("one", counts)
+    assert [node["id"] for node in first["nodes"]] == list(range(1, len(first["nodes"]) + 1))
+    assert again == first
+
+
 def test_every_analytic_matches_the_reference(generated):
     config, path, _, summary, out = generated
     events, bad = reference.load_csv(path)
