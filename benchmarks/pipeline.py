@@ -1,6 +1,6 @@
 """Pipeline benchmark: the streaming job (jobs/stream.py) on the local stack.
 
-    .venv/bin/python benchmarks/pipeline.py [--events 100000] [--live 90]
+    .venv/bin/python benchmarks/pipeline.py [--events 100000] [--live 90] [--windows] [--set KEY=VALUE]
 
 1. Sustained throughput: --events generated events replayed into the events stream, then the job run
    bounded over them; events/s = events ÷ the time from submission to the job's end (SQL planning
@@ -16,8 +16,9 @@
                         shards': it passes the end once every shard has an event at least the watermark
                         delay past it, so the trigger is the latest of each shard's first such event
                         (read back from the events stream with its arrival time)
-   reported as p50 / p99 / max, next to the parts that are configuration, not work:
-   the connector's empty-fetch interval, Flink's watermark interval, the sink's flush timeout.
+   reported as p50 / p99 / max (--windows: each window's too), next to the parts that are configuration,
+   not work: the connector's empty-fetch interval, Flink's watermark interval, the sink's flush timeout
+   and Flink's network buffer timeout. --set KEY=VALUE changes any of them for the whole run.
 3. Start-up (--startups N, default 2): `clickflow run --from trim_horizon` launched as a user would, timed
    from the launch to the first event it writes (the events archive's first in-progress file), with the
    compiled-plan cache empty (cold: the plan is compiled), then warm (the plan is loaded), then warm with
@@ -214,12 +215,20 @@ def main() -> int:
         metavar="FILE.jfr",
         help="record the job's JVM with Java Flight Recorder into FILE (read it with benchmarks/jfr_top.py)",
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a config override for every job of the run, as `clickflow --set` (e.g. flink.buffer_timeout=10ms)",
+    )
+    parser.add_argument("--windows", action="store_true", help="print the latency of each window's anomalies")
     args = parser.parse_args()
     if args.record:
         os.environ["JVM_ARGS"] = f"-XX:StartFlightRecording=filename={args.record.resolve()},settings=profile"
 
     workdir = Path(tempfile.mkdtemp(prefix="clickflow-pipeline-"))
-    overrides = config_overrides(workdir)
+    overrides = [*config_overrides(workdir), *args.set]
     config = load_config("local", overrides=overrides)
     stack.up(config)
     try:
@@ -252,16 +261,19 @@ def main() -> int:
         rows = read_finished(kinesis, anomalies, since)
         delay = config.analytics.watermark_delay
         sent = [(r.shard_id, event_time(r.data), r.arrival) for r in read_finished(kinesis, events_stream, since)]
-        window_latency, trigger = [], []
+        window_latency, trigger, windows = [], [], set()
+        by_window: dict[datetime, list[float]] = {}
         for record in rows:
             row = json.loads(record.data)
             if row["anomaly_type"] != "bot_burst":
                 continue
             end = datetime.fromisoformat(row["window_end"]).replace(tzinfo=UTC)
+            windows.add(end)
             window_latency.append((record.arrival - end).total_seconds())
             moved = trigger_arrival(sent, end + timedelta(seconds=delay))
             if moved is not None:
                 trigger.append((record.arrival - moved).total_seconds())
+                by_window.setdefault(end, []).append(trigger[-1])
         window_latency.sort()
         trigger.sort()
 
@@ -277,12 +289,18 @@ def main() -> int:
             )
             print(
                 f"  trigger event in Kinesis → anomaly in Kinesis   p50 {pct(trigger, 50):.3f} s   "
-                f"p99 {pct(trigger, 99):.3f} s   max {trigger[-1]:.3f} s   ({len(trigger)} windows)"
+                f"p99 {pct(trigger, 99):.3f} s   max {trigger[-1]:.3f} s   "
+                f"({len(trigger)} anomalies, {len(windows)} windows)"
             )
+            if args.windows:
+                for end, seconds in sorted(by_window.items()):
+                    spread = f"{min(seconds):.3f}–{max(seconds):.3f} s"
+                    print(f"    window ending {end:%H:%M:%S}: {len(seconds)} anomalies, {spread}")
             job, flink = config.job, config.flink
             print(
                 f"  configured parts of it: an empty shard asked again after {job.poll_interval}, watermarks every "
-                f"{flink.watermark_interval}, output batches sent {job.output_flush} after their first row"
+                f"{flink.watermark_interval}, output batches sent {job.output_flush} after their first row, "
+                f"part-filled network buffers between tasks sent after {flink.buffer_timeout}"
             )
             calls = 4 / job.poll_interval
             print(

@@ -130,8 +130,8 @@ def test_the_pace_at_the_tip_is_the_profiles():
     assert stream.source_options(polling_aws, stream.RunOptions())["source.reader.empty-records-fetch-interval"] == (
         "250 ms"
     )
-    faster = load_config("local", overrides=["job.output_flush=20ms", "job.poll_interval=1s"])
-    assert tables.output_options(faster) == {"sink.flush-buffer.timeout": "20"}
+    faster = load_config("local", overrides=["job.output_flush=35ms", "job.poll_interval=1s"])
+    assert tables.output_options(faster) == {"sink.flush-buffer.timeout": "35"}
     assert stream.source_options(faster, stream.RunOptions())["source.reader.empty-records-fetch-interval"] == "1000 ms"
 
 
@@ -188,3 +188,32 @@ def test_restore_latest_takes_the_newest_of_the_retained_checkpoints_and_the_sav
     assert stream.restore_latest(config) == newer
     (tmp_path / "ck" / "elsewhere").mkdir()  # a directory without _metadata is no state
     assert stream.restore_latest(config) == newer
+
+
+class FakeTableConfig(dict):
+    def set(self, key, value):
+        self[key] = value
+
+
+class FakeTableEnv:
+    def __init__(self):
+        self.conf = FakeTableConfig()
+
+    def get_config(self):
+        return self.conf
+
+
+@pytest.mark.parametrize("on_msf", [False, True])
+def test_the_waits_between_a_window_closing_and_its_rows_are_set_from_the_config(on_msf):
+    """The parts of an anomaly's latency that are configuration (docs/benchmarks.md, Latency), on every job
+    and on Managed Flink too; the defaults, then overridden."""
+    env = FakeTableEnv()
+    stream.configure(env, load_config("local"), stream.RunOptions(), on_msf=on_msf)
+    assert env.conf["pipeline.auto-watermark-interval"] == "20 ms"
+    assert env.conf["execution.buffer-timeout.interval"] == "10 ms"
+    assert ("execution.checkpointing.interval" in env.conf) is not on_msf  # Managed Flink's own
+    env = FakeTableEnv()
+    slower = load_config("local", overrides=["flink.buffer_timeout=100ms", "flink.watermark_interval=200ms"])
+    stream.configure(env, slower, stream.RunOptions(), on_msf=on_msf)
+    assert env.conf["execution.buffer-timeout.interval"] == "100 ms"
+    assert env.conf["pipeline.auto-watermark-interval"] == "200 ms"
