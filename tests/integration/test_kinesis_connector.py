@@ -429,6 +429,66 @@ def test_an_idle_shard_does_not_hold_the_watermark_back(local_stack, kinesis, co
     ]
 
 
+def key_on_shard(shard: int, shards: int = 2) -> str:
+    """A partition key whose records go to the ``shard``-th of ``shards`` evenly split shards (MD5 of the key)."""
+    import hashlib
+
+    width = 2**128 // shards
+    return next(
+        key for n in range(10_000) if int(hashlib.md5((key := f"key{n}").encode()).hexdigest(), 16) // width == shard
+    )
+
+
+def test_a_caught_up_shard_that_stops_answering_holds_the_watermark_again(local_stack, kinesis, connector_jar):
+    """A shard that answered "caught up" and then goes unanswered (throttled here; a stalled task does the same:
+    measured in CI, a 25 s stall behind S3 made 886 events late) must not stay idle: records reach it meanwhile,
+    and another shard's records would move the watermark past them. Its caught-up answer holds for its poll
+    interval and 2 s; then it holds the watermark at its last records' until it answers."""
+    config, _ = local_stack
+    source, sink = new_stream(kinesis, "stale-in", 2), new_stream(kinesis, "stale-out", 1)
+    first, second = key_on_shard(0), key_on_shard(1)
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    stamp = lambda i: (base + timedelta(seconds=i)).strftime("%Y-%m-%d %H:%M:%S.000")  # noqa: E731
+    put_rows(kinesis, source, [{"k": key, "n": i, "ts": stamp(i)} for key in (first, second) for i in range(5)])
+    with FaultyKinesis(aws.endpoint_for(config, "kinesis"), throttled_gets=0, expired_gets=0) as proxy:
+        env = table_env(config, connector_jar, **{"table.exec.source.idle-timeout": "0 ms"})
+        options = {**TRIM, "aws.endpoint": proxy.url, "source.reader.empty-records-fetch-interval": "200 ms"}
+        env.execute_sql(
+            kinesis_table(
+                config,
+                "src",
+                source,
+                "k STRING, n BIGINT, ts TIMESTAMP(3)",
+                options,
+                watermark="WATERMARK FOR ts AS ts - INTERVAL '1' SECOND",
+            )
+        )
+        env.execute_sql(kinesis_table(config, "dst", sink, "window_start TIMESTAMP(3), c BIGINT", FAST_SINK))
+        job = env.execute_sql(
+            "INSERT INTO dst SELECT window_start, COUNT(*) "
+            "FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY window_start, window_end"
+        ).get_job_client()
+        try:
+            # both shards read to their tip (each answered at least twice: its records, then caught up)
+            wait_for(lambda: proxy.gets >= 12, 90, "the reader polling both shards")
+            time.sleep(1)
+            proxy.stalled = "shardId-000000000001"
+            put_rows(kinesis, source, [{"k": second, "n": i, "ts": stamp(i)} for i in range(10, 15)])
+            time.sleep(4)  # the second shard's last answer (caught up) is now older than 200 ms + 2 s
+            put_rows(kinesis, source, [{"k": first, "n": i, "ts": stamp(i)} for i in range(10, 40)])
+            wait_for(lambda: proxy.stalled_gets >= 3, 30, "GetRecords on the second shard throttled")
+            time.sleep(3)  # the first shard's records read: they would have closed [0, 30) on their own
+            proxy.stalled = None
+            out = wait_for(lambda: len(o := read_stream(kinesis, sink)) >= 3 and o, 60, "three closed windows")
+        finally:
+            cancel(job)
+    assert sorted((r["row"]["window_start"][:19], r["row"]["c"]) for r in out) == [
+        ("2026-01-01 00:00:00", 10),
+        ("2026-01-01 00:00:10", 15),  # the first shard's 10 and the second's 5, read after it answered again
+        ("2026-01-01 00:00:20", 10),
+    ]
+
+
 def test_kinesis_refusing_connections_for_30_s_is_waited_out_with_nothing_lost(local_stack, kinesis, connector_jar):
     """The endpoint goes away for 30 s mid-run (connections refused, those open cut): the reader, the
     sink and shard discovery wait and resume — no failure, no restart (which would read the stream

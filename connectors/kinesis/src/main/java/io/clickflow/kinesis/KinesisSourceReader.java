@@ -83,7 +83,7 @@ final class KinesisSourceReader
             ShardIdleness.Switch idle = new ShardIdleness.Switch();
             pairing.shard(idle);
             if (split.finished()) {
-                idle.caughtUp = true; // never read: idle from the start
+                idle.idleUntil = Long.MAX_VALUE; // never read: idle from the start
                 idleness.remove(split.shardId());
                 finishedMarkers.put(split.shardId(), new Marker(split));
                 toAnnounce.add(split.shardId());
@@ -183,14 +183,14 @@ final class KinesisSourceReader
         public void emitRecord(KinesisRecord record, SourceOutput<RowData> output, ShardSplitState state)
                 throws Exception {
             ShardIdleness.Switch idle = idleness.get(state.shardId());
-            if (record == KinesisRecord.CAUGHT_UP) {
+            if (record.isCaughtUp()) {
                 if (idle != null) {
-                    idle.caughtUp = true;
+                    idle.idleUntil = record.arrivalMillis();
                 }
                 return;
             }
             if (idle != null) {
-                idle.caughtUp = false;
+                idle.idleUntil = Long.MIN_VALUE;
             }
             forward.output = output;
             forward.record = record;

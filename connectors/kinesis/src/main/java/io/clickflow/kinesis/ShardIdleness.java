@@ -17,7 +17,12 @@ import org.apache.flink.api.common.eventtime.WatermarkStrategy;
  * emit then sets the watermark alone, and the records of the others that were waiting are late and
  * dropped. Here each shard's watermark generator is told by the reader whether its shard is caught up
  * (a GetRecords answer with no records and nothing behind the tip), and only then is the shard idle; the
- * time-based idleness of the table's strategy is ignored.
+ * time-based idleness of the table's strategy is ignored. A caught-up answer holds only until the shard
+ * should have been asked again (its poll interval and 2 s): when the task stalled after it, that shard's
+ * new records wait unread in the stream while another shard's page, read first, moves the watermark on.
+ * Measured in a CI run: a 25 s stall (S3 refusing the archive) and then a page of one shard closed a window
+ * before another shard's 886 waiting events were read — all late. So a stale caught-up answer makes the
+ * shard hold the watermark again, at its last records', until it answers.
  *
  * <p>Flink creates a shard's generator without saying which shard it is for, so the two are paired by
  * order ({@link Pairing}): on the task's thread Flink creates the main output's generator first, then
@@ -53,10 +58,17 @@ final class ShardIdleness<T> implements WatermarkStrategy<T> {
         }
     }
 
-    /** Whether one shard is caught up; set by the reader's emitter, read by the shard's generator. */
+    /**
+     * Until when one shard is known to be caught up (MIN_VALUE: it is not); set by the reader's emitter from
+     * the shard's last answer, read by the shard's generator, both on the task's thread.
+     */
     static final class Switch implements Serializable {
         private static final long serialVersionUID = 1L;
-        boolean caughtUp;
+        long idleUntil = Long.MIN_VALUE;
+
+        boolean idleAt(long nowMillis) {
+            return nowMillis <= idleUntil;
+        }
     }
 
     private final WatermarkStrategy<T> table;
@@ -117,9 +129,12 @@ final class ShardIdleness<T> implements WatermarkStrategy<T> {
             }
             noIdleness.to = output;
             inner.onPeriodicEmit(noIdleness); // the shard's last records still count before it goes idle
-            if (shard.caughtUp) {
+            if (shard.idleAt(System.currentTimeMillis())) {
                 markedIdle = true;
                 output.markIdle();
+            } else if (markedIdle) { // its caught-up answer is too old to go by: it holds the watermark again
+                markedIdle = false;
+                output.markActive();
             }
         }
     }

@@ -181,7 +181,9 @@ final class ShardReader implements SplitReader<KinesisRecord, ShardSplit> {
             finished = Set.of(shard);
         }
         if (done == null && page.records().isEmpty() && page.millisBehindLatest() == 0) {
-            records.add(KinesisRecord.CAUGHT_UP); // the shard is idle (ShardIdleness) until a record comes
+            // the shard is idle (ShardIdleness) until a record comes — or until it should have been asked again
+            // and has not answered: a task that stalled (a sink blocked on S3) has not seen what came meanwhile
+            records.add(KinesisRecord.caughtUp(cursor.answeredAt + staleAfterMillis));
         }
         return new RecordsBySplits<>(records.isEmpty() ? Collections.emptyMap() : Map.of(shard, records), finished);
     }
