@@ -393,6 +393,26 @@ def test_fail_on_error_fails_the_job_naming_the_error(local_stack, kinesis, conn
     assert "ProvisionedThroughputExceededException" in str(failure.value)
 
 
+def count_ten_second_windows(env, config, source: str, sink: str, options: dict):
+    """Start a job counting the rows of ``source`` (k, n, ts; watermark ts − 1 s) in 10 s event-time windows into
+    ``sink``; returns its JobClient."""
+    env.execute_sql(
+        kinesis_table(
+            config,
+            "src",
+            source,
+            "k STRING, n BIGINT, ts TIMESTAMP(3)",
+            options,
+            watermark="WATERMARK FOR ts AS ts - INTERVAL '1' SECOND",
+        )
+    )
+    env.execute_sql(kinesis_table(config, "dst", sink, "window_start TIMESTAMP(3), c BIGINT", FAST_SINK))
+    return env.execute_sql(
+        "INSERT INTO dst SELECT window_start, COUNT(*) "
+        "FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY window_start, window_end"
+    ).get_job_client()
+
+
 def test_an_idle_shard_does_not_hold_the_watermark_back(local_stack, kinesis, connector_jar):
     config, _ = local_stack
     source, sink = new_stream(kinesis, "idle-in", 4), new_stream(kinesis, "idle-out", 1)
@@ -402,21 +422,7 @@ def test_an_idle_shard_does_not_hold_the_watermark_back(local_stack, kinesis, co
 
     # Flink's time-based idleness off: only the connector can say that the three empty shards are idle.
     env = table_env(config, connector_jar, **{"parallelism.default": "2", "table.exec.source.idle-timeout": "0 ms"})
-    env.execute_sql(
-        kinesis_table(
-            config,
-            "src",
-            source,
-            "k STRING, n BIGINT, ts TIMESTAMP(3)",
-            TRIM,
-            watermark="WATERMARK FOR ts AS ts - INTERVAL '1' SECOND",
-        )
-    )
-    env.execute_sql(kinesis_table(config, "dst", sink, "window_start TIMESTAMP(3), c BIGINT", FAST_SINK))
-    job = env.execute_sql(
-        "INSERT INTO dst SELECT window_start, COUNT(*) "
-        "FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY window_start, window_end"
-    ).get_job_client()
+    job = count_ten_second_windows(env, config, source, sink, TRIM)
     try:
         # The job never ends (unbounded) and three of the four shards stay empty: windows can only
         # close if the reader marks those shards idle because they are caught up (ShardIdleness).
@@ -453,21 +459,7 @@ def test_a_caught_up_shard_that_stops_answering_holds_the_watermark_again(local_
     with FaultyKinesis(aws.endpoint_for(config, "kinesis"), throttled_gets=0, expired_gets=0) as proxy:
         env = table_env(config, connector_jar, **{"table.exec.source.idle-timeout": "0 ms"})
         options = {**TRIM, "aws.endpoint": proxy.url, "source.reader.empty-records-fetch-interval": "200 ms"}
-        env.execute_sql(
-            kinesis_table(
-                config,
-                "src",
-                source,
-                "k STRING, n BIGINT, ts TIMESTAMP(3)",
-                options,
-                watermark="WATERMARK FOR ts AS ts - INTERVAL '1' SECOND",
-            )
-        )
-        env.execute_sql(kinesis_table(config, "dst", sink, "window_start TIMESTAMP(3), c BIGINT", FAST_SINK))
-        job = env.execute_sql(
-            "INSERT INTO dst SELECT window_start, COUNT(*) "
-            "FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY window_start, window_end"
-        ).get_job_client()
+        job = count_ten_second_windows(env, config, source, sink, options)
         try:
             # both shards read to their tip (each answered at least twice: its records, then caught up)
             wait_for(lambda: proxy.gets >= 12, 90, "the reader polling both shards")
