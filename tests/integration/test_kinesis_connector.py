@@ -393,6 +393,11 @@ def test_fail_on_error_fails_the_job_naming_the_error(local_stack, kinesis, conn
     assert "ProvisionedThroughputExceededException" in str(failure.value)
 
 
+def stamp(second: int) -> str:
+    """The event time ``second`` seconds after 2026-01-01 00:00:00, as the windowed tests' rows carry it."""
+    return (datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=second)).strftime("%Y-%m-%d %H:%M:%S.000")
+
+
 def count_ten_second_windows(env, config, source: str, sink: str, options: dict):
     """Start a job counting the rows of ``source`` (k, n, ts; watermark ts − 1 s) in 10 s event-time windows into
     ``sink``; returns its JobClient."""
@@ -416,8 +421,6 @@ def count_ten_second_windows(env, config, source: str, sink: str, options: dict)
 def test_an_idle_shard_does_not_hold_the_watermark_back(local_stack, kinesis, connector_jar):
     config, _ = local_stack
     source, sink = new_stream(kinesis, "idle-in", 4), new_stream(kinesis, "idle-out", 1)
-    base = datetime(2026, 1, 1, tzinfo=UTC)
-    stamp = lambda i: (base + timedelta(seconds=i)).strftime("%Y-%m-%d %H:%M:%S.000")  # noqa: E731
     put_rows(kinesis, source, [{"k": "only", "n": i, "ts": stamp(i)} for i in range(30)])  # one key: one shard
 
     # Flink's time-based idleness off: only the connector can say that the three empty shards are idle.
@@ -453,8 +456,6 @@ def test_a_caught_up_shard_that_stops_answering_holds_the_watermark_again(local_
     config, _ = local_stack
     source, sink = new_stream(kinesis, "stale-in", 2), new_stream(kinesis, "stale-out", 1)
     first, second = key_on_shard(0), key_on_shard(1)
-    base = datetime(2026, 1, 1, tzinfo=UTC)
-    stamp = lambda i: (base + timedelta(seconds=i)).strftime("%Y-%m-%d %H:%M:%S.000")  # noqa: E731
     put_rows(kinesis, source, [{"k": key, "n": i, "ts": stamp(i)} for key in (first, second) for i in range(5)])
     with FaultyKinesis(aws.endpoint_for(config, "kinesis"), throttled_gets=0, expired_gets=0) as proxy:
         env = table_env(config, connector_jar, **{"table.exec.source.idle-timeout": "0 ms"})
