@@ -33,6 +33,13 @@ class MigratedRunOptions:
     restore: str | None = None
 
 
+# A KDA stream is in ROWTIME order, and so were the rows KDA wrote to its destinations. The sink sends its
+# next PutRecords only when the last is answered: with several calls in flight, a call answered late puts its
+# rows after those of calls sent later (seen under load: one second's sorted rows after the next's). Rows that
+# Kinesis refuses in part of a call (throttled) are sent again and can still come later than the rest.
+IN_ORDER = {"sink.requests.max-inflight": "1"}
+
+
 def _options_sql(options: dict[str, str]) -> str:
     def quote(value: str) -> str:
         return "'" + value.replace("'", "''") + "'"
@@ -48,7 +55,7 @@ def render(job: MigratedJob, config: Config, source_extra: dict[str, str]) -> li
         if kind == "source":
             return _options_sql({**kinesis_options(config, job.input_stream, source_extra), "format": "raw"})
         if kind == "sink":
-            sink = {**kinesis_options(config, job.outputs[target]), **output_options(config)}
+            sink = {**kinesis_options(config, job.outputs[target]), **output_options(config), **IN_ORDER}
             return _options_sql(sink)
         return "'" + job.references[target].path.replace("'", "''") + "'"  # where KDA_REFERENCE reads it
 

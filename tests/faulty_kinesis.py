@@ -1,14 +1,16 @@
 """A loopback HTTP proxy in front of kinesalite that injects the failures real Kinesis produces:
 PutRecords answers in which some entries failed (ProvisionedThroughputExceededException), throttled
 GetRecords calls, an expired shard iterator, and a stalled shard (every GetRecords on it throttled while
-``stalled`` names it: the proxy follows which shard each iterator reads). It forwards everything else
-untouched."""
+``stalled`` names it: the proxy follows which shard each iterator reads), and one slow PutRecords (the
+``slow_put``-th, held ``slow_put_seconds`` before it is forwarded, so that calls sent after it can land first).
+It forwards everything else untouched."""
 
 from __future__ import annotations
 
 import http.client
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -22,6 +24,8 @@ class FaultyKinesis:
         failing_puts: int = 2,
         throttled_gets: int = 2,
         expired_gets: int = 1,
+        slow_put: int = 0,
+        slow_put_seconds: float = 1.0,
     ):
         target = urlsplit(upstream)
         self.upstream = (target.hostname, target.port)
@@ -29,6 +33,7 @@ class FaultyKinesis:
         self.failing_puts = failing_puts
         self.throttled_gets = throttled_gets
         self.expired_gets = expired_gets
+        self.slow_put, self.slow_put_seconds = slow_put, slow_put_seconds
         self.lock = threading.Lock()
         self.puts = 0
         self.gets = 0
@@ -95,6 +100,9 @@ class FaultyKinesis:
         with self.lock:
             self.puts += 1
             failing = self.puts <= self.failing_puts
+            slow = self.puts == self.slow_put
+        if slow:
+            time.sleep(self.slow_put_seconds)
         if not failing:
             return self._forward(headers, body)
         entries = request["Records"]

@@ -365,6 +365,26 @@ def test_sink_writes_every_row_keyed_by_the_partitioned_by_columns(local_stack, 
     assert len({r["shard"] for r in out}) == 4
 
 
+def test_one_request_in_flight_keeps_the_rows_order_that_concurrent_requests_lose(local_stack, kinesis, connector_jar):
+    config, _ = local_stack
+    env = table_env(config, connector_jar)
+    env.execute_sql(GENERATED.format(n=1000))
+    order = {}
+    for inflight in ("1", "16"):  # 16: the default, under which the slow call's rows land late (the control)
+        stream = new_stream(kinesis, f"order-{inflight}", 1)
+        faults = {"failing_puts": 0, "throttled_gets": 0, "expired_gets": 0}
+        # calls of 10 rows; the sink allows more rows in flight with each call answered, so by the 5th call
+        # several fit beside it
+        with FaultyKinesis(aws.endpoint_for(config, "kinesis"), slow_put=5, **faults) as proxy:
+            options = {"aws.endpoint": proxy.url, "sink.batch.max-size": "10", "sink.requests.max-inflight": inflight}
+            env.execute_sql(kinesis_table(config, f"dst{inflight}", stream, "n BIGINT", options))
+            env.execute_sql(f"INSERT INTO dst{inflight} SELECT n FROM numbers").wait()
+        order[inflight] = [r["row"]["n"] for r in read_stream(kinesis, stream)]
+        assert sorted(order[inflight]) == list(range(1, 1001))
+    assert order["1"] == list(range(1, 1001))
+    assert order["16"] != list(range(1, 1001))
+
+
 def test_partial_put_failures_and_throttled_reads_are_retried(local_stack, kinesis, connector_jar, tmp_path):
     config, _ = local_stack
     source, sink = new_stream(kinesis, "faults-in", 2), new_stream(kinesis, "faults-out", 2)

@@ -459,3 +459,17 @@ def test_the_job_directory_is_written_whole_and_read_back(tmp_path):
         jobdir.write(out, application, translation, [], overwrite=False)
     jobdir.write(out, application, translation, ["# again"], overwrite=True)
     assert (out / "report.md").read_text() == "# again\n" and [p.name for p in tmp_path.iterdir()] == ["job"]
+
+
+def test_a_migrated_jobs_outputs_are_written_one_call_at_a_time_in_the_streams_order(tmp_path):
+    from connectors.config import load_config
+    from jobs.migrated import render
+
+    application = app(LAB, schema=None)
+    out = tmp_path / "job"
+    jobdir.write(out, application, translate(application), [], overwrite=False)
+    job = jobdir.load(out)
+    rendered = render(job, load_config("local"), {})
+    sinks = [s for s in rendered if "'sink.flush-buffer.timeout'" in s]  # the Kinesis sinks' tables
+    assert len(sinks) == len(job.outputs) >= 2  # the output and the error stream
+    assert all("'sink.requests.max-inflight' = '1'" in s for s in sinks)
