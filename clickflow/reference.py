@@ -43,9 +43,12 @@ def _field_comments(cls: type) -> dict[str, str]:
 
     source, _ = inspect.getsourcelines(cls)
     comments: dict[int, str] = {}
+    own_line: set[int] = set()  # lines that are a comment alone, not one after a field's code
     for token in tokenize.generate_tokens(io.StringIO("".join(source)).readline):
         if token.type == tokenize.COMMENT:
             comments[token.start[0]] = token.string.lstrip("#").strip()
+            if token.line.lstrip().startswith("#"):
+                own_line.add(token.start[0])
     tree = ast.parse("".join(source))
     found = {}
     body = tree.body[0].body  # type: ignore[attr-defined]
@@ -54,7 +57,7 @@ def _field_comments(cls: type) -> dict[str, str]:
             continue
         above: list[str] = []
         line = node.lineno - 1
-        while line in comments:
+        while line in own_line:
             above.insert(0, comments[line])
             line -= 1
         after = [comments[n] for n in range(node.lineno, (node.end_lineno or node.lineno) + 1) if n in comments]

@@ -240,7 +240,8 @@ class FlinkConfig:
     watermark_interval: Duration = Duration(0.02)
     # execution.buffer-timeout.interval: how long records and watermarks may wait in a part-filled network
     # buffer between two tasks before it is sent (Flink's default is 100ms; a window's result crosses two such
-    # exchanges on its way to its stream). A full buffer goes at once: smaller costs a little CPU, when thin
+    # exchanges on its way to its stream). A full buffer goes at once: smaller costs a little CPU only when
+    # traffic is thin
     buffer_timeout: Duration = Duration(0.01)
 
 

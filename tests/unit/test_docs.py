@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -119,6 +120,30 @@ def test_the_generated_references_match_the_code():
     from clickflow import reference
 
     assert reference.stale() == [], f"run `{reference.REGENERATE}`"
+
+
+@dataclass(frozen=True)
+class _Commented:
+    first: int = 1  # said after the first
+    # said above the second,
+    # on two lines
+    second: int = 2
+    third: int = 3
+    fourth: int = 4  # after the fourth
+    # above the fifth
+    fifth: int = 5  # and after it
+
+
+def test_a_fields_meaning_is_its_own_comments_not_the_field_before_its():
+    from clickflow.reference import _field_comments
+
+    assert _field_comments(_Commented) == {
+        "first": "said after the first",
+        "second": "said above the second, on two lines",
+        "third": "",
+        "fourth": "after the fourth",
+        "fifth": "above the fifth and after it",
+    }
 
 
 def _project_copy(target: Path) -> Path:
