@@ -60,7 +60,7 @@ def one_start(overrides: list[str], archive: Path) -> dict[str, float]:
     mark("imports")
     config = load_config("local", overrides=[*overrides, f"job.archive={archive}", "job.rest_port=0"])
     where = environment.decide(config)
-    env = plans.Recorder(environment.table_env(where))
+    env = plans.Recorder(environment.table_env(where), views_from_cache=plans.cache_dir())
     mark("JVM")
     options = stream.RunOptions(start="trim_horizon")
     stream.configure(env, where.config, options)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from connectors.config import Config
+from jobs.plans import Recorder
 
 SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 ANALYTICS = ("unique_visitors", "active_page_views", "top_categories", "cart_abandonment", "anomalies")
@@ -332,13 +333,18 @@ def register(env, config: Config, events_options: Mapping[str, str], names: Iter
 
 
 def columns_of(env, name: str) -> list[tuple[str, str]]:
-    """(column, SQL type) of a registered table or view, time attributes as plain timestamps."""
-    schema = env.from_path(name)._j_table.getResolvedSchema()
-    out = []
-    for column in schema.getColumns():
-        logical = column.getDataType().getLogicalType()
-        out.append((column.getName(), logical.asSerializableString()))
-    return out
+    """(column, SQL type) of a registered table or view, time attributes as plain timestamps (a recording
+    environment's :meth:`jobs.plans.Recorder.columns`: kept from an earlier start of the same statements)."""
+
+    def read() -> list[tuple[str, str]]:
+        schema = env.from_path(name)._j_table.getResolvedSchema()
+        out = []
+        for column in schema.getColumns():
+            logical = column.getDataType().getLogicalType()
+            out.append((column.getName(), logical.asSerializableString()))
+        return out
+
+    return env.columns(name, read) if isinstance(env, Recorder) else read()
 
 
 def table_sql(

@@ -229,7 +229,10 @@ def analyze(
         say(f"{summary.events:,} events; running {len(names)} analytic(s) in Flink")
         flink_started = time.monotonic()
         try:
-            env = plans.Recorder(analytics.create_table_env(config, [build_udfs()], jvm_args=BATCH_JVM_ARGS))
+            env = plans.Recorder(
+                analytics.create_table_env(config, [build_udfs()], jvm_args=BATCH_JVM_ARGS),
+                views_from_cache=plans.cache_for(config),
+            )
             analytics.register(env, config, file_options(events_path), names)
             outputs = [*names, LATE]
             statement_set = analytics.insert_all(env, outputs, lambda name: file_options(output_dir / name))

@@ -316,7 +316,7 @@ def start_job(etl: EtlConfig, config: Config, options: EtlRunOptions, on_msf: bo
     if options.bounded:
         extra.update(environment.bounded_option(config))
     where = environment.decide(job_config(etl, config), on_msf)
-    env = plans.Recorder(environment.table_env(where))
+    env = plans.Recorder(environment.table_env(where), views_from_cache=plans.cache_for(where.config, where.managed))
     configure(env, where.config, RunOptions(restore=options.restore), on_msf=where.managed)
     env.get_config().set("pipeline.name", f"clickflow etl {etl.name}")
     ddl, inserts = statements(etl, where.config, extra)

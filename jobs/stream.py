@@ -195,7 +195,10 @@ def prepare(config: Config, options: RunOptions, on_msf: bool = False, rest_port
     recording TableEnvironment, the statement set), nothing compiled or submitted yet. ``rest_port``: the
     embedded Flink's REST port, default ``job.rest_port``."""
     where = environment.decide(config, on_msf)
-    env = plans.Recorder(environment.table_env(where, rest_port=rest_port))
+    env = plans.Recorder(
+        environment.table_env(where, rest_port=rest_port),
+        views_from_cache=plans.cache_for(where.config, where.managed),
+    )
     configure(env, where.config, options, on_msf=where.managed)
     return where, env, build(env, where.config, options)
 

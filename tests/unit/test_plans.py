@@ -106,3 +106,113 @@ def test_the_cache_keeps_the_most_recently_used(tmp_path: Path):
         os.utime(tmp_path / f"{n}.json", (n, n))
     plans._prune(tmp_path, keep=3)
     assert sorted(p.name for p in tmp_path.glob("*.json")) == ["2.json", "3.json", "4.json"]
+
+
+class LoggingEnv(FakeEnv):
+    """A FakeEnv that logs what reaches it, in order."""
+
+    _j_statement_set = None
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    def execute_sql(self, sql):
+        self.log.append(" ".join(sql.split()[:4]))
+
+    def sql_query(self, sql):
+        self.log.append(f"plan {sql}")
+        return sql
+
+    def create_temporary_view(self, name, table):
+        self.log.append(f"view {name}")
+
+    def create_statement_set(self):
+        return self
+
+    def add_insert_sql(self, sql):
+        self.log.append(sql)
+
+    def get_config(self):
+        settings = {"parallelism.default": "1"}
+
+        class Config:
+            def get_configuration(self):
+                return type("C", (), {"to_dict": lambda _: dict(settings)})()
+
+        return Config()
+
+
+def job_defined(env, archive: str = "/a") -> plans.RecordedStatements:
+    """What a job does before its plan: a table, a function, views (one a planned query), a sink made from a
+    view's columns, an INSERT."""
+    env.execute_sql("CREATE TEMPORARY TABLE src (a INT) WITH ('connector' = 'datagen')")
+    env.execute_sql("CREATE TEMPORARY FUNCTION f AS 'x.F'")
+    env.execute_sql("-- the view\nCREATE TEMPORARY VIEW v AS SELECT a FROM src")
+    env.create_temporary_view("p", env.sql_query("SELECT * FROM f(input => TABLE v)"))
+    columns = env.columns("v", lambda: env.log.append("read v") or [("a", "INT")])
+    env.execute_sql(analytics.table_sql("out", columns, {"connector": "filesystem", "path": archive}))
+    return env.create_statement_set().add_insert_sql("INSERT INTO out SELECT * FROM p")
+
+
+def test_with_a_plan_cache_views_are_created_only_when_needed_and_their_columns_are_kept(tmp_path: Path):
+    log: list[str] = []
+    env = plans.Recorder(LoggingEnv(log), views_from_cache=tmp_path)
+    statements = job_defined(env)
+    # the table and the function at once; the views before their columns were read the first time; the sink
+    assert log == [
+        "CREATE TEMPORARY TABLE src",
+        "CREATE TEMPORARY FUNCTION f",
+        "-- the view CREATE",
+        "plan SELECT * FROM f(input => TABLE v)",
+        "view p",
+        "read v",
+        "CREATE TABLE `out` (",
+    ]
+    assert statements._j_statement_set is None  # used (a plan compiled): the INSERT is added only now
+    assert log[-1] == "INSERT INTO out SELECT * FROM p"
+
+    log.clear()
+    again = plans.Recorder(LoggingEnv(log), views_from_cache=tmp_path)
+    statements = job_defined(again, archive="/elsewhere")  # where the data is does not count
+    assert log == ["CREATE TEMPORARY TABLE src", "CREATE TEMPORARY FUNCTION f", "CREATE TABLE `out` ("]
+    assert again.statements[-1].startswith("CREATE TABLE `out`") and "`a` INT" in again.statements[-1]
+    assert statements.inserts == ["INSERT INTO out SELECT * FROM p"]
+    again.create_views()
+    assert log[3:] == ["-- the view CREATE", "plan SELECT * FROM f(input => TABLE v)", "view p"]
+
+
+def test_a_changed_view_reads_its_columns_again(tmp_path: Path):
+    log: list[str] = []
+    job_defined(plans.Recorder(LoggingEnv(log), views_from_cache=tmp_path))
+    log.clear()
+    env = plans.Recorder(LoggingEnv(log), views_from_cache=tmp_path)
+    env.execute_sql("CREATE TEMPORARY VIEW v AS SELECT a, a AS b FROM src")
+    env.columns("v", lambda: log.append("read v") or [("a", "INT"), ("b", "INT")])
+    assert log == ["CREATE TEMPORARY VIEW v", "read v"]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["SELECT * FROM v", "CREATE TABLE t WITH ('connector' = 'blackhole') AS SELECT * FROM v", "EXPLAIN SELECT 1"],
+)
+def test_a_statement_that_may_read_a_view_gets_the_views_first(tmp_path: Path, statement: str):
+    log: list[str] = []
+    env = plans.Recorder(LoggingEnv(log), views_from_cache=tmp_path)
+    env.execute_sql("CREATE TEMPORARY VIEW v AS SELECT 1 AS a")
+    assert log == []
+    env.execute_sql(statement)
+    assert log == ["CREATE TEMPORARY VIEW v", " ".join(statement.split()[:4])]
+
+
+def test_without_a_plan_cache_everything_is_done_at_once():
+    log: list[str] = []
+    env = plans.Recorder(LoggingEnv(log))
+    job_defined(env)
+    assert log[2:] == [
+        "-- the view CREATE",
+        "plan SELECT * FROM f(input => TABLE v)",
+        "view p",
+        "read v",
+        "CREATE TABLE `out` (",
+        "INSERT INTO out SELECT * FROM p",
+    ]
