@@ -39,10 +39,17 @@ _PLACEMENT_ALWAYS = frozenset({"path"})
 _KEPT_FOR_KINESIS = frozenset({"connector", "format"})
 _OPTION = re.compile(r"'((?:[^']|'')*)'\s*=\s*'((?:[^']|'')*)'")
 _CREATE_TABLE = re.compile(r"^\s*(?:--[^\n]*\n\s*)*CREATE\s+(?:TEMPORARY\s+)?TABLE\b", re.I)
-_CREATE_VIEW = re.compile(r"^\s*(?:--[^\n]*\n\s*)*CREATE\s+(?:TEMPORARY\s+)?VIEW\b", re.I)
+_CREATE_VIEW = re.compile(
+    r"^\s*(?:--[^\n]*\n\s*)*CREATE\s+(?:TEMPORARY\s+)?VIEW\s+(?:IF\s+NOT\s+EXISTS\s+)?((?:`(?:[^`]|``)*`|[\w$]+)(?:\.(?:`(?:[^`]|``)*`|[\w$]+))*)",
+    re.I,
+)
 # Statements that never read a view: a table defined by its columns, a function. Anything else (a table
 # made from a query, a SELECT, an EXPLAIN) gets the views created first.
 _INDEPENDENT = re.compile(r"^\s*(?:--[^\n]*\n\s*)*CREATE\s+(?:TEMPORARY\s+)?(?:SYSTEM\s+)?(?:TABLE|FUNCTION)\b", re.I)
+# Statements whose views are the ones they name (a SHOW VIEWS names none and lists them all).
+_READS_BY_NAME = re.compile(
+    r"^\s*(?:--[^\n]*\n\s*)*\(*\s*(?:SELECT|WITH|VALUES|TABLE|INSERT|EXPLAIN|DESCRIBE|DESC)\b", re.I
+)
 _AS_QUERY = re.compile(r"\bAS\s*\(?\s*(?:SELECT|WITH|VALUES|TABLE)\b", re.I)
 # What the plan cache itself uses of the environment: loading and executing a plan needs no views.
 _NEED_NO_VIEWS = frozenset({"get_config", "_j_tenv"})
@@ -70,7 +77,7 @@ class Recorder:
 
     With ``views_from_cache`` (a plan cache directory), views are created only when something needs them:
     a start whose plan is in the cache never plans its views' queries (Flink validates each view as it is
-    created: 3.8 s of a warm start for the streaming job's 26 views), since a compiled plan holds their
+    created: 2.5-3.8 s of a warm start for the streaming job's 26 views), since a compiled plan holds their
     queries. What the job took from the views before it had a plan — the columns of its sink tables — is
     kept beside the plans (:meth:`columns`), keyed by the statements made before it was asked. Anything
     else that reads the catalog creates the views first, as does compiling a plan."""
@@ -79,7 +86,7 @@ class Recorder:
         self._env = env
         self.statements: list[str] = []
         self._columns_dir = views_from_cache
-        self._deferred: list[Callable[[], Any]] = []
+        self._deferred: list[tuple[str, str, Callable[[], Any]]] = []  # (view, its text, what creates it)
         self._known: dict[str, list[list[str]]] | None = None
         self._known_path: Path | None = None
         self._known_after = 0  # statements recorded when the known columns' key was made
@@ -87,11 +94,12 @@ class Recorder:
     def execute_sql(self, sql: str) -> Any:
         """Run ``sql`` in the environment, keeping its text (a view: when it is first needed)."""
         self.statements.append(sql)
-        if self._columns_dir is not None and _CREATE_VIEW.match(sql):
-            self._deferred.append(lambda: self._env.execute_sql(sql))
+        view = _CREATE_VIEW.match(sql)
+        if self._columns_dir is not None and view:
+            self._deferred.append((_unquoted(view.group(1)), sql, lambda: self._env.execute_sql(sql)))
             return None
         if not _INDEPENDENT.match(sql) or _AS_QUERY.search(sql):
-            self.create_views()
+            self.create_views(needed_by=sql if _READS_BY_NAME.match(sql) or _AS_QUERY.search(sql) else None)
         return self._env.execute_sql(sql)
 
     def sql_query(self, sql: str) -> Any:
@@ -105,14 +113,36 @@ class Recorder:
         """Register ``table`` (from :meth:`sql_query`) as ``name``."""
         self.statements.append(f"-- view {name}: the query above")
         if isinstance(table, _DeferredQuery):
-            self._deferred.append(lambda: self._env.create_temporary_view(name, self._env.sql_query(table.sql)))
+            create = lambda: self._env.create_temporary_view(name, self._env.sql_query(table.sql))  # noqa: E731
+            self._deferred.append((name, table.sql, create))
         else:
             self._env.create_temporary_view(name, table)
 
-    def create_views(self) -> None:
-        """Create the views not created yet, in the order they were given."""
-        while self._deferred:
-            self._deferred.pop(0)()
+    def create_views(self, needed_by: str | None = None) -> None:
+        """Create the views not created yet, in the order they were given: those that the statement
+        ``needed_by`` names, and the views those name, in turn; all of them without it. A name is found
+        as a word of the text (in a comment or a string too): one found where it is not used only creates
+        a view sooner."""
+        wanted = {name for name, _, _ in self._deferred}
+        if needed_by is not None:
+            wanted, texts = set(), [needed_by]
+            while texts:
+                text = texts.pop()
+                found = {n for n, _, _ in self._deferred if n not in wanted and _names(text, n)}
+                wanted |= found
+                texts += [text for n, text, _ in self._deferred if n in found]
+        kept = []
+        for name, text, create in self._deferred:
+            if name in wanted:
+                create()
+            else:
+                kept.append((name, text, create))
+        self._deferred = kept
+
+    def explain_sql(self, sql: str, *details: Any) -> str:
+        """Flink's plan of ``sql`` (the views it reads created first)."""
+        self.create_views(needed_by=sql)
+        return self._env.explain_sql(sql, *details)
 
     def columns(self, name: str, read: Callable[[], list[tuple[str, str]]]) -> list[tuple[str, str]]:
         """The columns of table or view ``name``: as kept for the statements made so far, else ``read()``
@@ -147,6 +177,16 @@ class Recorder:
         if name not in _NEED_NO_VIEWS:
             self.create_views()
         return getattr(self._env, name)
+
+
+def _unquoted(identifier: str) -> str:
+    """The last part of a (catalog.database.)name, without its backquotes."""
+    return identifier.replace("``", "\0").split(".")[-1].strip("`").replace("\0", "`")
+
+
+def _names(text: str, name: str) -> bool:
+    """Whether ``text`` has ``name`` as a word (any case: a view named in another case is the same one)."""
+    return re.search(rf"(?<![\w$]){re.escape(name)}(?![\w$])", text, re.I) is not None
 
 
 class _DeferredQuery:

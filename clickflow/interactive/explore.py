@@ -309,13 +309,18 @@ class Explorer:
 
     def __init__(self, config: Config, start: str | None = None, bounded: bool = False):
         from connectors import environment
+        from jobs import plans
         from jobs.stream import RunOptions, output_stream_table, register_inputs, source_options
 
         # Always clickflow's own connector, in this process, at the profile's endpoints as seen from here
         where = environment.decide(config, embedded=True)
         config = where.config
         self.config = config
-        self.env = environment.table_env(where, rest_port=0, archives=False)
+        # Views created only as a query needs them (jobs/plans.py): a query over clicks plans none of the
+        # analytics' 26; the output tables' columns are kept from the first start in the plan cache.
+        self.env = plans.Recorder(
+            environment.table_env(where, rest_port=0, archives=False), views_from_cache=plans.cache_for(config)
+        )
         # A running aggregate (a GROUP BY without a window) changes a row with every event, and each change
         # crosses to Python one at a time (about 300 a second here: a minute-long query over 20,000 events).
         # Flink's mini-batch folds what arrives within 200 ms into one change per key; results are the same.

@@ -129,6 +129,9 @@ class LoggingEnv(FakeEnv):
     def create_statement_set(self):
         return self
 
+    def explain_sql(self, sql, *details):
+        return f"plan of {sql}"
+
     def add_insert_sql(self, sql):
         self.log.append(sql)
 
@@ -193,7 +196,11 @@ def test_a_changed_view_reads_its_columns_again(tmp_path: Path):
 
 @pytest.mark.parametrize(
     "statement",
-    ["SELECT * FROM v", "CREATE TABLE t WITH ('connector' = 'blackhole') AS SELECT * FROM v", "EXPLAIN SELECT 1"],
+    [
+        "SELECT * FROM v",
+        "CREATE TABLE t WITH ('connector' = 'blackhole') AS SELECT * FROM v",
+        "EXPLAIN SELECT * FROM default_catalog.default_database.`v`",
+    ],
 )
 def test_a_statement_that_may_read_a_view_gets_the_views_first(tmp_path: Path, statement: str):
     log: list[str] = []
@@ -202,6 +209,32 @@ def test_a_statement_that_may_read_a_view_gets_the_views_first(tmp_path: Path, s
     assert log == []
     env.execute_sql(statement)
     assert log == ["CREATE TEMPORARY VIEW v", " ".join(statement.split()[:4])]
+
+
+def test_a_query_gets_the_views_it_reads_and_theirs_not_the_others(tmp_path: Path):
+    log: list[str] = []
+    env = plans.Recorder(LoggingEnv(log), views_from_cache=tmp_path)
+    env.execute_sql("CREATE TEMPORARY TABLE src (a INT) WITH ('connector' = 'datagen')")
+    env.execute_sql("CREATE TEMPORARY VIEW `base` AS SELECT a FROM src")
+    env.execute_sql("CREATE TEMPORARY VIEW IF NOT EXISTS other AS SELECT a FROM src")
+    env.create_temporary_view("scored", env.sql_query("SELECT * FROM f(input => TABLE base)"))
+    env.execute_sql("CREATE TEMPORARY VIEW top AS SELECT * FROM scored WHERE a > 1")
+    env.execute_sql("CREATE TEMPORARY VIEW unused AS SELECT * FROM other")
+    log.clear()
+    env.execute_sql("SELECT * FROM TOP")  # another case names the same view
+    assert log == [
+        "CREATE TEMPORARY VIEW `base`",
+        "plan SELECT * FROM f(input => TABLE base)",
+        "view scored",
+        "CREATE TEMPORARY VIEW top",
+        "SELECT * FROM TOP",
+    ]
+    log.clear()
+    env.explain_sql("SELECT a FROM other")
+    assert log == ["CREATE TEMPORARY VIEW IF"]
+    log.clear()
+    env.execute_sql("SHOW VIEWS")  # names none: all of them
+    assert log == ["CREATE TEMPORARY VIEW unused", "SHOW VIEWS"]
 
 
 def test_without_a_plan_cache_everything_is_done_at_once():
