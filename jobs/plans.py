@@ -139,6 +139,16 @@ class Recorder:
                 kept.append((name, text, create))
         self._deferred = kept
 
+    def run_sql(self, sql: str) -> Any:
+        """Run ``sql`` at once, whatever it is (a view too: a shell's user expects its answer), the views it
+        reads created first; PyFlink's TableResult."""
+        if _CREATE_VIEW.match(sql) or _READS_BY_NAME.match(sql) or _AS_QUERY.search(sql):
+            self.create_views(needed_by=sql)
+        else:
+            self.create_views()
+        self.statements.append(sql)
+        return self._env.execute_sql(sql)
+
     def explain_sql(self, sql: str, *details: Any) -> str:
         """Flink's plan of ``sql`` (the views it reads created first)."""
         self.create_views(needed_by=sql)

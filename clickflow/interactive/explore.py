@@ -355,7 +355,7 @@ class Explorer:
         if mode == "append":
             self.check_append_only(statement)
         try:
-            result = self.env.execute_sql(statement)
+            result = self.env.run_sql(statement)
         except Exception as exc:  # noqa: BLE001 - Flink's SQL errors arrive as py4j errors
             raise ExploreError(flink_root_cause(exc)) from None
         columns = list(result._j_table_result.getResolvedSchema().getColumnNames())

@@ -229,6 +229,12 @@ def test_the_shell_in_a_real_terminal_shows_only_final_results_before_its_prompt
         block = re.split(r"^flink>.*$", text, flags=re.M)[2]
         assert {k: int(n) for k, n in table_rows(block)} == dict(event_types)
         assert "no ORDER BY: in no particular order" in block
+        # a view of the user's own, created at once (the shell's views are created as queries need them)
+        type_line("CREATE TEMPORARY VIEW carts AS SELECT * FROM clicks WHERE event_type = 'cart';")
+        until(lambda t: len(re.findall(r"^flink>", t, flags=re.M)) >= 4, 120, "the view's answer")
+        type_line("SELECT COUNT(*) AS n FROM carts;")
+        text = until(lambda t: len(re.findall(r"^flink>", t, flags=re.M)) >= 5, 180, "the count over the view")
+        assert table_rows(re.split(r"^flink>.*$", text, flags=re.M)[4]) == [[str(event_types["cart"])]]
         type_line("%quit")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and subprocess.run([*tmux, "has-session", "-t", session], env=env,

@@ -249,3 +249,14 @@ def test_without_a_plan_cache_everything_is_done_at_once():
         "CREATE TABLE `out` (",
         "INSERT INTO out SELECT * FROM p",
     ]
+
+
+def test_a_shells_statement_runs_at_once_with_the_views_it_reads(tmp_path: Path):
+    log: list[str] = []
+    env = plans.Recorder(LoggingEnv(log), views_from_cache=tmp_path)
+    env.execute_sql("CREATE TEMPORARY VIEW clicks AS SELECT 1 AS a")
+    env.execute_sql("CREATE TEMPORARY VIEW other AS SELECT 2 AS a")
+    env.run_sql("CREATE TEMPORARY VIEW mine AS SELECT * FROM clicks")  # the user's own: created now
+    assert log == ["CREATE TEMPORARY VIEW clicks", "CREATE TEMPORARY VIEW mine"]
+    env.run_sql("SET 'table.exec.mini-batch.enabled' = 'false'")  # names no view: all of them first
+    assert log[2:] == ["CREATE TEMPORARY VIEW other", "SET 'table.exec.mini-batch.enabled' = 'false'"]
