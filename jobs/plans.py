@@ -87,7 +87,7 @@ class Recorder:
         self.statements: list[str] = []
         self._columns_dir = views_from_cache
         self._deferred: list[tuple[str, str, Callable[[], Any]]] = []  # (view, its text, what creates it)
-        self._known: dict[str, list[list[str]]] | None = None
+        self._known: dict[str, list[list[str]]] = {}  # columns kept at _known_path, read at the first call
         self._known_path: Path | None = None
         self._known_after = 0  # statements recorded when the known columns' key was made
 
@@ -98,8 +98,7 @@ class Recorder:
         if self._columns_dir is not None and view:
             self._deferred.append((_unquoted(view.group(1)), sql, lambda: self._env.execute_sql(sql)))
             return None
-        if not _INDEPENDENT.match(sql) or _AS_QUERY.search(sql):
-            self.create_views(needed_by=sql if _READS_BY_NAME.match(sql) or _AS_QUERY.search(sql) else None)
+        self._create_views_for(sql)
         return self._env.execute_sql(sql)
 
     def sql_query(self, sql: str) -> Any:
@@ -139,13 +138,22 @@ class Recorder:
                 kept.append((name, text, create))
         self._deferred = kept
 
-    def run_sql(self, sql: str) -> Any:
-        """Run ``sql`` at once, whatever it is (a view too: a shell's user expects its answer), the views it
-        reads created first; PyFlink's TableResult."""
-        if _CREATE_VIEW.match(sql) or _READS_BY_NAME.match(sql) or _AS_QUERY.search(sql):
+    def _create_views_for(self, sql: str) -> None:
+        """Create the views the statement ``sql`` may read before it runs: none for a table defined by its
+        columns or a function; those it names for a query, a view or a table made from a query; all of them
+        for anything else (a SHOW VIEWS names none and lists them all)."""
+        made_from_query = _AS_QUERY.search(sql) is not None
+        if _INDEPENDENT.match(sql) and not made_from_query:
+            return
+        if made_from_query or _CREATE_VIEW.match(sql) or _READS_BY_NAME.match(sql):
             self.create_views(needed_by=sql)
         else:
             self.create_views()
+
+    def run_sql(self, sql: str) -> Any:
+        """Run ``sql`` at once, whatever it is (a view too: a shell's user expects its answer), the views it
+        reads created first; PyFlink's TableResult."""
+        self._create_views_for(sql)
         self.statements.append(sql)
         return self._env.execute_sql(sql)
 
@@ -159,7 +167,7 @@ class Recorder:
         (after creating the views) and kept."""
         if self._columns_dir is None:
             return read()
-        if self._known is None:
+        if self._known_path is None:
             self._known_after = len(self.statements)
             key = plan_key(self._env.get_config().get_configuration().to_dict(), self.statements, ["-- columns"])
             self._known_path = self._columns_dir / "columns" / f"{key}.json"
@@ -168,12 +176,11 @@ class Recorder:
             except (OSError, ValueError):
                 self._known = {}
         entry = f"{name} after {_digest(self.statements[self._known_after :])}"
-        if entry in (self._known or {}):
+        if entry in self._known:
             return [(column, kind) for column, kind in self._known[entry]]
         self.create_views()
         found = read()
-        self._known = {**(self._known or {}), entry: [[column, kind] for column, kind in found]}
-        assert self._known_path is not None
+        self._known[entry] = [[column, kind] for column, kind in found]
         _write_whole(self._known_path, json.dumps(self._known, indent=1))
         _prune(self._known_path.parent, KEEP * 4)
         return found
