@@ -42,6 +42,10 @@ MIN_JAVA = 11  # Flink 2.x runs on Java 11, 17 (recommended) and 21
 class ClusterError(RuntimeError):
     """The local cluster could not be started, reached or stopped; the message says why and what to do."""
 
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail  # the whole answer of a REST call that failed, when there was one
+
 
 # --------------------------------------------------------------------------- the distribution
 
@@ -359,7 +363,7 @@ def _ready(config: Config, process: Process) -> bool:
     return gateway_answers(config)
 
 
-def _spawn(config: Config, process: Process, env: Mapping[str, str]) -> subprocess.Popen:
+def _spawn(config: Config, process: Process, env: Mapping[str, str], jar: str = "") -> subprocess.Popen:
     log = home(config) / "log" / f"{process.name}.out"
     with open(log, "ab") as out:
         child = subprocess.Popen(
@@ -371,7 +375,7 @@ def _spawn(config: Config, process: Process, env: Mapping[str, str]) -> subproce
             env=dict(env),
             cwd=home(config),
         )
-    _pid_file(config, process).write_text(json.dumps({"pid": child.pid, "started": time.time()}))
+    _pid_file(config, process).write_text(json.dumps({"pid": child.pid, "started": time.time(), "jar": jar}))
     return child
 
 
@@ -392,6 +396,9 @@ def up(config: Config, say: Callable[[str], None] = lambda _: None) -> list[Proc
                 )
     java_binary()
     prepare_layout(config, render_conf(config))
+    from connectors.kinesis_connector import CONNECTOR
+
+    jar = _built_from(home(config) / "lib" / CONNECTOR.jar.name)
     env = flink_environment(config)
     started: list[tuple[Process, subprocess.Popen]] = []
     deadline = time.monotonic() + config.cluster.start_timeout
@@ -400,7 +407,7 @@ def up(config: Config, say: Callable[[str], None] = lambda _: None) -> list[Proc
             if process.name in running:
                 say(f"{process.label} already running (pid {running[process.name]})")
                 continue
-            child = _spawn(config, process, env)
+            child = _spawn(config, process, env, jar)
             started.append((process, child))
             while not _ready(config, process):
                 if child.poll() is not None:
@@ -422,6 +429,25 @@ def up(config: Config, say: Callable[[str], None] = lambda _: None) -> list[Proc
             _pid_file(config, process).unlink(missing_ok=True)
         raise
     return status(config)
+
+
+def _built_from(jar: Path) -> str:
+    """The fingerprint of the sources ``jar`` (or the jar it links to) was built from ('' when unknown)."""
+    recorded = jar.resolve().with_suffix(".sha256")
+    return recorded.read_text().split()[0] if recorded.is_file() else ""
+
+
+def runs_jar(config: Config, fingerprint: str) -> bool:
+    """Whether each of the cluster's processes was started with clickflow's jar built from ``fingerprint``
+    in its lib/ (a jar rebuilt since is not in the running processes until ``cluster down`` and ``up``)."""
+    for process in processes(config):
+        try:
+            started_with = json.loads(_pid_file(config, process).read_text()).get("jar")
+        except (OSError, ValueError, AttributeError):
+            return False
+        if not fingerprint or started_with != fingerprint:
+            return False
+    return True
 
 
 def status(config: Config) -> list[ProcessState]:
@@ -476,7 +502,8 @@ def _request(url: str, method: str, body: dict | None = None) -> dict:
             return json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as exc:
         detail = exc.read().decode(errors="replace")
-        raise ClusterError(f"{method} {url}: HTTP {exc.code}: {detail[:500]}") from None
+        # the whole answer kept too: a Flink stack trace's root cause is at its end
+        raise ClusterError(f"{method} {url}: HTTP {exc.code}: {detail[:500]}", detail=detail) from None
     except (urllib.error.URLError, OSError) as exc:
         raise ClusterError(f"{method} {url}: {exc}") from None
 

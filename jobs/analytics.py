@@ -254,6 +254,30 @@ def _stop_gateways() -> None:
             process.wait()
 
 
+def job_settings(config: Config, pipeline_jars: Iterable[Path] = (), embedded: bool = True) -> dict[str, str]:
+    """The Flink settings :func:`create_table_env` gives every job of ``config`` (the planner's among them,
+    which are part of a compiled plan's key), as Flink option names and values."""
+    settings = {
+        "parallelism.default": str(config.flink.parallelism),
+        "table.exec.source.idle-timeout": config.flink.idle_timeout.as_flink(),
+        "table.local-time-zone": "UTC",
+        "rest.bind-address": "127.0.0.1",  # the embedded Flink's REST API: loopback only
+        "rest.address": "127.0.0.1",
+        **(EMBEDDED_BIND if embedded else {}),  # and every other server it opens
+        "pipeline.object-reuse": "true",  # SQL operators copy what they keep; saves a copy per record
+    }
+    if config.flink.mini_batch:
+        settings["table.exec.mini-batch.enabled"] = "true"
+        settings["table.exec.mini-batch.allow-latency"] = "1 s"
+        settings["table.exec.mini-batch.size"] = "5000"
+    if config.flink.split_distinct:
+        settings["table.optimizer.distinct-agg.split.enabled"] = "true"
+    jars = ";".join(path.resolve().as_uri() for path in pipeline_jars)
+    if jars:
+        settings["pipeline.jars"] = jars
+    return settings
+
+
 def create_table_env(
     config: Config,
     pipeline_jars: Iterable[Path] = (),
@@ -286,24 +310,8 @@ def create_table_env(
     env = TableEnvironment.create(settings)
     apply_to_jvm(config)  # the connector's SDK, for an embedded Flink (a cluster's JVMs get theirs in its config)
     conf = env.get_config()
-    conf.set("parallelism.default", str(config.flink.parallelism))
-    conf.set("table.exec.source.idle-timeout", config.flink.idle_timeout.as_flink())
-    conf.set("table.local-time-zone", "UTC")
-    conf.set("rest.bind-address", "127.0.0.1")  # the embedded Flink's REST API: loopback only
-    conf.set("rest.address", "127.0.0.1")
-    if embedded:
-        for key, value in EMBEDDED_BIND.items():  # and every other server it opens
-            conf.set(key, value)
-    conf.set("pipeline.object-reuse", "true")  # SQL operators copy what they keep; saves a copy per record
-    if config.flink.mini_batch:
-        conf.set("table.exec.mini-batch.enabled", "true")
-        conf.set("table.exec.mini-batch.allow-latency", "1 s")
-        conf.set("table.exec.mini-batch.size", "5000")
-    if config.flink.split_distinct:
-        conf.set("table.optimizer.distinct-agg.split.enabled", "true")
-    jars = ";".join(path.resolve().as_uri() for path in pipeline_jars)
-    if jars:
-        conf.set("pipeline.jars", jars)
+    for key, value in job_settings(config, pipeline_jars, embedded).items():
+        conf.set(key, value)
     return env
 
 

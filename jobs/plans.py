@@ -267,7 +267,7 @@ def _masked(statement: str) -> str:
     return _OPTION.sub(mask, statement)
 
 
-def _jar_digest(uri: str) -> str:
+def jar_digest(uri: str) -> str:
     """clickflow's jars: the fingerprint of the sources they were built from (beside them); others: their SHA-256."""
     from connectors.official import sha256_of
 
@@ -286,7 +286,7 @@ def _version(package: str) -> str:
 def plan_key(settings: dict[str, str], statements: Iterable[str], inserts: Iterable[str]) -> str:
     """The cache key of a statement set: versions, jars, planner settings, masked statements."""
     planner = {k: v for k, v in settings.items() if k.startswith("table.") or k == "parallelism.default"}
-    jars = [_jar_digest(uri) for uri in settings.get("pipeline.jars", "").split(";") if uri]
+    jars = [jar_digest(uri) for uri in settings.get("pipeline.jars", "").split(";") if uri]
     identity = {
         "flink": _version("apache-flink"),
         "clickflow": _version("clickflow"),
@@ -323,7 +323,7 @@ def execute(
         if path.is_file():
             try:
                 plan = load_plan(recorder, path)
-                os.utime(path)  # recently used
+                touch(path)
                 say(f"plan: compiled plan {path.stem[:12]} from the cache")
             except Py4JJavaError as exc:
                 say(f"plan: the cached plan {path} could not be read ({str(exc).splitlines()[0]}); compiling again")
@@ -335,6 +335,14 @@ def execute(
             _prune(path.parent)
             say(f"plan: compiled and cached as {path.stem[:12]}")
     return TableResult(_on_this_thread(plan.execute))
+
+
+def touch(path: Path) -> None:
+    """Mark a cached plan recently used (the least recently used are pruned first)."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
 
 
 def _plans_name_their_objects(recorder: Recorder) -> None:
@@ -402,3 +410,60 @@ def _on_this_thread(call):
     finally:
         if was_enabled:
             gc.enable()
+
+
+class NeedsPlanner(Exception):
+    """A :class:`StatementsOnly` environment was asked for something only Flink's planner knows."""
+
+
+class StatementsOnly:
+    """A stand-in for a TableEnvironment that runs nothing: it keeps the settings set on it and the
+    statements given to it, so that a job's plan key (and the tables and functions its plan names) can be
+    made without a JVM — for a job whose compiled plan is run elsewhere (``jobs.stream.submit_plan``: the
+    cluster's SQL gateway). Wrapped in a :class:`Recorder` with a plan cache, it is never asked to create a
+    view; anything that needs the planner (a view, the columns of one not kept in the cache) raises
+    :class:`NeedsPlanner`."""
+
+    def __init__(self, settings: dict[str, str]) -> None:
+        self.settings = dict(settings)
+        self.executed: list[str] = []  # the statements that define the plan's tables and functions
+
+    def get_config(self) -> StatementsOnly:
+        """Its settings (itself: it answers as a TableConfig and its Configuration do)."""
+        return self
+
+    def get_configuration(self) -> StatementsOnly:
+        """Its settings, again."""
+        return self
+
+    def set(self, key: str, value: str) -> StatementsOnly:
+        """Set a Flink option."""
+        self.settings[key] = value
+        return self
+
+    def to_dict(self) -> dict[str, str]:
+        """Every option set, by name."""
+        return dict(self.settings)
+
+    def execute_sql(self, sql: str) -> None:
+        """Keep a table's or a function's definition; anything else needs the planner."""
+        if not (_INDEPENDENT.match(sql) and not _AS_QUERY.search(sql)):
+            raise NeedsPlanner(f"a statement that reads the catalog: {sql[:80]}")
+        self.executed.append(sql)
+
+    def create_statement_set(self) -> _InsertsOnly:
+        """A statement set that keeps nothing (its recorder keeps the INSERTs)."""
+        return _InsertsOnly()
+
+    def __getattr__(self, name: str) -> Any:
+        raise NeedsPlanner(f"the planner's {name}")
+
+
+class _InsertsOnly:
+    """The statement set of a :class:`StatementsOnly` environment: its INSERTs are kept by the recorder."""
+
+    def add_insert_sql(self, sql: str) -> _InsertsOnly:
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        raise NeedsPlanner(f"the statement set's {name}")

@@ -293,7 +293,10 @@ def stop_on_request(client, config: Config, stops: StopRequests, resume: Callabl
 
     target = savepoint_dir(config)
     say(f"{stops.names[0]}: stopping the job with a savepoint under {target} (again: stop at once) …")
-    future = stop_with_savepoint(client, target)
+    if hasattr(client, "stop_with_savepoint_at"):  # a job run by the cluster's SQL gateway (jobs.gateway)
+        future = client.stop_with_savepoint_at(target)
+    else:
+        future = stop_with_savepoint(client, target)
     while not future.isDone() and len(stops.names) < 2:
         time.sleep(0.2)
     if not future.isDone():
@@ -351,7 +354,13 @@ def run(config: Config, options: RunOptions, say=print, resume: Callable[[str], 
         found = restore_latest(config)
         options = RunOptions(start=options.start, bounded=options.bounded, restore=found)
         say(f"resuming from {found}")
-    result = start(config, options, say=say)
+    result = None
+    if where.kind == "cluster":  # through the local cluster's SQL gateway when the plan is cached
+        from jobs.gateway import submit_plan
+
+        result = submit_plan(config, options, say)
+    if result is None:
+        result = start(config, options, say=say)
     client = result.get_job_client()
     say(
         f"job {client.get_job_id()} running: events from {config.stream('events').name}, "

@@ -285,6 +285,28 @@ def test_job_on_the_cluster_survives_s3_refusing_writes_and_a_killed_taskmanager
         f"streams: {duplicates}"
     )
 
+    # The bounded job again, its plan now in the cache (the resumed run compiled it): `run` has the cluster's
+    # SQL gateway run the cached plan, with no JVM of its own (jobs/gateway.py), and the job archives (to a
+    # prefix of its own) what analyze computes, every row once.
+    again = f"{prefix}/through-gateway"
+    rerun = run_cli(
+        "run",
+        "--profile",
+        "cluster",
+        "--bounded",
+        "--from",
+        "trim_horizon",
+        overrides=[*overrides, f"job.archive=s3://{config.bucket}/{again}/archive"],
+        timeout=300,
+    )
+    assert "run by the cluster's SQL gateway" in rerun.stdout, rerun.stdout + rerun.stderr
+    assert "job finished" in rerun.stdout, rerun.stdout + rerun.stderr
+    download(s3, config.bucket, f"{again}/archive", tmp_path / "through-gateway")
+    for name in ANALYTICS:
+        rows = read_output(tmp_path / "through-gateway", name)
+        assert canonical(rows) == canonical(read_output(expected_dir, name)), f"{name} (a plan the gateway ran)"
+    assert len(read_output(tmp_path / "through-gateway", "events")) == 12000
+
     # Flink's SQL client, through the cluster's gateway and embedded: the rows analyze computes
     script = tmp_path / "visitors.sql"
     script.write_text(

@@ -260,3 +260,32 @@ def test_a_shells_statement_runs_at_once_with_the_views_it_reads(tmp_path: Path)
     assert log == ["CREATE TEMPORARY VIEW clicks", "CREATE TEMPORARY VIEW mine"]
     env.run_sql("SET 'table.exec.mini-batch.enabled' = 'false'")  # names no view: all of them first
     assert log[2:] == ["CREATE TEMPORARY VIEW other", "SET 'table.exec.mini-batch.enabled' = 'false'"]
+
+
+def test_statements_only_gives_the_same_plan_key_without_flink_once_the_columns_are_kept(tmp_path: Path):
+    """What `run` on the local cluster makes its plan key and the plan's tables from (jobs/gateway.py)."""
+    offline = plans.StatementsOnly({"parallelism.default": "1"})
+    with pytest.raises(plans.NeedsPlanner):  # the sink's columns come from a view: not kept yet
+        job_defined(plans.Recorder(offline, views_from_cache=tmp_path))
+
+    log: list[str] = []
+    planned = plans.Recorder(LoggingEnv(log), views_from_cache=tmp_path)
+    statements = job_defined(planned, archive="/a")
+    settings = planned.get_config().get_configuration().to_dict()
+    want = plans.plan_key(settings, planned.statements, statements.inserts)
+
+    offline = plans.StatementsOnly({"parallelism.default": "1"})
+    recorder = plans.Recorder(offline, views_from_cache=tmp_path)
+    statements = job_defined(recorder, archive="/elsewhere")
+    assert plans.plan_key(offline.to_dict(), recorder.statements, statements.inserts) == want
+    # what the plan names (its tables and functions) is all that runs; its views never do
+    assert [" ".join(s.split()[:4]) for s in offline.executed] == [
+        "CREATE TEMPORARY TABLE src",
+        "CREATE TEMPORARY FUNCTION f",
+        "CREATE TABLE `out` (",
+    ]
+    assert "'path' = '/elsewhere'" in offline.executed[-1]
+    with pytest.raises(plans.NeedsPlanner):
+        recorder.create_views()
+    with pytest.raises(plans.NeedsPlanner):
+        offline.execute_sql("CREATE TABLE t AS SELECT * FROM src")
