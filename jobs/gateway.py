@@ -23,6 +23,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from connectors import cluster, environment, sql_gateway
@@ -42,7 +43,7 @@ def _runs_on_gateway(config: Config) -> bool:
     )
 
 
-def offline_job(config: Config, options: Any) -> tuple[plans.StatementsOnly, Any] | None:
+def offline_job(config: Config, options: Any) -> tuple[plans.StatementsOnly, Path] | None:
     """The job of ``config`` made on :class:`jobs.plans.StatementsOnly`: (its environment, the plan in the
     cache), or None when the cache does not hold its plan or something on the way needs the planner."""
     from jobs import stream
