@@ -44,12 +44,17 @@ node_modules/.installed: package.json package-lock.json
 demo: setup
 	$(BIN)/clickflow demo
 
+# The suite on TEST_WORKERS pytest-xdist workers, each given whole test files (a file's tests share its fixtures,
+# and the walkthrough's pages run in order); TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
+PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,--numprocesses $(TEST_WORKERS) --dist loadfile)
+
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $(DOCS_CHECK_DIR)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PARALLEL)
 
 # The documentation site (mkdocs.yml, docs/) into site/: open site/index.html from disk, no server or network.
 # The build fails on a warning, a broken link or a stale generated reference (docs/reference/: `make docs-reference`).
@@ -66,7 +71,7 @@ test-unit: setup
 	$(BIN)/python -m pytest -m "not integration"
 
 test-integration: setup
-	$(BIN)/python -m pytest -m integration
+	$(BIN)/python -m pytest -m integration $(PARALLEL)
 
 lint: setup
 	$(BIN)/ruff check .

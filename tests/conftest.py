@@ -17,6 +17,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # (test_stream_job's bounded test: 60 s of CPU against 35 s, measured), and the suite is bound by the CPU.
 # Not for users' jobs, which run long enough for the optimising compiler to pay.
 TEST_JVM_OPTIONS = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")
+TEST_SETTINGS = "job.rest_port=0 monitoring.prometheus=9260-9299"  # $CLICKFLOW_SET for every test (below)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -44,8 +45,13 @@ def _loopback_only_environment():
     }
     # Neither botocore nor the AWS SDK in a job's JVM may look for the instance-metadata address
     os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+    # Tests run side by side (`make test`: pytest-xdist's workers): no job of theirs takes a fixed port that
+    # another test's job could hold. An embedded Flink's REST API on any free port unless a test names one;
+    # Prometheus reporters above the range the walkthrough's operating page reads (9249-9259), which sets its own.
+    os.environ["CLICKFLOW_SET"] = TEST_SETTINGS
     yield
     os.environ.pop("AWS_EC2_METADATA_DISABLED", None)
+    os.environ.pop("CLICKFLOW_SET", None)
     os.environ.update(saved)
 
 
