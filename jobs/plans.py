@@ -419,7 +419,7 @@ class NeedsPlanner(Exception):
 class StatementsOnly:
     """A stand-in for a TableEnvironment that runs nothing: it keeps the settings set on it and the
     statements given to it, so that a job's plan key (and the tables and functions its plan names) can be
-    made without a JVM — for a job whose compiled plan is run elsewhere (``jobs.stream.submit_plan``: the
+    made without a JVM — for a job whose compiled plan is run elsewhere (``jobs.gateway.submit_plan``: the
     cluster's SQL gateway). Wrapped in a :class:`Recorder` with a plan cache, it is never asked to create a
     view; anything that needs the planner (a view, the columns of one not kept in the cache) raises
     :class:`NeedsPlanner`."""
