@@ -44,9 +44,9 @@ node_modules/.installed: package.json package-lock.json
 demo: setup
 	$(BIN)/clickflow demo
 
-# The suite on TEST_WORKERS pytest-xdist workers, each given whole test files (a file's tests share its fixtures,
-# and the walkthrough's pages run in order); TEST_WORKERS=0 runs it in one process.
-TEST_WORKERS ?= 2
+# TEST_WORKERS=2: the suite on two pytest-xdist workers, each given whole test files (a file's tests share its
+# fixtures, and the walkthrough's pages run in order); 0, the default, runs it in one process.
+TEST_WORKERS ?= 0
 PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,--numprocesses $(TEST_WORKERS) --dist loadfile)
 
 test: setup

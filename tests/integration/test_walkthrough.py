@@ -30,10 +30,23 @@ PAGE_TIMEOUT = 900  # seconds for one page; a command that hangs fails the walk,
 CLUSTER_PORTS = (8082, 6123, 8083)  # the cluster profile's REST, RPC and SQL gateway ports, as the page uses them
 
 
+def _port_no_one_is_given() -> int:
+    """A free loopback port below the kernel's ephemeral range (32768 and up), which the pages' jobs hold for
+    minutes: a port picked from that range (free_port) was taken meanwhile by a process another test started
+    (the pages' `clickflow run` then refused it: "job.rest_port … is in use"), when tests run side by side."""
+    import random
+
+    from connectors.local_stack.stack import port_in_use
+
+    ports = list(range(20000, 30000))
+    random.shuffle(ports)
+    return next(port for port in ports if not port_in_use("127.0.0.1", port))
+
+
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory):
     """The walk's folder and environment; whatever its pages left running is stopped at the end."""
-    from connectors.local_stack.stack import free_port, private_overrides
+    from connectors.local_stack.stack import private_overrides
 
     folder = tmp_path_factory.mktemp("walk")
     for name in ("etl", "templates", "examples"):
@@ -43,7 +56,7 @@ def sandbox(tmp_path_factory):
         *private_overrides(state),
         f"local:job.archive={state / 'archive'}",  # the cluster's and Managed Flink's stay on the (local) S3
         f"local:job.checkpoint_dir={state / 'checkpoints'}",
-        f"job.rest_port={free_port()}",
+        f"job.rest_port={_port_no_one_is_given()}",
     ]
     env = {
         **os.environ,
