@@ -396,9 +396,9 @@ def up(config: Config, say: Callable[[str], None] = lambda _: None) -> list[Proc
                 )
     java_binary()
     prepare_layout(config, render_conf(config))
-    from connectors.kinesis_connector import CONNECTOR
+    from connectors.kinesis_connector import CONNECTOR, built_from
 
-    jar = _built_from(home(config) / "lib" / CONNECTOR.jar.name)
+    jar = built_from(home(config) / "lib" / CONNECTOR.jar.name)
     env = flink_environment(config)
     started: list[tuple[Process, subprocess.Popen]] = []
     deadline = time.monotonic() + config.cluster.start_timeout
@@ -429,12 +429,6 @@ def up(config: Config, say: Callable[[str], None] = lambda _: None) -> list[Proc
             _pid_file(config, process).unlink(missing_ok=True)
         raise
     return status(config)
-
-
-def _built_from(jar: Path) -> str:
-    """The fingerprint of the sources ``jar`` (or the jar it links to) was built from ('' when unknown)."""
-    recorded = jar.resolve().with_suffix(".sha256")
-    return recorded.read_text().split()[0] if recorded.is_file() else ""
 
 
 def runs_jar(config: Config, fingerprint: str) -> bool:

@@ -94,6 +94,13 @@ def _locked(root: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def built_from(jar: Path) -> str:
+    """The fingerprint of the sources ``jar`` (or the jar a link of that name points to) was built from, as the
+    build records it beside the jar; '' for a jar this build did not make."""
+    stamp = jar.resolve().with_suffix(".sha256")
+    return stamp.read_text().split()[0] if stamp.is_file() else ""
+
+
 def _up_to_date(build: JavaBuild, fingerprint: str) -> bool:
     for target in build.targets:
         stamp = target.jar.with_suffix(".sha256")

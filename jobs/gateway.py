@@ -28,7 +28,7 @@ from typing import Any
 
 from connectors import cluster, environment, sql_gateway
 from connectors.config import Config
-from jobs import analytics, plans
+from jobs import analytics, plans, stream
 
 # Settings the cluster owns (its addresses, its processes' own); the job's session gets every other one.
 _CLUSTERS_OWN = ("rest.", "execution.target", "jobmanager.", "taskmanager.", "python.")
@@ -46,8 +46,6 @@ def _runs_on_gateway(config: Config) -> bool:
 def offline_job(config: Config, options: Any) -> tuple[plans.StatementsOnly, Path] | None:
     """The job of ``config`` made on :class:`jobs.plans.StatementsOnly`: (its environment, the plan in the
     cache), or None when the cache does not hold its plan or something on the way needs the planner."""
-    from jobs import stream
-
     where = environment.decide(config)
     jars = environment.pipeline_jars(where.config)
     offline = plans.StatementsOnly(analytics.job_settings(where.config, jars, embedded=False))
@@ -165,7 +163,7 @@ class RestJob:
 
     def wait(self) -> None:
         """Until the job ends; a cluster.ClusterError with the job's root cause if it did not finish."""
-        while (state := self._state()) not in ("FINISHED", "FAILED", "CANCELED"):
+        while (state := self._state()) not in stream.TERMINAL:
             time.sleep(0.5)
         if state != "FINISHED":
             raise cluster.ClusterError(f"job {self._id} {state.lower()} on the cluster: {self.failure()}")

@@ -269,11 +269,11 @@ def _masked(statement: str) -> str:
 
 def jar_digest(uri: str) -> str:
     """clickflow's jars: the fingerprint of the sources they were built from (beside them); others: their SHA-256."""
+    from connectors.kinesis_connector import built_from
     from connectors.official import sha256_of
 
     path = Path(uri.removeprefix("file://")) if uri.startswith("file:") else Path(uri)
-    recorded = path.with_suffix(".sha256")
-    return recorded.read_text().split()[0] if recorded.is_file() else sha256_of(path)
+    return built_from(path) or sha256_of(path)
 
 
 def _version(package: str) -> str:
