@@ -90,7 +90,7 @@ def _exit_at_once_on_interrupt() -> None:
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
-            except (OSError, ValueError):
+            except (OSError, ValueError, RuntimeError):  # RuntimeError: the handler cut into a write of the stream
                 pass
         os._exit(130)
 

@@ -236,13 +236,17 @@ class StopRequests:
 
     def __init__(self, then: Callable[[], None] | None = None) -> None:
         self.names: list[str] = []
-        self._then = then  # called (in the signal handler) after each request is counted
+        self._then = then  # called after each request is counted (by connectors.signals' relay, not the handler)
 
     def __enter__(self) -> StopRequests:
+        from connectors.signals import deferred
+
+        then = deferred(self._then) if self._then is not None else None
+
         def handler(signum, frame):
             self.names.append(signal.Signals(signum).name)
-            if self._then is not None:
-                self._then()
+            if then is not None:
+                then()
 
         self._previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
         return self

@@ -49,9 +49,12 @@ def _loopback_only_environment():
     # another test's job could hold. An embedded Flink's REST API on any free port unless a test names one;
     # Prometheus reporters above the range the walkthrough's operating page reads (9249-9259), which sets its own.
     os.environ["CLICKFLOW_SET"] = TEST_SETTINGS
+    # A Python child that hangs can be asked where (SIGABRT prints every thread's stack): see finish()
+    os.environ["PYTHONFAULTHANDLER"] = "1"
     yield
     os.environ.pop("AWS_EC2_METADATA_DISABLED", None)
     os.environ.pop("CLICKFLOW_SET", None)
+    os.environ.pop("PYTHONFAULTHANDLER", None)
     os.environ.update(saved)
 
 
@@ -109,6 +112,30 @@ def run_cli(*args: str, overrides: list[str] = (), timeout: float = 120, check: 
             f"{' '.join(command)} exited {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
         )
     return result
+
+
+def finish(process: subprocess.Popen, timeout: float = 60) -> tuple[str, str]:
+    """What a started ``clickflow`` prints (stdout, stderr) once it exits. One still running after ``timeout``
+    seconds fails the test with the stack of each of its threads (the session runs Python children with
+    PYTHONFAULTHANDLER, so SIGABRT prints them); the process is stopped and its pipes closed either way."""
+    import signal
+
+    try:
+        return process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)
+        try:
+            out, err = process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            out, err = process.communicate()
+        raise AssertionError(
+            f"{' '.join(map(str, process.args))} still ran after {timeout:g} s; it printed:\n{out}\n{err}"
+        ) from None
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
 
 
 def start_cli(*args: str, overrides: list[str] = (), log: Path) -> subprocess.Popen:

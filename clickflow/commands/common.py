@@ -92,20 +92,28 @@ def graceful_interrupt(
     """First Ctrl-C sets the event (finish what is in flight); a second one stops at once — by
     KeyboardInterrupt, or, with ``stop_now``, by setting ``event.now`` (the replay polls it, so the
     stop never lands half-way through its bookkeeping); later ones are ignored."""
+    from connectors.signals import deferred
     from producer.replay import StopRequest
 
     event = StopRequest()
 
-    def handler(signum, frame):
-        if event.now.is_set():
-            return
-        if event.is_set():
-            if stop_now:
-                event.now.set()
-                return
-            raise KeyboardInterrupt
+    def interrupted() -> None:
         event.set()
         print("\n" + message, file=sys.stderr, flush=True)
+
+    first = deferred(interrupted)
+    second = deferred(event.now.set)
+    received = 0
+
+    def handler(signum, frame):  # counts; the events are set by the relay (see connectors.signals)
+        nonlocal received
+        received += 1
+        if received == 1:
+            first()
+        elif received == 2:
+            if not stop_now:
+                raise KeyboardInterrupt
+            second()
 
     # SIGTERM (a `kill`, a service manager stopping us) is taken as a first Ctrl-C
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}

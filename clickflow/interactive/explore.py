@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.config import Config, ConfigError
+from connectors.signals import deferred
 from connectors.tables import kinesis_options
 from jobs import analytics
 
@@ -612,7 +613,8 @@ def interactive(explorer: Explorer, settings: ShellSettings, history: Path, out,
             statements, buffer = split_statements(buffer)
             for statement in statements:
                 interrupted = threading.Event()
-                previous = signal.signal(signal.SIGINT, lambda *_, stop=interrupted: stop.set())
+                stop = deferred(interrupted.set)  # never Event.set() in the handler: see connectors.signals
+                previous = signal.signal(signal.SIGINT, lambda *_, stop=stop: stop())
                 screen = Screen(out, out.isatty(), settings.max_rows)
                 try:
                     outcome = explorer.run(

@@ -18,7 +18,7 @@ import pytest
 from connectors import aws
 from connectors.local_stack import stack
 from producer.generate import GenerateOptions, write_generated
-from tests.conftest import PROJECT_ROOT, run_cli
+from tests.conftest import PROJECT_ROOT, finish, run_cli
 from tests.integration.test_producer import expected_records, new_stream, read_all
 
 pytestmark = pytest.mark.integration
@@ -40,15 +40,6 @@ def start_replay(overrides: list[str], *args: str) -> subprocess.Popen:
         text=True,
         cwd=PROJECT_ROOT,
     )
-
-
-def finish(process: subprocess.Popen, timeout: float = 60) -> tuple[str, str]:
-    try:
-        return process.communicate(timeout=timeout)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 def run_printed(out: str) -> subprocess.CompletedProcess:

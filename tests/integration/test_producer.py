@@ -17,7 +17,7 @@ from producer.records import iter_stream, read_finished
 from producer.replay import ReplayOptions, replay
 from producer.rows import RowParser
 from tests import kinesis_helpers
-from tests.conftest import PROJECT_ROOT, run_cli
+from tests.conftest import PROJECT_ROOT, finish, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -137,14 +137,9 @@ def test_ctrl_c_then_resume_without_duplicates(local_stack, generated):
     sets = [item for o in overrides for item in ("--set", o)]
     command = [sys.executable, "-m", "clickflow", "replay", *sets, str(generated), "--stream", stream, "--rate", "1500"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=PROJECT_ROOT)
-    try:
-        time.sleep(2.0)
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    time.sleep(2.0)
+    process.send_signal(signal.SIGINT)
+    out, err = finish(process)
     assert process.returncode == 130, err
     last_line = int(re.search(r"--resume-from (\d+)", out).group(1))
     assert 2 < last_line < 6_001
