@@ -73,6 +73,44 @@ def _session_plan_cache(tmp_path_factory):
         os.environ[CACHE_ENV] = saved
 
 
+FLINK_LOG = "flink-log"  # under the session's (pytest worker's) base temporary folder
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _flink_logs_kept(tmp_path_factory):
+    """Every JVM the session starts through PyFlink (its own, its commands') appends its log to one file in the
+    session's temporary folder, which pytest keeps after the run: by default each JVM's log replaces the one
+    before, in the wheel's own folder, and the log of a job that failed a test was gone before anyone read it."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pyflink")
+    if spec is None or not spec.submodule_search_locations:
+        yield
+        return
+    shipped = Path(next(iter(spec.submodule_search_locations))) / "conf" / "log4j-cli.properties"
+    folder = tmp_path_factory.getbasetemp() / FLINK_LOG
+    folder.mkdir(exist_ok=True)
+    properties = folder / "log4j-cli.properties"
+    properties.write_text(shipped.read_text().replace("appender.file.append = false", "appender.file.append = true"))
+    saved = {k: os.environ.get(k) for k in ("FLINK_LOG_DIR", "LOG4J_PROPERTIES")}
+    os.environ.update(FLINK_LOG_DIR=str(folder), LOG4J_PROPERTIES=str(properties))
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def flink_log_lines(tmp_path_factory, text: str, last: int = 40) -> str:
+    """The last ``last`` lines holding ``text`` in the session's Flink log (see ``_flink_logs_kept``)."""
+    lines = []
+    for log in sorted((tmp_path_factory.getbasetemp() / FLINK_LOG).glob("*.log")):
+        with open(log, encoding="utf-8", errors="replace") as lines_of_log:
+            lines += [line.rstrip() for line in lines_of_log if text in line]
+    return "\n".join(lines[-last:])
+
+
 def private_stack(state: Path, *extra: str, what: str = "the local stack"):
     """A local stack of its own (free loopback ports, ``state`` for its files, ``extra`` overrides), started;
     yields (config, overrides) and is always stopped. A fixture's body: ``yield from private_stack(...)``."""
