@@ -80,7 +80,8 @@ FLINK_LOG = "flink-log"  # under the session's (pytest worker's) base temporary 
 def _flink_logs_kept(tmp_path_factory):
     """Every JVM the session starts through PyFlink (its own, its commands') appends its log to one file in the
     session's temporary folder, which pytest keeps after the run: by default each JVM's log replaces the one
-    before, in the wheel's own folder, and the log of a job that failed a test was gone before anyone read it."""
+    before, in the wheel's own folder, and the log of a job that failed a test was gone before anyone read it.
+    ``tests.kinesis_helpers.flink_log_lines`` reads it."""
     import importlib.util
 
     spec = importlib.util.find_spec("pyflink")
@@ -100,15 +101,6 @@ def _flink_logs_kept(tmp_path_factory):
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
-
-
-def flink_log_lines(tmp_path_factory, text: str, last: int = 40) -> str:
-    """The last ``last`` lines holding ``text`` in the session's Flink log (see ``_flink_logs_kept``)."""
-    lines = []
-    for log in sorted((tmp_path_factory.getbasetemp() / FLINK_LOG).glob("*.log")):
-        with open(log, encoding="utf-8", errors="replace") as lines_of_log:
-            lines += [line.rstrip() for line in lines_of_log if text in line]
-    return "\n".join(lines[-last:])
 
 
 def private_stack(state: Path, *extra: str, what: str = "the local stack"):

@@ -133,11 +133,15 @@ def stop_with_savepoint(job_client, directory) -> str:
 
 
 def flink_log_lines(*needles: str) -> list[str]:
-    """The lines of the newest Flink log in PyFlink's log directory (the last embedded Flink started on this
-    machine, in this process or a ``clickflow`` command it ran) that hold any of ``needles``."""
+    """The lines that hold any of ``needles`` in the newest Flink log of the directory the session's JVMs log to
+    (``$FLINK_LOG_DIR``: in a test session, the one file every embedded Flink of the session appends to, see
+    ``tests/conftest.py``; else PyFlink's own directory, whose log the last JVM started replaced)."""
+    import os
+
     import pyflink
 
-    logs = sorted(Path(pyflink.__file__).parent.joinpath("log").glob("*.log"), key=lambda p: p.stat().st_mtime)
+    folder = Path(os.environ.get("FLINK_LOG_DIR") or Path(pyflink.__file__).parent / "log")
+    logs = sorted(folder.glob("*.log"), key=lambda p: p.stat().st_mtime)
     if not logs:
         return []
     return [line for line in logs[-1].read_text(errors="replace").splitlines() if any(n in line for n in needles)]
