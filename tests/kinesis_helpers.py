@@ -133,15 +133,16 @@ def stop_with_savepoint(job_client, directory) -> str:
 
 
 def flink_log_lines(*needles: str) -> list[str]:
-    """The lines that hold any of ``needles`` in the newest Flink log of the directory the session's JVMs log to
-    (``$FLINK_LOG_DIR``: in a test session, the one file every embedded Flink of the session appends to, see
-    ``tests/conftest.py``; else PyFlink's own directory, whose log the last JVM started replaced)."""
+    """The lines that hold any of ``needles`` in the log of the embedded Flinks started through PyFlink, in the
+    directory they log to: ``$FLINK_LOG_DIR`` in a test session (one file every such JVM of the session appends
+    to, see ``tests/conftest.py``), else PyFlink's own (the log of the last JVM started, which replaced the one
+    before)."""
     import os
 
     import pyflink
 
     folder = Path(os.environ.get("FLINK_LOG_DIR") or Path(pyflink.__file__).parent / "log")
-    logs = sorted(folder.glob("*.log"), key=lambda p: p.stat().st_mtime)
-    if not logs:
-        return []
-    return [line for line in logs[-1].read_text(errors="replace").splitlines() if any(n in line for n in needles)]
+    lines = []
+    for log in sorted(folder.glob("flink-*-python-*.log")):
+        lines += [line for line in log.read_text(errors="replace").splitlines() if any(n in line for n in needles)]
+    return lines

@@ -97,9 +97,11 @@ def graceful_interrupt(
 
     event = StopRequest()
 
-    def interrupted() -> None:
-        event.set()
-        print("\n" + message, file=sys.stderr, flush=True)
+    def interrupted() -> None:  # said before it is acted on, as when the handler did both itself
+        try:
+            print("\n" + message, file=sys.stderr, flush=True)
+        finally:
+            event.set()
 
     first = deferred(interrupted)
     second = deferred(event.now.set)
