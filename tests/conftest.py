@@ -64,13 +64,9 @@ def _session_plan_cache(tmp_path_factory):
     developer's, and empty at the start of every run."""
     from jobs.plans import CACHE_ENV
 
-    saved = os.environ.get(CACHE_ENV)
-    os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("plans"))
-    yield
-    if saved is None:
-        os.environ.pop(CACHE_ENV, None)
-    else:
-        os.environ[CACHE_ENV] = saved
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("plans")))
+        yield
 
 
 FLINK_LOG = "flink-log"  # under the session's (pytest worker's) base temporary folder
@@ -93,14 +89,10 @@ def _flink_logs_kept(tmp_path_factory):
     folder.mkdir(exist_ok=True)
     properties = folder / "log4j-cli.properties"
     properties.write_text(shipped.read_text().replace("appender.file.append = false", "appender.file.append = true"))
-    saved = {k: os.environ.get(k) for k in ("FLINK_LOG_DIR", "LOG4J_PROPERTIES")}
-    os.environ.update(FLINK_LOG_DIR=str(folder), LOG4J_PROPERTIES=str(properties))
-    yield
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FLINK_LOG_DIR", str(folder))
+        patch.setenv("LOG4J_PROPERTIES", str(properties))
+        yield
 
 
 def private_stack(state: Path, *extra: str, what: str = "the local stack"):
