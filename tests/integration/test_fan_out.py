@@ -8,12 +8,10 @@ through the connector under test — and compared record by record.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import uuid
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -40,6 +38,7 @@ from tests.kinesis_helpers import (
     stop_with_savepoint,
     wait_for,
 )
+from tests.listening import listeners
 from tests.outage import Outage
 
 pytestmark = pytest.mark.integration
@@ -90,20 +89,11 @@ def test_kinesis_mock_listens_on_loopback_only(mock_stack):
     config, _ = mock_stack
     (kinesis,) = [s for s in stack.status(config) if s.service.name == "kinesis"]
     assert kinesis.running and kinesis.answering and kinesis.service.label == "Kinesis (kinesis-mock)"
-    inodes = {
-        os.readlink(f"/proc/{kinesis.pid}/fd/{fd}")[len("socket:[") : -1]
-        for fd in os.listdir(f"/proc/{kinesis.pid}/fd")
-        if os.readlink(f"/proc/{kinesis.pid}/fd/{fd}").startswith("socket:[")
-    }
-    listening = [
-        line.split()
-        for name in ("tcp", "tcp6")
-        for line in Path(f"/proc/net/{name}").read_text().splitlines()[1:]
-        if line.split()[3] == "0A" and line.split()[9] in inodes
-    ]
+    # from the kernel's tables; a socket the server closes meanwhile (a connection's fd) is passed over
+    listening = listeners({kinesis.pid})
     assert len(listening) == 2, listening  # the plain port and the TLS one
-    assert {int(fields[1].split(":")[1], 16) for fields in listening} >= {kinesis.service.port}
-    assert all(fields[1].startswith("0100007F") for fields in listening), listening
+    assert {item.port for item in listening} >= {kinesis.service.port}
+    assert all(item.address == "127.0.0.1" for item in listening), listening
 
 
 def test_every_record_once_over_four_shards_and_the_job_managed_consumer_deregistered(
