@@ -295,11 +295,12 @@ def main() -> int:
                 for end, seconds in sorted(by_window.items()):
                     spread = f"{min(seconds):.3f}–{max(seconds):.3f} s"
                     print(f"    window ending {end:%H:%M:%S}: {len(seconds)} anomalies, {spread}")
-            job, flink = config.job, config.flink
+            job = config.job
+            watermarks, buffers = config.flink.timing(bounded=False)  # the live run's
             print(
                 f"  configured parts of it: an empty shard asked again after {job.poll_interval}, watermarks every "
-                f"{flink.watermark_interval}, output batches sent {job.output_flush} after their first row, "
-                f"part-filled network buffers between tasks sent after {flink.buffer_timeout}"
+                f"{watermarks}, output batches sent {job.output_flush} after their first row, "
+                f"part-filled network buffers between tasks sent after {buffers}"
             )
             calls = 4 / job.poll_interval
             print(

@@ -23,6 +23,7 @@ import io
 import os
 import sys
 import tokenize
+import types
 import typing
 from collections.abc import Callable
 from pathlib import Path
@@ -74,6 +75,9 @@ def _type_name(kind: typing.Any) -> str:
     if origin is dict:
         _, value = typing.get_args(kind)
         return f"mapping of {_type_name(value)}"
+    if origin in (typing.Union, types.UnionType):
+        (inner,) = [arg for arg in typing.get_args(kind) if arg is not type(None)]
+        return _type_name(inner)
     return getattr(kind, "__name__", str(kind))
 
 
@@ -81,6 +85,8 @@ def _show_default(value: typing.Any) -> str:
     """A value as a profile would write it (a ``Duration`` prints itself so: ``250ms``, ``1h``)."""
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
+    if value is None:
+        return "unset"
     if value == "" or value == {}:
         return "(empty)"
     return f"`{value}`"

@@ -236,13 +236,25 @@ class FlinkConfig:
     # records late.
     idle_timeout: Duration = Duration(10.0)
     # pipeline.auto-watermark-interval: how often sources emit their watermark, so how soon after the event
-    # that closes a window the window fires (costs a little CPU, no Kinesis calls)
-    watermark_interval: Duration = Duration(0.02)
+    # that closes a window the window fires (costs CPU, no Kinesis calls). Unset: 20ms for a job that runs on
+    # (a window's rows out soon after it closes), 200ms (Flink's default) for a bounded run (`--bounded`),
+    # which no one watches window by window
+    watermark_interval: Duration | None = None
     # execution.buffer-timeout.interval: how long records and watermarks may wait in a part-filled network
-    # buffer between two tasks before it is sent (Flink's default is 100ms; a window's result crosses two such
-    # exchanges on its way to its stream). A full buffer goes at once: smaller costs a little CPU only when
-    # traffic is thin
-    buffer_timeout: Duration = Duration(0.01)
+    # buffer between two tasks before it is sent (a window's result crosses two such exchanges on its way to
+    # its stream). A full buffer goes at once: shorter costs CPU when traffic is thin. Unset: 10ms for a job
+    # that runs on, 100ms (Flink's default) for a bounded run
+    buffer_timeout: Duration | None = None
+
+    def timing(self, bounded: bool) -> tuple[Duration, Duration]:
+        """The run's watermark interval and network buffer timeout: as set, or else by how it runs (a bounded
+        run spends less CPU on watermarks and part-filled buffers: docs/benchmarks.md, The streaming job)."""
+        live, batch = (Duration(0.02), Duration(0.01)), (Duration(0.2), Duration(0.1))
+        watermarks, buffers = batch if bounded else live
+        return (
+            watermarks if self.watermark_interval is None else self.watermark_interval,
+            buffers if self.buffer_timeout is None else self.buffer_timeout,
+        )
 
 
 @dataclass(frozen=True)

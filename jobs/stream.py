@@ -143,8 +143,9 @@ def configure(env, config: Config, options: RunOptions, on_msf: bool = False) ->
         conf.set("restart-strategy.fixed-delay.attempts", "3")
         conf.set("restart-strategy.fixed-delay.delay", "2 s")
     conf.set("pipeline.name", f"clickflow ({config.profile})")
-    conf.set("pipeline.auto-watermark-interval", config.flink.watermark_interval.as_flink())
-    conf.set("execution.buffer-timeout.interval", config.flink.buffer_timeout.as_flink())
+    watermarks, buffers = config.flink.timing(options.bounded)
+    conf.set("pipeline.auto-watermark-interval", watermarks.as_flink())
+    conf.set("execution.buffer-timeout.interval", buffers.as_flink())
     if options.restore:
         conf.set("execution.state-recovery.path", options.restore)
 

@@ -120,7 +120,8 @@ def _flatten(value, prefix: tuple[str, ...], out: dict[str, str]) -> None:
                 continue
             _flatten(item, prefix + (key,), out)
         return
-    out[".".join(prefix[1:])] = _property_value(value)
+    if value is not None:  # unset: left out, so that Managed Flink's load_config unsets it too
+        out[".".join(prefix[1:])] = _property_value(value)
 
 
 def job_property_groups(config: Config) -> list[dict]:

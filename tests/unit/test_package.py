@@ -107,6 +107,7 @@ def test_property_groups_name_the_entry_point_and_read_back_as_the_same_config(t
         "job.checkpoint_interval=2m",
         "bucket=prod-bucket",
         "flink.mini_batch=true",
+        "flink.watermark_interval=50ms",  # set; flink.buffer_timeout stays unset (left out, and unset again)
     )
     groups = pkg.property_groups(config)
     run = [g for g in groups if g["PropertyGroupId"] == pkg.RUN_OPTIONS_GROUP]

@@ -217,3 +217,18 @@ def test_the_waits_between_a_window_closing_and_its_rows_are_set_from_the_config
     stream.configure(env, slower, stream.RunOptions(), on_msf=on_msf)
     assert env.conf["execution.buffer-timeout.interval"] == "100 ms"
     assert env.conf["pipeline.auto-watermark-interval"] == "200 ms"
+
+
+def test_a_bounded_run_waits_longer_between_watermarks_and_buffers_unless_set():
+    """No one waits on a bounded run's windows one by one: unset, it takes Flink's own intervals, which cost
+    less CPU (docs/benchmarks.md); what a profile or --set gives applies to both kinds of run."""
+    bounded = stream.RunOptions(bounded=True)
+    env = FakeTableEnv()
+    stream.configure(env, load_config("local"), bounded)
+    assert env.conf["pipeline.auto-watermark-interval"] == "200 ms"
+    assert env.conf["execution.buffer-timeout.interval"] == "100 ms"
+    env = FakeTableEnv()
+    chosen = load_config("local", overrides=["flink.buffer_timeout=5ms", "flink.watermark_interval=50ms"])
+    stream.configure(env, chosen, bounded)
+    assert env.conf["pipeline.auto-watermark-interval"] == "50 ms"
+    assert env.conf["execution.buffer-timeout.interval"] == "5 ms"
