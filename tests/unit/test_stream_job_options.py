@@ -63,6 +63,9 @@ def test_start_positions():
     assert at["source.init.position"] == "AT_TIMESTAMP"
     assert at["source.init.timestamp"] == "2019-10-01T00:00:00.000+00:00"
     assert stream.source_options(local, stream.RunOptions(bounded=True))["source.bounded"] == "latest"
+    pages = {bounded: stream.source_options(local, stream.RunOptions(bounded=bounded)) for bounded in (False, True)}
+    assert pages[False]["source.shard.get-records.max-record-count"] == "1000"  # live: shards interleaved finely
+    assert pages[True]["source.shard.get-records.max-record-count"] == "10000"  # bounded: GetRecords' largest
     with pytest.raises(ConfigError, match="--from 'yesterday'"):
         stream.source_options(local, stream.RunOptions(start="yesterday"))
 
